@@ -1,3 +1,13 @@
 //! The EL2 monitor.
+//!
+//! Generic logic (page tables, memory map, domain building, hypercall
+//! handling, scheduling) is plain Rust that builds and is tested on the host;
+//! the architecture layer (`arch`) is built only for the bare-metal target.
 #![cfg_attr(not(test), no_std)]
 extern crate alloc;
+
+pub mod config;
+pub mod esr;
+pub mod loader;
+pub mod memmap;
+pub mod pagetable;

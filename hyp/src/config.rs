@@ -1,0 +1,303 @@
+//! The boot configuration: which domains the monitor starts, read from its
+//! command line (`/chosen/bootargs`, QEMU's `-append`).
+//!
+//! Syntax: space-separated options; a value may be double-quoted to hold
+//! spaces.
+//!
+//! - `dom=NAME[,mem=MIB][,kernel=elf|image][,args=TEXT]`: one domain; may be
+//!   repeated (at most [`MAX_DOMAINS`]). `mem` defaults to 16 MiB, `kernel` to
+//!   `elf`; `args` becomes the domain's `/chosen/bootargs` and must come last
+//!   (it may contain commas).
+//! - `tick_ms=N`: period of the monitor's timer tick (default 10).
+//! - `semihosting`: report the final status through semihosting so that QEMU
+//!   exits with it (test runs only: it lets guests stop QEMU too).
+//! - `bench`: enable the benchmark hooks.
+//!
+//! Without any `dom=`, the default configuration ([`DEFAULT_DOMAINS`]) runs.
+
+use core::fmt;
+use heapless::{String, Vec};
+
+/// Most domains the configuration may name.
+pub const MAX_DOMAINS: usize = 8;
+/// Longest domain name.
+pub const MAX_NAME: usize = 15;
+/// Longest guest command line.
+pub const MAX_ARGS: usize = 255;
+/// Largest domain memory, MiB.
+pub const MAX_MEM_MIB: u32 = 1024;
+/// Smallest domain memory, MiB (room for kernel and device tree).
+pub const MIN_MEM_MIB: u32 = 4;
+
+/// The configuration used when the command line names no domain.
+pub const DEFAULT_DOMAINS: &str =
+    r#"dom=hello,mem=16,kernel=elf,args="hello" dom=world,mem=16,kernel=image,args="hello""#;
+
+/// Format of a kernel image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KernelFormat {
+    /// An ELF executable, loaded at its program headers' addresses.
+    Elf,
+    /// An arm64 Linux `Image`, placed by its header (as Xen on Arm does).
+    Image,
+}
+
+/// One domain to start.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DomainConfig {
+    /// Name used in reports and console labels.
+    pub name: String<MAX_NAME>,
+    /// Memory, MiB.
+    pub mem_mib: u32,
+    /// Which embedded kernel image to load.
+    pub kernel: KernelFormat,
+    /// The guest's command line.
+    pub args: String<MAX_ARGS>,
+}
+
+/// The monitor's configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Domains, in start order.
+    pub domains: Vec<DomainConfig, MAX_DOMAINS>,
+    /// Timer tick period, milliseconds.
+    pub tick_ms: u32,
+    /// Exit through semihosting with the final status.
+    pub semihosting: bool,
+    /// Benchmark hooks enabled.
+    pub bench: bool,
+}
+
+/// What is wrong with a command line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConfigError {
+    /// An option the monitor does not know.
+    UnknownOption(String<32>),
+    /// A value that does not parse or is out of range.
+    BadValue(&'static str, String<32>),
+    /// More than `MAX_DOMAINS` domains.
+    TooManyDomains,
+    /// A name or argument string over its limit.
+    TooLong(&'static str),
+    /// A double quote that is never closed.
+    UnterminatedQuote,
+    /// Two domains with one name.
+    DuplicateName(String<MAX_NAME>),
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::UnknownOption(o) => write!(f, "unknown option '{o}'"),
+            Self::BadValue(what, v) => write!(f, "bad value '{v}' for {what}"),
+            Self::TooManyDomains => write!(f, "more than {MAX_DOMAINS} domains"),
+            Self::TooLong(what) => write!(f, "{what} too long"),
+            Self::UnterminatedQuote => write!(f, "unterminated double quote"),
+            Self::DuplicateName(n) => write!(f, "two domains named '{n}'"),
+        }
+    }
+}
+
+fn short(s: &str) -> String<32> {
+    let mut o = String::new();
+    for c in s.chars() {
+        if o.push(c).is_err() {
+            break;
+        }
+    }
+    o
+}
+
+/// Splits a command line into tokens at unquoted spaces; quotes are removed.
+fn tokens(line: &str) -> Result<Vec<String<{ MAX_ARGS + 64 }>, 32>, ConfigError> {
+    let mut out = Vec::new();
+    let mut cur: String<{ MAX_ARGS + 64 }> = String::new();
+    let mut quoted = false;
+    let mut any = false;
+    for c in line.chars() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                any = true;
+            }
+            c if c.is_whitespace() && !quoted => {
+                if any {
+                    out.push(core::mem::take(&mut cur))
+                        .map_err(|_| ConfigError::TooLong("command line"))?;
+                    any = false;
+                }
+            }
+            c => {
+                cur.push(c).map_err(|_| ConfigError::TooLong("option"))?;
+                any = true;
+            }
+        }
+    }
+    if quoted {
+        return Err(ConfigError::UnterminatedQuote);
+    }
+    if any {
+        out.push(cur)
+            .map_err(|_| ConfigError::TooLong("command line"))?;
+    }
+    Ok(out)
+}
+
+fn parse_domain(spec: &str) -> Result<DomainConfig, ConfigError> {
+    let (head, args) = match spec.find(",args=") {
+        Some(i) => (&spec[..i], Some(&spec[i + 6..])),
+        None => (spec, None),
+    };
+    let mut parts = head.split(',');
+    let name = parts.next().unwrap_or("");
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(ConfigError::BadValue("domain name", short(name)));
+    }
+    let mut d = DomainConfig {
+        name: String::try_from(name).map_err(|_| ConfigError::TooLong("domain name"))?,
+        mem_mib: 16,
+        kernel: KernelFormat::Elf,
+        args: String::new(),
+    };
+    for p in parts {
+        let (k, v) = p
+            .split_once('=')
+            .ok_or_else(|| ConfigError::UnknownOption(short(p)))?;
+        match k {
+            "mem" => {
+                d.mem_mib = v
+                    .parse()
+                    .ok()
+                    .filter(|m| (MIN_MEM_MIB..=MAX_MEM_MIB).contains(m))
+                    .ok_or_else(|| ConfigError::BadValue("mem (MiB, 4..=1024)", short(v)))?
+            }
+            "kernel" => {
+                d.kernel = match v {
+                    "elf" => KernelFormat::Elf,
+                    "image" => KernelFormat::Image,
+                    _ => return Err(ConfigError::BadValue("kernel (elf|image)", short(v))),
+                }
+            }
+            _ => return Err(ConfigError::UnknownOption(short(k))),
+        }
+    }
+    if let Some(a) = args {
+        d.args = String::try_from(a).map_err(|_| ConfigError::TooLong("domain args"))?;
+    }
+    Ok(d)
+}
+
+/// Parses the monitor's command line.
+pub fn parse(line: &str) -> Result<Config, ConfigError> {
+    let mut cfg = Config {
+        domains: Vec::new(),
+        tick_ms: 10,
+        semihosting: false,
+        bench: false,
+    };
+    for t in tokens(line)? {
+        let (k, v) = t.split_once('=').unwrap_or((t.as_str(), ""));
+        match k {
+            "dom" => {
+                let d = parse_domain(v)?;
+                if cfg.domains.iter().any(|o| o.name == d.name) {
+                    return Err(ConfigError::DuplicateName(d.name));
+                }
+                cfg.domains
+                    .push(d)
+                    .map_err(|_| ConfigError::TooManyDomains)?;
+            }
+            "tick_ms" => {
+                cfg.tick_ms = v
+                    .parse()
+                    .ok()
+                    .filter(|t| (1..=1000).contains(t))
+                    .ok_or_else(|| ConfigError::BadValue("tick_ms (1..=1000)", short(v)))?
+            }
+            "semihosting" => cfg.semihosting = true,
+            "bench" => cfg.bench = true,
+            // Options that loaders add for Linux kernels are not ours to refuse.
+            "console" | "earlycon" | "root" | "rw" | "ro" => {}
+            _ => return Err(ConfigError::UnknownOption(short(k))),
+        }
+    }
+    if cfg.domains.is_empty() {
+        let defaults = parse(DEFAULT_DOMAINS)?;
+        cfg.domains = defaults.domains;
+    }
+    Ok(cfg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_configuration() {
+        let c = parse("").unwrap();
+        assert_eq!(c.domains.len(), 2);
+        assert_eq!(c.domains[0].name, "hello");
+        assert_eq!(c.domains[1].kernel, KernelFormat::Image);
+        assert_eq!(c.tick_ms, 10);
+        assert!(!c.semihosting);
+    }
+
+    #[test]
+    fn domains_with_quoted_args() {
+        let c = parse(
+            r#"semihosting tick_ms=5 dom=a,mem=32,args="test=enosys x,y" dom=b,kernel=image"#,
+        )
+        .unwrap();
+        assert!(c.semihosting);
+        assert_eq!(c.tick_ms, 5);
+        assert_eq!(c.domains[0].mem_mib, 32);
+        assert_eq!(c.domains[0].args, "test=enosys x,y");
+        assert_eq!(c.domains[1].kernel, KernelFormat::Image);
+        assert_eq!(c.domains[1].mem_mib, 16);
+    }
+
+    #[test]
+    fn errors_are_specific() {
+        assert!(matches!(
+            parse("frobnicate"),
+            Err(ConfigError::UnknownOption(_))
+        ));
+        assert!(matches!(
+            parse("dom=a,mem=0"),
+            Err(ConfigError::BadValue(..))
+        ));
+        assert!(matches!(
+            parse("dom=a,mem=4096"),
+            Err(ConfigError::BadValue(..))
+        ));
+        assert!(matches!(
+            parse("dom=a,kernel=coff"),
+            Err(ConfigError::BadValue(..))
+        ));
+        assert!(matches!(
+            parse("dom=a,colour=red"),
+            Err(ConfigError::UnknownOption(_))
+        ));
+        assert!(matches!(
+            parse("dom=a dom=a"),
+            Err(ConfigError::DuplicateName(_))
+        ));
+        assert!(matches!(
+            parse("dom=,mem=4"),
+            Err(ConfigError::BadValue(..))
+        ));
+        assert!(matches!(
+            parse(r#"dom=a,args="open"#),
+            Err(ConfigError::UnterminatedQuote)
+        ));
+        assert!(matches!(parse("tick_ms=0"), Err(ConfigError::BadValue(..))));
+        let many = "dom=a1 dom=a2 dom=a3 dom=a4 dom=a5 dom=a6 dom=a7 dom=a8 dom=a9";
+        assert_eq!(parse(many), Err(ConfigError::TooManyDomains));
+        let long = format!("dom=a,args={}", "x".repeat(300));
+        assert!(matches!(parse(&long), Err(ConfigError::TooLong(_))));
+    }
+}

@@ -1,0 +1,137 @@
+//! GICv2 (GIC-400 on the Raspberry Pi 4, QEMU virt with gic-version=2).
+
+use crate::gic::{Irq, IrqChip, DEFAULT_PRIORITY, SPURIOUS_FIRST};
+use tock_registers::{
+    interfaces::{Readable, Writeable},
+    register_structs,
+    registers::{ReadOnly, ReadWrite, WriteOnly},
+};
+
+register_structs! {
+    Distributor {
+        (0x000 => ctlr: ReadWrite<u32>),
+        (0x004 => typer: ReadOnly<u32>),
+        (0x008 => _r0),
+        (0x080 => igroupr: [ReadWrite<u32>; 32]),
+        (0x100 => isenabler: [ReadWrite<u32>; 32]),
+        (0x180 => icenabler: [ReadWrite<u32>; 32]),
+        (0x200 => _r1),
+        (0x400 => ipriorityr: [ReadWrite<u8>; 1020]),
+        (0x7fc => _r2),
+        (0x800 => itargetsr: [ReadWrite<u8>; 1020]),
+        (0xbfc => @END),
+    }
+}
+
+register_structs! {
+    CpuInterface {
+        (0x00 => ctlr: ReadWrite<u32>),
+        (0x04 => pmr: ReadWrite<u32>),
+        (0x08 => bpr: ReadWrite<u32>),
+        (0x0c => iar: ReadOnly<u32>),
+        (0x10 => eoir: WriteOnly<u32>),
+        (0x14 => @END),
+    }
+}
+
+/// A GICv2 distributor and CPU interface.
+pub struct GicV2 {
+    gicd: *const Distributor,
+    gicc: *const CpuInterface,
+}
+
+// SAFETY: MMIO registers; the GIC's own registers are safe to use from any CPU
+// (banked per CPU where they need to be).
+unsafe impl Send for GicV2 {}
+unsafe impl Sync for GicV2 {}
+
+impl GicV2 {
+    /// # Safety
+    /// The addresses must be a GICv2 distributor and CPU interface, mapped as
+    /// device memory for as long as this value is used.
+    pub const unsafe fn new(gicd: usize, gicc: usize) -> Self {
+        Self {
+            gicd: gicd as *const Distributor,
+            gicc: gicc as *const CpuInterface,
+        }
+    }
+
+    fn d(&self) -> &Distributor {
+        // SAFETY: `new`'s contract.
+        unsafe { &*self.gicd }
+    }
+
+    fn c(&self) -> &CpuInterface {
+        // SAFETY: `new`'s contract.
+        unsafe { &*self.gicc }
+    }
+
+    fn lines(&self) -> usize {
+        ((self.d().typer.get() as usize & 0x1f) + 1) * 32
+    }
+}
+
+impl IrqChip for GicV2 {
+    fn init_distributor(&self) {
+        let d = self.d();
+        d.ctlr.set(0);
+        let words = self.lines() / 32;
+        for i in 1..words.min(32) {
+            d.icenabler[i].set(u32::MAX);
+            // Group 1 (non-secure) where writable; RAZ/WI when firmware owns it.
+            d.igroupr[i].set(u32::MAX);
+        }
+        for i in 32..self.lines().min(1020) {
+            d.ipriorityr[i].set(DEFAULT_PRIORITY);
+            d.itargetsr[i].set(1);
+        }
+        // Enable group 0 and group 1 forwarding.
+        d.ctlr.set(0b11);
+    }
+
+    fn init_cpu(&self) {
+        let d = self.d();
+        d.icenabler[0].set(u32::MAX);
+        d.igroupr[0].set(u32::MAX);
+        for i in 0..32 {
+            d.ipriorityr[i].set(DEFAULT_PRIORITY);
+        }
+        let c = self.c();
+        c.pmr.set(0xff);
+        c.bpr.set(0);
+        c.ctlr.set(0b11);
+    }
+
+    fn enable(&self, intid: u32) {
+        let i = intid as usize;
+        if i < 1020 {
+            self.d().ipriorityr[i].set(DEFAULT_PRIORITY);
+            self.d().isenabler[i / 32].set(1 << (i % 32));
+        }
+    }
+
+    fn disable(&self, intid: u32) {
+        let i = intid as usize;
+        if i < 1020 {
+            self.d().icenabler[i / 32].set(1 << (i % 32));
+        }
+    }
+
+    fn ack(&self) -> Option<Irq> {
+        let raw = self.c().iar.get();
+        let intid = raw & 0x3ff;
+        if intid >= SPURIOUS_FIRST {
+            None
+        } else {
+            Some(Irq { intid, raw })
+        }
+    }
+
+    fn eoi(&self, irq: Irq) {
+        self.c().eoir.set(irq.raw);
+    }
+
+    fn name(&self) -> &'static str {
+        "GICv2"
+    }
+}
