@@ -11,3 +11,4 @@ pub mod esr;
 pub mod loader;
 pub mod memmap;
 pub mod pagetable;
+pub mod vcpu;

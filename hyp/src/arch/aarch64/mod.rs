@@ -1,0 +1,104 @@
+//! The AArch64 architecture layer: everything that touches system registers,
+//! barriers, TLBs and caches. Built only for the bare-metal target.
+
+core::arch::global_asm!(include_str!("boot.S"));
+core::arch::global_asm!(include_str!("vectors.S"));
+
+pub mod cache;
+pub mod el1;
+pub mod firmware;
+pub mod mmu;
+pub mod stage2;
+pub mod timer;
+
+/// Reads a system register by name.
+#[macro_export]
+macro_rules! mrs {
+    ($reg:literal) => {{
+        let v: u64;
+        // SAFETY: reading a system register has no memory effects.
+        unsafe { core::arch::asm!(concat!("mrs {}, ", $reg), out(reg) v, options(nomem, nostack)) };
+        v
+    }};
+}
+
+/// Writes a system register by name.
+#[macro_export]
+macro_rules! msr {
+    ($reg:literal, $v:expr) => {{
+        let v: u64 = $v;
+        // SAFETY: the callers write registers that configure the monitor or
+        // the guest state; each call site states why the value is right.
+        unsafe { core::arch::asm!(concat!("msr ", $reg, ", {}"), in(reg) v, options(nostack)) };
+    }};
+}
+
+/// Instruction synchronisation barrier.
+#[inline(always)]
+pub fn isb() {
+    // SAFETY: a barrier has no other effect.
+    unsafe { core::arch::asm!("isb", options(nostack)) };
+}
+
+/// Full-system data synchronisation barrier.
+#[inline(always)]
+pub fn dsb_sy() {
+    // SAFETY: a barrier has no other effect.
+    unsafe { core::arch::asm!("dsb sy", options(nostack)) };
+}
+
+/// Inner-shareable data synchronisation barrier.
+#[inline(always)]
+pub fn dsb_ish() {
+    // SAFETY: a barrier has no other effect.
+    unsafe { core::arch::asm!("dsb ish", options(nostack)) };
+}
+
+/// Waits for an interrupt (the monitor keeps IRQs masked; a pending one
+/// still wakes it).
+#[inline(always)]
+pub fn wfi() {
+    // SAFETY: waiting has no memory effects.
+    unsafe { core::arch::asm!("wfi", options(nomem, nostack)) };
+}
+
+/// This CPU's index (MPIDR_EL1.Aff0).
+pub fn cpu_index() -> usize {
+    (mrs!("mpidr_el1") & 0xff) as usize
+}
+
+/// The current exception level.
+pub fn current_el() -> u64 {
+    (mrs!("CurrentEL") >> 2) & 3
+}
+
+extern "C" {
+    /// Resumes the vCPU whose registers TPIDR_EL2 points at (vectors.S).
+    pub fn guest_restore() -> !;
+}
+
+/// Linker-script symbols bounding the monitor image.
+pub fn image_range() -> (u64, u64, u64) {
+    extern "C" {
+        static __image_start: u8;
+        static __text_end: u8;
+        static __image_end: u8;
+    }
+    // SAFETY: only the addresses of these linker symbols are taken.
+    unsafe {
+        (
+            core::ptr::addr_of!(__image_start) as u64,
+            core::ptr::addr_of!(__text_end) as u64,
+            core::ptr::addr_of!(__image_end) as u64,
+        )
+    }
+}
+
+/// Top of the boot stack of CPU `i` (boot.S).
+pub fn stack_top(i: usize) -> u64 {
+    extern "C" {
+        static boot_stacks: u8;
+    }
+    // SAFETY: only the address is taken.
+    unsafe { core::ptr::addr_of!(boot_stacks) as u64 + (i as u64 + 1) * 0x1_0000 }
+}
