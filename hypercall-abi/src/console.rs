@@ -15,8 +15,8 @@
 //!
 //! * `count > CONSOLE_IO_MAX` → `-EINVAL`, nothing is written;
 //! * any byte of the buffer not readable through the guest's stage-1 and
-//!   stage-2 translation → `-EFAULT` (bytes before the fault may already
-//!   have been written);
+//!   stage-2 translation → `-EFAULT`, nothing is written (the monitor
+//!   checks the whole range before writing anything);
 //! * `count == 0` → 0, nothing is written.
 //!
 //! Bytes are passed through unchanged (no newline translation). A guest
