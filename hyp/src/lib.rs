@@ -8,6 +8,7 @@ extern crate alloc;
 
 pub mod config;
 pub mod esr;
+pub mod frames;
 pub mod loader;
 pub mod memmap;
 pub mod pagetable;
