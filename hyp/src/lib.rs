@@ -6,9 +6,11 @@
 #![cfg_attr(not(test), no_std)]
 extern crate alloc;
 
+pub mod builder;
 pub mod config;
 pub mod esr;
 pub mod frames;
+pub mod hypercall;
 pub mod loader;
 pub mod memmap;
 pub mod pagetable;
