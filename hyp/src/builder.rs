@@ -53,7 +53,12 @@ impl core::fmt::Display for BuildError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             Self::NoMemory { needed, free } => {
-                write!(f, "not enough memory: {} KiB needed, {} KiB free", needed * 4, free * 4)
+                write!(
+                    f,
+                    "not enough memory: {} KiB needed, {} KiB free",
+                    needed * 4,
+                    free * 4
+                )
             }
             Self::Kernel(e) => write!(f, "kernel image: {e:?}"),
             Self::KernelTooBig => write!(f, "kernel overlaps the device tree at the top of RAM"),
@@ -110,7 +115,12 @@ impl<P: Phys> TableMemory for FrameTables<'_, P> {
 }
 
 /// Builds domain `domid` from `cfg` and its kernel `image`.
-pub fn build(phys: &mut impl Phys, frames: &mut Frames, cfg: &DomainConfig, image: &[u8]) -> Result<DomainMemory, BuildError> {
+pub fn build(
+    phys: &mut impl Phys,
+    frames: &mut Frames,
+    cfg: &DomainConfig,
+    image: &[u8],
+) -> Result<DomainMemory, BuildError> {
     let ram = (GUEST_RAM_BASE, (cfg.mem_mib as u64) << 20);
     let plan = loader::plan(cfg.kernel, image, ram).map_err(BuildError::Kernel)?;
     let dtb_ipa = ram.0 + ram.1 - DTB_SPACE;
@@ -118,11 +128,17 @@ pub fn build(phys: &mut impl Phys, frames: &mut Frames, cfg: &DomainConfig, imag
         return Err(BuildError::KernelTooBig);
     }
     let dt = build_guest_dt(&GuestDtConfig {
-        ram: &[MemRange { base: ram.0, size: ram.1 }],
+        ram: &[MemRange {
+            base: ram.0,
+            size: ram.1,
+        }],
         bootargs: &cfg.args,
         vcpus: 1,
         xen_version: hypercall_abi::version::decode_version(crate::hypercall::VERSION),
-        grant_table: MemRange { base: GUEST_GNTTAB_BASE, size: GUEST_GNTTAB_SIZE },
+        grant_table: MemRange {
+            base: GUEST_GNTTAB_BASE,
+            size: GUEST_GNTTAB_SIZE,
+        },
         evtchn_ppi: GUEST_EVTCHN_PPI,
         domain_name: &cfg.name,
     })
@@ -135,10 +151,16 @@ pub fn build(phys: &mut impl Phys, frames: &mut Frames, cfg: &DomainConfig, imag
     // Worst case for tables: a root, one level-2 and one level-3 table per GiB.
     let needed = ram_frames + 1 + 2 * ram.1.div_ceil(1 << 30);
     if frames.free_frames() < needed {
-        return Err(BuildError::NoMemory { needed, free: frames.free_frames() });
+        return Err(BuildError::NoMemory {
+            needed,
+            free: frames.free_frames(),
+        });
     }
     let mut mem = DomainMemory {
-        p2m: PageTable { root: 0, regime: Regime::Stage2 },
+        p2m: PageTable {
+            root: 0,
+            regime: Regime::Stage2,
+        },
         ram,
         chunks: Vec::new(),
         tables: Vec::new(),
@@ -163,21 +185,36 @@ fn populate(
     dt: &[u8],
 ) -> Result<(), BuildError> {
     let free = frames.free_frames();
-    let mut tm = FrameTables { phys, frames, tables: &mut mem.tables };
-    mem.p2m = PageTable::new(&mut tm, Regime::Stage2).map_err(|_| BuildError::NoMemory { needed: 1, free })?;
+    let mut tm = FrameTables {
+        phys,
+        frames,
+        tables: &mut mem.tables,
+    };
+    mem.p2m = PageTable::new(&mut tm, Regime::Stage2)
+        .map_err(|_| BuildError::NoMemory { needed: 1, free })?;
     let mut ipa = mem.ram.0;
     while ipa < mem.ram.0 + mem.ram.1 {
         let n = CHUNK_FRAMES.min((mem.ram.0 + mem.ram.1 - ipa) / PAGE_SIZE);
         let free = tm.frames.free_frames();
-        let pa = tm.frames.alloc(n).ok_or(BuildError::NoMemory { needed: n, free })?;
+        let pa = tm
+            .frames
+            .alloc(n)
+            .ok_or(BuildError::NoMemory { needed: n, free })?;
         mem.chunks.push((pa, n));
         // Scrub: a domain never sees what an earlier one left behind.
         tm.phys.zero(pa, n * PAGE_SIZE);
-        mem.p2m.map(&mut tm, ipa, pa, n * PAGE_SIZE, Attrs::RWX).map_err(BuildError::Map)?;
+        mem.p2m
+            .map(&mut tm, ipa, pa, n * PAGE_SIZE, Attrs::RWX)
+            .map_err(BuildError::Map)?;
         ipa += n * PAGE_SIZE;
     }
     for s in &plan.segments {
-        copy_in(phys, mem, s.dest, &image[s.file_off..s.file_off + s.file_len]);
+        copy_in(
+            phys,
+            mem,
+            s.dest,
+            &image[s.file_off..s.file_off + s.file_len],
+        );
     }
     copy_in(phys, mem, mem.dtb, dt);
     Ok(())
@@ -188,7 +225,10 @@ fn copy_in(phys: &mut impl Phys, mem: &DomainMemory, ipa: u64, data: &[u8]) {
     let mut off = 0usize;
     while off < data.len() {
         let a = ipa + off as u64;
-        let (pa, _, _) = mem.p2m.translate(phys, a).expect("inside RAM: checked by the load plan");
+        let (pa, _, _) = mem
+            .p2m
+            .translate(phys, a)
+            .expect("inside RAM: checked by the load plan");
         let n = ((PAGE_SIZE - (a % PAGE_SIZE)) as usize).min(data.len() - off);
         phys.write_bytes(pa, &data[off..off + n]);
         off += n;
@@ -222,12 +262,18 @@ pub mod sim {
 
     impl SimPhys {
         fn page(&mut self, pa: u64) -> &mut [u8; 4096] {
-            self.pages.entry(pa & !0xfff).or_insert_with(|| Box::new([0; 4096]))
+            self.pages
+                .entry(pa & !0xfff)
+                .or_insert_with(|| Box::new([0; 4096]))
         }
         /// Reads bytes (untouched memory reads as zero).
         pub fn read_bytes(&self, pa: u64, len: usize) -> Vec<u8> {
             (0..len as u64)
-                .map(|i| self.pages.get(&((pa + i) & !0xfff)).map_or(0, |p| p[((pa + i) & 0xfff) as usize]))
+                .map(|i| {
+                    self.pages
+                        .get(&((pa + i) & !0xfff))
+                        .map_or(0, |p| p[((pa + i) & 0xfff) as usize])
+                })
                 .collect()
         }
     }
@@ -237,7 +283,11 @@ pub mod sim {
             None
         }
         fn read(&self, table: u64, idx: usize) -> u64 {
-            u64::from_le_bytes(self.read_bytes(table + idx as u64 * 8, 8).try_into().unwrap())
+            u64::from_le_bytes(
+                self.read_bytes(table + idx as u64 * 8, 8)
+                    .try_into()
+                    .unwrap(),
+            )
         }
         fn write(&mut self, table: u64, idx: usize, val: u64) {
             self.write_bytes(table + idx as u64 * 8, &val.to_le_bytes());
@@ -279,12 +329,20 @@ mod tests {
     }
 
     fn cfg(mem: u32) -> DomainConfig {
-        crate::config::parse(&format!("dom=t,mem={mem},kernel=image,args=\"hello there\"")).unwrap().domains[0].clone()
+        crate::config::parse(&format!(
+            "dom=t,mem={mem},kernel=image,args=\"hello there\""
+        ))
+        .unwrap()
+        .domains[0]
+            .clone()
     }
 
     fn machine(mib: u64) -> (SimPhys, Frames) {
         let mut f = Frames::new();
-        f.add(Range { start: 0x8000_0000, end: 0x8000_0000 + (mib << 20) });
+        f.add(Range {
+            start: 0x8000_0000,
+            end: 0x8000_0000 + (mib << 20),
+        });
         (SimPhys::default(), f)
     }
 
@@ -331,7 +389,10 @@ mod tests {
         release(&mut phys, &mut frames, m);
         assert_eq!(frames.free_frames(), before);
         for (pa, n) in chunks {
-            assert!(phys.read_bytes(pa, (n * 4096) as usize).iter().all(|&b| b == 0));
+            assert!(phys
+                .read_bytes(pa, (n * 4096) as usize)
+                .iter()
+                .all(|&b| b == 0));
         }
     }
 
@@ -344,11 +405,17 @@ mod tests {
         assert_eq!(frames.free_frames(), before);
         let mut c = cfg(8);
         c.kernel = KernelFormat::Elf;
-        assert!(matches!(build(&mut phys, &mut frames, &c, &image(5000)), Err(BuildError::Kernel(_))));
+        assert!(matches!(
+            build(&mut phys, &mut frames, &c, &image(5000)),
+            Err(BuildError::Kernel(_))
+        ));
         // A kernel reaching into the device-tree space.
         let mut big = image(4096);
         big[16..24].copy_from_slice(&((4u64 << 20) - 0x8_0000 - 0x1000).to_le_bytes());
-        assert_eq!(build(&mut phys, &mut frames, &cfg(4), &big).unwrap_err(), BuildError::KernelTooBig);
+        assert_eq!(
+            build(&mut phys, &mut frames, &cfg(4), &big).unwrap_err(),
+            BuildError::KernelTooBig
+        );
         assert_eq!(frames.free_frames(), before);
     }
 }

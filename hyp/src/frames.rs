@@ -22,7 +22,11 @@ impl Default for Frames {
 impl Frames {
     /// An allocator with no memory.
     pub fn new() -> Self {
-        Self { inner: FrameAllocator::new(), total: 0, free: 0 }
+        Self {
+            inner: FrameAllocator::new(),
+            total: 0,
+            free: 0,
+        }
     }
 
     /// Adds a range of free RAM (rounded inwards to whole pages).
@@ -71,7 +75,10 @@ mod tests {
     #[test]
     fn aligned_blocks_and_accounting() {
         let mut f = Frames::new();
-        f.add(Range { start: 0x4000_0000, end: 0x4100_0000 });
+        f.add(Range {
+            start: 0x4000_0000,
+            end: 0x4100_0000,
+        });
         assert_eq!(f.total_frames(), 4096);
         let a = f.alloc(512).unwrap();
         assert_eq!(a % (2 << 20), 0, "2 MiB blocks are 2 MiB aligned");

@@ -65,9 +65,18 @@ pub fn xen_version(g: &mut impl Guest, cmd: u64, arg: u64) -> Result<u64, Errno>
     let mut w = |bytes: &[u8]| g.write(arg, bytes);
     match cmd {
         ver::XENVER_VERSION => Ok(VERSION as u64),
-        ver::XENVER_EXTRAVERSION => put_str(&mut w, EXTRAVERSION, ver::XEN_EXTRAVERSION_LEN).map(|_| 0),
-        ver::XENVER_CAPABILITIES => put_str(&mut w, CAPABILITIES, ver::XEN_CAPABILITIES_LEN).map(|_| 0),
-        ver::XENVER_CHANGESET => put_str(&mut w, env_or(option_env!("PVH_CHANGESET"), "unknown"), ver::XEN_CHANGESET_LEN).map(|_| 0),
+        ver::XENVER_EXTRAVERSION => {
+            put_str(&mut w, EXTRAVERSION, ver::XEN_EXTRAVERSION_LEN).map(|_| 0)
+        }
+        ver::XENVER_CAPABILITIES => {
+            put_str(&mut w, CAPABILITIES, ver::XEN_CAPABILITIES_LEN).map(|_| 0)
+        }
+        ver::XENVER_CHANGESET => put_str(
+            &mut w,
+            env_or(option_env!("PVH_CHANGESET"), "unknown"),
+            ver::XEN_CHANGESET_LEN,
+        )
+        .map(|_| 0),
         ver::XENVER_PAGESIZE => Ok(ver::XEN_PAGE_SIZE),
         ver::XENVER_GET_FEATURES => {
             let mut b = [0u8; 8];
@@ -88,7 +97,9 @@ pub fn xen_version(g: &mut impl Guest, cmd: u64, arg: u64) -> Result<u64, Errno>
             Ok(0)
         }
         // The monitor's command line and build details are not a guest's business.
-        ver::XENVER_COMMANDLINE | ver::XENVER_BUILD_ID | ver::XENVER_COMPILE_INFO => Err(Errno::EPERM),
+        ver::XENVER_COMMANDLINE | ver::XENVER_BUILD_ID | ver::XENVER_COMPILE_INFO => {
+            Err(Errno::EPERM)
+        }
         ver::XENVER_PLATFORM_PARAMETERS => Err(Errno::EINVAL),
         _ => Err(Errno::ENOSYS),
     }
@@ -167,7 +178,11 @@ pub mod sim {
     impl SimGuest {
         /// A guest with `size` bytes at `base`.
         pub fn new(base: u64, size: usize) -> Self {
-            Self { base, mem: vec![0; size], out: Vec::new() }
+            Self {
+                base,
+                mem: vec![0; size],
+                out: Vec::new(),
+            }
         }
         fn range(&self, gva: u64, len: usize) -> Result<core::ops::Range<usize>, Errno> {
             let off = gva.checked_sub(self.base).ok_or(Errno::EFAULT)? as usize;
@@ -224,57 +239,179 @@ mod tests {
     #[test]
     fn version_calls() {
         let mut g = SimGuest::new(B, 4096);
-        assert_eq!(raw(dispatch(&mut g, nr::XEN_VERSION, [0; 5])), VERSION as i64);
-        assert_eq!(raw(dispatch(&mut g, nr::XEN_VERSION, [ver::XENVER_EXTRAVERSION, B + 100, 0, 0, 0])), 0);
+        assert_eq!(
+            raw(dispatch(&mut g, nr::XEN_VERSION, [0; 5])),
+            VERSION as i64
+        );
+        assert_eq!(
+            raw(dispatch(
+                &mut g,
+                nr::XEN_VERSION,
+                [ver::XENVER_EXTRAVERSION, B + 100, 0, 0, 0]
+            )),
+            0
+        );
         assert_eq!(&g.mem[100..105], b"-pvh\0");
-        assert_eq!(raw(dispatch(&mut g, nr::XEN_VERSION, [ver::XENVER_EXTRAVERSION, B + 4090, 0, 0, 0])), -14);
+        assert_eq!(
+            raw(dispatch(
+                &mut g,
+                nr::XEN_VERSION,
+                [ver::XENVER_EXTRAVERSION, B + 4090, 0, 0, 0]
+            )),
+            -14
+        );
         assert_eq!(&g.mem[4090..4096], &[0; 6], "nothing written on EFAULT");
-        assert_eq!(raw(dispatch(&mut g, nr::XEN_VERSION, [ver::XENVER_PAGESIZE, 0, 0, 0, 0])), 4096);
-        assert_eq!(raw(dispatch(&mut g, nr::XEN_VERSION, [ver::XENVER_COMMANDLINE, B, 0, 0, 0])), -1);
-        assert_eq!(raw(dispatch(&mut g, nr::XEN_VERSION, [77, B, 0, 0, 0])), -38);
+        assert_eq!(
+            raw(dispatch(
+                &mut g,
+                nr::XEN_VERSION,
+                [ver::XENVER_PAGESIZE, 0, 0, 0, 0]
+            )),
+            4096
+        );
+        assert_eq!(
+            raw(dispatch(
+                &mut g,
+                nr::XEN_VERSION,
+                [ver::XENVER_COMMANDLINE, B, 0, 0, 0]
+            )),
+            -1
+        );
+        assert_eq!(
+            raw(dispatch(&mut g, nr::XEN_VERSION, [77, B, 0, 0, 0])),
+            -38
+        );
         // get_features: submap 0 has auto-translated; submap 5 does not exist.
-        assert_eq!(raw(dispatch(&mut g, nr::XEN_VERSION, [ver::XENVER_GET_FEATURES, B, 0, 0, 0])), 0);
+        assert_eq!(
+            raw(dispatch(
+                &mut g,
+                nr::XEN_VERSION,
+                [ver::XENVER_GET_FEATURES, B, 0, 0, 0]
+            )),
+            0
+        );
         assert_eq!(u32::from_le_bytes(g.mem[4..8].try_into().unwrap()), 1 << 2);
         g.mem[0] = 5;
-        assert_eq!(raw(dispatch(&mut g, nr::XEN_VERSION, [ver::XENVER_GET_FEATURES, B, 0, 0, 0])), -22);
+        assert_eq!(
+            raw(dispatch(
+                &mut g,
+                nr::XEN_VERSION,
+                [ver::XENVER_GET_FEATURES, B, 0, 0, 0]
+            )),
+            -22
+        );
     }
 
     #[test]
     fn console_write_is_checked() {
         let mut g = SimGuest::new(B, 8192);
         g.mem[..5].copy_from_slice(b"hello");
-        assert_eq!(raw(dispatch(&mut g, nr::CONSOLE_IO, [CONSOLEIO_WRITE, 5, B, 0, 0])), 0);
+        assert_eq!(
+            raw(dispatch(
+                &mut g,
+                nr::CONSOLE_IO,
+                [CONSOLEIO_WRITE, 5, B, 0, 0]
+            )),
+            0
+        );
         assert_eq!(g.out, b"hello");
         // Outside memory, crossing its end, too long, unknown command.
-        assert_eq!(raw(dispatch(&mut g, nr::CONSOLE_IO, [CONSOLEIO_WRITE, 5, 0x1_0000_0000, 0, 0])), -14);
-        assert_eq!(raw(dispatch(&mut g, nr::CONSOLE_IO, [CONSOLEIO_WRITE, 16, B + 8192 - 8, 0, 0])), -14);
-        assert_eq!(raw(dispatch(&mut g, nr::CONSOLE_IO, [CONSOLEIO_WRITE, 4097, B, 0, 0])), -22);
-        assert_eq!(raw(dispatch(&mut g, nr::CONSOLE_IO, [CONSOLEIO_WRITE, u64::MAX, B, 0, 0])), -22);
+        assert_eq!(
+            raw(dispatch(
+                &mut g,
+                nr::CONSOLE_IO,
+                [CONSOLEIO_WRITE, 5, 0x1_0000_0000, 0, 0]
+            )),
+            -14
+        );
+        assert_eq!(
+            raw(dispatch(
+                &mut g,
+                nr::CONSOLE_IO,
+                [CONSOLEIO_WRITE, 16, B + 8192 - 8, 0, 0]
+            )),
+            -14
+        );
+        assert_eq!(
+            raw(dispatch(
+                &mut g,
+                nr::CONSOLE_IO,
+                [CONSOLEIO_WRITE, 4097, B, 0, 0]
+            )),
+            -22
+        );
+        assert_eq!(
+            raw(dispatch(
+                &mut g,
+                nr::CONSOLE_IO,
+                [CONSOLEIO_WRITE, u64::MAX, B, 0, 0]
+            )),
+            -22
+        );
         assert_eq!(raw(dispatch(&mut g, nr::CONSOLE_IO, [7, 1, B, 0, 0])), -38);
         assert_eq!(g.out, b"hello", "failed writes print nothing");
         // Address arithmetic that wraps.
-        assert_eq!(raw(dispatch(&mut g, nr::CONSOLE_IO, [CONSOLEIO_WRITE, 16, u64::MAX - 4, 0, 0])), -14);
+        assert_eq!(
+            raw(dispatch(
+                &mut g,
+                nr::CONSOLE_IO,
+                [CONSOLEIO_WRITE, 16, u64::MAX - 4, 0, 0]
+            )),
+            -14
+        );
     }
 
     #[test]
     fn sched_shutdown_reads_its_reason() {
         let mut g = SimGuest::new(B, 4096);
-        assert_eq!(dispatch(&mut g, nr::SCHED_OP, [SCHEDOP_YIELD, 0, 0, 0, 0]), Action::Yield);
+        assert_eq!(
+            dispatch(&mut g, nr::SCHED_OP, [SCHEDOP_YIELD, 0, 0, 0, 0]),
+            Action::Yield
+        );
         g.mem[0..4].copy_from_slice(&3u32.to_le_bytes());
-        assert_eq!(dispatch(&mut g, nr::SCHED_OP, [SCHEDOP_SHUTDOWN, B, 0, 0, 0]), Action::Shutdown(ShutdownReason::Crash));
-        assert_eq!(raw(dispatch(&mut g, nr::SCHED_OP, [SCHEDOP_SHUTDOWN, 0x10, 0, 0, 0])), -14);
+        assert_eq!(
+            dispatch(&mut g, nr::SCHED_OP, [SCHEDOP_SHUTDOWN, B, 0, 0, 0]),
+            Action::Shutdown(ShutdownReason::Crash)
+        );
+        assert_eq!(
+            raw(dispatch(
+                &mut g,
+                nr::SCHED_OP,
+                [SCHEDOP_SHUTDOWN, 0x10, 0, 0, 0]
+            )),
+            -14
+        );
         g.mem[0..4].copy_from_slice(&99u32.to_le_bytes());
-        assert_eq!(raw(dispatch(&mut g, nr::SCHED_OP, [SCHEDOP_SHUTDOWN, B, 0, 0, 0])), -22);
+        assert_eq!(
+            raw(dispatch(
+                &mut g,
+                nr::SCHED_OP,
+                [SCHEDOP_SHUTDOWN, B, 0, 0, 0]
+            )),
+            -22
+        );
         assert_eq!(raw(dispatch(&mut g, nr::SCHED_OP, [42, 0, 0, 0, 0])), -38);
     }
 
     #[test]
     fn psci_from_guests() {
-        assert_eq!(psci_call(psci::SYSTEM_OFF as u64), Action::Shutdown(ShutdownReason::Poweroff));
-        assert_eq!(psci_call(psci::SYSTEM_RESET as u64), Action::Shutdown(ShutdownReason::Reboot));
-        assert_eq!(psci_call(psci::PSCI_VERSION as u64), Action::Return(0x1_0001));
+        assert_eq!(
+            psci_call(psci::SYSTEM_OFF as u64),
+            Action::Shutdown(ShutdownReason::Poweroff)
+        );
+        assert_eq!(
+            psci_call(psci::SYSTEM_RESET as u64),
+            Action::Shutdown(ShutdownReason::Reboot)
+        );
+        assert_eq!(
+            psci_call(psci::PSCI_VERSION as u64),
+            Action::Return(0x1_0001)
+        );
         assert_eq!(psci_call(0x8400_00ff), Action::Return(-1));
         // Only w0 counts: the upper half of x0 is ignored, as SMCCC says.
-        assert_eq!(psci_call(0xdead_0000_8400_0008), Action::Shutdown(ShutdownReason::Poweroff));
+        assert_eq!(
+            psci_call(0xdead_0000_8400_0008),
+            Action::Shutdown(ShutdownReason::Poweroff)
+        );
     }
 }

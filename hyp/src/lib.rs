@@ -8,6 +8,7 @@ extern crate alloc;
 
 pub mod builder;
 pub mod config;
+pub mod console;
 pub mod esr;
 pub mod frames;
 pub mod hypercall;
@@ -15,3 +16,9 @@ pub mod loader;
 pub mod memmap;
 pub mod pagetable;
 pub mod vcpu;
+
+#[cfg(all(target_arch = "aarch64", target_os = "none"))]
+#[path = "arch/aarch64/mod.rs"]
+pub mod arch;
+#[cfg(all(target_arch = "aarch64", target_os = "none"))]
+pub mod monitor;

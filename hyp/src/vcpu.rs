@@ -34,10 +34,30 @@ pub struct El1State {
 
 /// Names of the registers in [`El1State`], for reports and the arch layer.
 pub const EL1_REGS: [&str; 24] = [
-    "sctlr_el1", "cpacr_el1", "ttbr0_el1", "ttbr1_el1", "tcr_el1", "esr_el1", "far_el1", "afsr0_el1",
-    "afsr1_el1", "mair_el1", "amair_el1", "contextidr_el1", "vbar_el1", "tpidr_el0", "tpidrro_el0",
-    "tpidr_el1", "sp_el1", "elr_el1", "spsr_el1", "par_el1", "cntkctl_el1", "cntv_ctl_el0",
-    "cntv_cval_el0", "csselr_el1",
+    "sctlr_el1",
+    "cpacr_el1",
+    "ttbr0_el1",
+    "ttbr1_el1",
+    "tcr_el1",
+    "esr_el1",
+    "far_el1",
+    "afsr0_el1",
+    "afsr1_el1",
+    "mair_el1",
+    "amair_el1",
+    "contextidr_el1",
+    "vbar_el1",
+    "tpidr_el0",
+    "tpidrro_el0",
+    "tpidr_el1",
+    "sp_el1",
+    "elr_el1",
+    "spsr_el1",
+    "par_el1",
+    "cntkctl_el1",
+    "cntv_ctl_el0",
+    "cntv_cval_el0",
+    "csselr_el1",
 ];
 
 /// SCTLR_EL1 at reset: RES1 bits only; MMU, caches and alignment checks off.
@@ -76,7 +96,11 @@ impl Vcpu {
         regs.x[0] = arg;
         regs.elr = entry;
         regs.spsr = SPSR_EL1H_MASKED;
-        Self { regs, el1: El1State::reset(), id }
+        Self {
+            regs,
+            el1: El1State::reset(),
+            id,
+        }
     }
 }
 

@@ -32,7 +32,15 @@ save_restore! {
 /// AMO); SMC trapped so guests cannot reach firmware (TSC); WFI trapped so
 /// an idle guest gives up the CPU (TWI); the guest's memory cacheable while
 /// its stage-1 MMU is off (DC).
-pub const HCR_GUEST: u64 = (1 << 31) | (1 << 0) | (1 << 1) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 19) | (1 << 13) | (1 << 12);
+pub const HCR_GUEST: u64 = (1 << 31)
+    | (1 << 0)
+    | (1 << 1)
+    | (1 << 3)
+    | (1 << 4)
+    | (1 << 5)
+    | (1 << 19)
+    | (1 << 13)
+    | (1 << 12);
 
 /// One-time EL2 set-up for running guests on this CPU.
 pub fn init_cpu() {

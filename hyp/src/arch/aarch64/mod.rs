@@ -84,14 +84,11 @@ pub fn image_range() -> (u64, u64, u64) {
         static __text_end: u8;
         static __image_end: u8;
     }
-    // SAFETY: only the addresses of these linker symbols are taken.
-    unsafe {
-        (
-            core::ptr::addr_of!(__image_start) as u64,
-            core::ptr::addr_of!(__text_end) as u64,
-            core::ptr::addr_of!(__image_end) as u64,
-        )
-    }
+    (
+        core::ptr::addr_of!(__image_start) as u64,
+        core::ptr::addr_of!(__text_end) as u64,
+        core::ptr::addr_of!(__image_end) as u64,
+    )
 }
 
 /// Top of the boot stack of CPU `i` (boot.S).
@@ -99,6 +96,5 @@ pub fn stack_top(i: usize) -> u64 {
     extern "C" {
         static boot_stacks: u8;
     }
-    // SAFETY: only the address is taken.
-    unsafe { core::ptr::addr_of!(boot_stacks) as u64 + (i as u64 + 1) * 0x1_0000 }
+    core::ptr::addr_of!(boot_stacks) as u64 + (i as u64 + 1) * 0x1_0000
 }
