@@ -206,7 +206,7 @@ fn hang() -> ! {
 
 /// Entered from boot.S on the boot CPU at EL2, MMU off.
 #[no_mangle]
-extern "C" fn rust_boot_main(x0: usize) -> ! {
+extern "C" fn rust_boot_main(x0: usize, entry_el: u64) -> ! {
     let Some(dtb) = find_dtb(x0) else { hang() };
     let info = match devtree::parse(dtb) {
         Ok(i) => i,

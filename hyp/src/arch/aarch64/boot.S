@@ -22,6 +22,7 @@
 .global _start
 _start:
     mov     x19, x0                     // device tree (or 0)
+    mrs     x20, CurrentEL              // exception level at entry, for the banner
     mrs     x1, CurrentEL
     lsr     x1, x1, #2
     cmp     x1, #3
@@ -58,6 +59,7 @@ _start:
     msr     vbar_el2, x1
     isb
     mov     x0, x19
+    lsr     x1, x20, #2
     bl      rust_boot_main
 4:  wfe
     b       4b

@@ -1,0 +1,217 @@
+#!/usr/bin/env python3
+"""QEMU scenarios: boot a configuration, read the console transcript, check it.
+
+Each scenario boots QEMU once and waits for it to exit by itself (the monitor
+powers the machine off when its domains have ended; a monitor panic exits
+through semihosting with a non-zero status). The timeout is only a safety
+net. Transcripts are kept in out/transcripts/ for inspection.
+
+Usage: scenarios.py [--only SUBSTRING] [--list]
+"""
+import argparse
+import os
+import re
+import subprocess
+import sys
+import time
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+OUT = os.path.join(TOP, "out")
+TIMEOUT = 120
+
+
+def rpi4_dtb():
+    for f in (os.path.join(TOP, "platform/dtb/bcm2711-rpi-4-b.dtb"),
+              os.path.join(os.environ.get("RPI4_DTB_CACHE", "/var/cache/pvh"), "bcm2711-rpi-4-b.dtb")):
+        if os.path.exists(f) and os.path.getsize(f) > 0:
+            return f
+    sys.exit("no bcm2711-rpi-4-b.dtb: run scripts/setup")
+
+
+def qemu(board, smp=1):
+    base = ["qemu-system-aarch64", "-nographic", "-no-reboot", "-semihosting",
+            "-monitor", "none", "-serial", "stdio"]
+    if board == "virt":
+        return base + ["-M", "virt,virtualization=on,gic-version=3", "-cpu", "cortex-a72",
+                       "-m", "1G", "-smp", str(smp), "-kernel", os.path.join(OUT, "hyp-virt.elf")]
+    if board == "virt-gicv2":
+        return base + ["-M", "virt,virtualization=on,gic-version=2", "-cpu", "cortex-a72",
+                       "-m", "1G", "-smp", str(smp), "-kernel", os.path.join(OUT, "hyp-virt.elf")]
+    if board == "raspi4b":
+        return base + ["-M", "raspi4b", "-kernel", os.path.join(OUT, "hyp-rpi4.elf"), "-dtb", rpi4_dtb()]
+    raise ValueError(board)
+
+
+BOARDS = ["virt", "virt-gicv2", "raspi4b"]
+
+# Lines every boot prints, per board.
+BANNER = [r"pvh: a paravirtual microhypervisor for AArch64"]
+FOUND = {
+    "virt": [r"hyp: entered at EL2, running at EL2",
+             r"hyp: memory: 0x40000000\.\.0x80000000 \(1024 MiB\)",
+             r"hyp: console: PL011 at 0x9000000",
+             r"hyp: interrupt controller: GICv3, distributor 0x8000000, redistributors 0x80a0000",
+             r"hyp: timer: 62500000 Hz, hypervisor timer INTID 26",
+             r"hyp: power-off: PSCI SYSTEM_OFF via smc"],
+    "virt-gicv2": [r"hyp: entered at EL2, running at EL2",
+                   r"hyp: memory: 0x40000000\.\.0x80000000 \(1024 MiB\)",
+                   r"hyp: console: PL011 at 0x9000000",
+                   r"hyp: interrupt controller: GICv2, distributor 0x8000000, CPU interface 0x8010000",
+                   r"hyp: power-off: PSCI SYSTEM_OFF via smc"],
+    "raspi4b": [r"hyp: entered at EL3, running at EL2",
+                r"hyp: board: Raspberry Pi 4 Model B",
+                r"hyp: memory: 0x0\.\.0x3c000000 \(960 MiB\)",
+                r"hyp: console: PL011 at 0xfe201000",
+                r"hyp: interrupt controller: GICv2, distributor 0xff841000, CPU interface 0xff842000",
+                r"hyp: power-off: Broadcom PM block at 0xfe100000",
+                r"hyp: cpus: 4 \(secondary cpus parked\)"],
+}
+CLEAN_END = [r"hyp: all domains have ended", r"powering off"]
+NEVER = [r"MONITOR PANIC", r"MONITOR FAULT", r"FAIL"]
+
+
+def check(name, text, rc, expect, never, exit_code):
+    problems = []
+    if rc != exit_code:
+        problems.append(f"QEMU exit status {rc}, expected {exit_code}")
+    pos = 0
+    for pat in expect:
+        if isinstance(pat, tuple):  # ("anywhere", regex): order not checked
+            if not re.search(pat[1], text, re.M):
+                problems.append(f"missing: {pat[1]}")
+            continue
+        m = re.compile(pat, re.M).search(text, pos)
+        if not m:
+            where = "after the previous match" if re.search(pat, text, re.M) else "anywhere"
+            problems.append(f"missing ({where}): {pat}")
+        else:
+            pos = m.end()
+    for pat in never:
+        m = re.search(pat, text, re.M)
+        if m:
+            problems.append(f"unexpected: {m.group(0)!r}")
+    return problems
+
+
+def scenarios():
+    out = []
+    for b in BOARDS:
+        # The default configuration: two domains, one loaded as ELF and one
+        # as an arm64 Image, interleaving their output through yields.
+        out.append(dict(
+            name=f"{b}/default", board=b, append="semihosting",
+            expect=BANNER + FOUND[b] + [
+                r"hyp: dom1 \(hello\): 16 MiB, Elf kernel, entry 0x40080000",
+                r"hyp: dom2 \(world\): 16 MiB, Image kernel, entry 0x40080000",
+                ("any", r"^\[hello\] guest: booted at EL1, device tree at 0x40e00000"),
+                ("any", r"^\[world\] guest: booted at EL1, device tree at 0x40e00000"),
+                ("any", r"^\[hello\] guest: memory 0x40000000\.\.0x41000000 \(16 MiB\)"),
+                ("any", r'^\[hello\] guest: command line "hello"'),
+                ("any", r"^\[hello\] guest: hypervisor xen,xen-1\.0 abi 1\.0"),
+                ("any", r"^\[hello\] guest: hello, world"),
+                ("any", r"^\[world\] guest: hello, world"),
+                # Yields interleave the two domains.
+                ("any", r"^\[hello\] guest: working 0\n\[world\] guest: working 0\n\[hello\] guest: working 1"),
+                ("any", r"hyp: dom1 \(hello\): shut down \(poweroff\)"),
+                ("any", r"hyp: dom2 \(world\): shut down \(poweroff\)"),
+            ] + CLEAN_END,
+            never=NEVER, exit_code=0))
+        # Bad input: each domain tries one thing; the monitor answers or ends
+        # that domain, and the next domain still runs.
+        bad = " ".join([
+            'dom=enosys,args="test=enosys"',
+            'dom=efault,args="test=efault"',
+            'dom=einval,args="test=einval"',
+            'dom=s2fault,args="test=s2fault"',
+            'dom=undef,args="test=undef"',
+            'dom=smc,args="test=smc"',
+            'dom=panic,args="test=panic"',
+            'dom=last,args="hello"',
+        ])
+        out.append(dict(
+            name=f"{b}/bad-input", board=b, append="semihosting " + bad,
+            expect=BANNER + [
+                ("any", r"^\[enosys\] guest: check .*99.*: got -38 \(ENOSYS\) ok"),
+                ("any", r"^\[enosys\] guest: checks passed (\d+)/\1"),
+                ("any", r"hyp: dom1 \(enosys\): shut down \(poweroff\)"),
+                ("any", r"^\[efault\] guest: check .*: got -14 \(EFAULT\) ok"),
+                ("any", r"^\[efault\] guest: checks passed (\d+)/\1"),
+                ("any", r"hyp: dom2 \(efault\): shut down \(poweroff\)"),
+                ("any", r"^\[einval\] guest: check .*: got -22 \(EINVAL\) ok"),
+                ("any", r"^\[einval\] guest: checks passed (\d+)/\1"),
+                ("any", r"hyp: dom3 \(einval\): shut down \(poweroff\)"),
+                ("any", r"^\[s2fault\] guest: touching memory outside my own"),
+                ("any", r"hyp: dom4 \(s2fault\): unhandled synchronous exception: Data abort from a lower EL \(EC 0x24\)"),
+                ("any", r"hyp:   translation fault \(level \d\) on a read at guest-physical 0x80000000, outside the domain's memory map"),
+                ("any", r"hyp:   ESR 0x[0-9a-f]{8}  FAR 0x80000000  ELR 0x4008[0-9a-f]{4}"),
+                ("any", r"hyp: dom4 \(s2fault\): ended after a fault; the other domains go on"),
+                ("any", r"hyp: dom4 \(s2fault\): \d+ frames scrubbed and freed"),
+                ("any", r"^\[undef\] guest: executing an undefined instruction"),
+                ("any", r"hyp: dom5 \(undef\): shut down \(crash\)"),
+                ("any", r"^\[smc\] guest: powering off through PSCI SYSTEM_OFF via smc"),
+                ("any", r"hyp: dom6 \(smc\): shut down \(poweroff\)"),
+                ("any", r"^\[panic\] .*deliberate panic"),
+                ("any", r"hyp: dom7 \(panic\): shut down \(crash\)"),
+                ("any", r"^\[last\] guest: hello, world"),
+                ("any", r"hyp: dom8 \(last\): shut down \(poweroff\)"),
+                ("any", r"hyp:   dom4 \(s2fault\): fault"),
+            ] + CLEAN_END,
+            never=[r"MONITOR PANIC", r"MONITOR FAULT", r"BUG: still running", r"\bFAIL\b"], exit_code=0))
+    # A configuration the monitor refuses: a clear message and a clean end.
+    out.append(dict(
+        name="virt/bad-config", board="virt", append="semihosting dom=a,mem=999999",
+        expect=BANNER + [r"hyp: bad command line .*: bad value '999999' for mem",
+                         r"hyp: cannot start: bad command line"],
+        never=NEVER, exit_code=0))
+    # More memory than the machine has: refused with the numbers, others run.
+    out.append(dict(
+        name="virt/too-big", board="virt", append='semihosting dom=huge,mem=1024 dom=small,args="hello"',
+        expect=BANNER + [r"hyp: dom1 \(huge\): cannot build: not enough memory: \d+ KiB needed, \d+ KiB free",
+                         ("any", r"^\[small\] guest: hello, world")] + CLEAN_END,
+        never=NEVER, exit_code=0))
+    return out
+
+
+def run(s):
+    cmd = qemu(s["board"], s.get("smp", 1)) + ["-append", s["append"]]
+    t0 = time.time()
+    try:
+        p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=s.get("timeout", TIMEOUT))
+        text, rc = p.stdout.decode("utf-8", "replace"), p.returncode
+    except subprocess.TimeoutExpired as e:
+        text, rc = (e.stdout or b"").decode("utf-8", "replace"), "timeout"
+    text = text.replace("\r\n", "\n")
+    os.makedirs(os.path.join(OUT, "transcripts"), exist_ok=True)
+    with open(os.path.join(OUT, "transcripts", s["name"].replace("/", "_") + ".log"), "w") as f:
+        f.write(" ".join(cmd) + "\n\n" + text)
+    return check(s["name"], text, rc, s["expect"], s["never"], s["exit_code"]), time.time() - t0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--only", default="")
+    ap.add_argument("--list", action="store_true")
+    a = ap.parse_args()
+    chosen = [s for s in scenarios() if a.only in s["name"]]
+    if a.list:
+        for s in chosen:
+            print(s["name"])
+        return 0
+    passed = failed = 0
+    for s in chosen:
+        problems, dt = run(s)
+        if problems:
+            failed += 1
+            print(f"FAILED  {s['name']} ({dt:.1f}s); transcript in out/transcripts/")
+            for p in problems:
+                print(f"        {p}")
+        else:
+            passed += 1
+            print(f"ok      {s['name']} ({dt:.1f}s)")
+    print(f"qemu scenarios: {passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
