@@ -11,7 +11,9 @@
 //! - `tick_ms=N`: period of the monitor's timer tick (default 10).
 //! - `semihosting`: report the final status through semihosting so that QEMU
 //!   exits with it (test runs only: it lets guests stop QEMU too).
-//! - `bench`: enable the benchmark hooks.
+//! - `bench-floor`: benchmark only: until the first timer tick, answer every
+//!   synchronous exception from a guest with a bare `eret` (the cost floor of a
+//!   hypercall round trip on this machine).
 //!
 //! Without any `dom=`, the default configuration ([`DEFAULT_DOMAINS`]) runs.
 
@@ -64,8 +66,8 @@ pub struct Config {
     pub tick_ms: u32,
     /// Exit through semihosting with the final status.
     pub semihosting: bool,
-    /// Benchmark hooks enabled.
-    pub bench: bool,
+    /// Bare-`eret` vectors until the first tick (benchmarks only).
+    pub bench_floor: bool,
 }
 
 /// What is wrong with a command line.
@@ -197,7 +199,7 @@ pub fn parse(line: &str) -> Result<Config, ConfigError> {
         domains: Vec::new(),
         tick_ms: 10,
         semihosting: false,
-        bench: false,
+        bench_floor: false,
     };
     for t in tokens(line)? {
         let (k, v) = t.split_once('=').unwrap_or((t.as_str(), ""));
@@ -219,7 +221,7 @@ pub fn parse(line: &str) -> Result<Config, ConfigError> {
                     .ok_or_else(|| ConfigError::BadValue("tick_ms (1..=1000)", short(v)))?
             }
             "semihosting" => cfg.semihosting = true,
-            "bench" => cfg.bench = true,
+            "bench-floor" => cfg.bench_floor = true,
             // Options that loaders add for Linux kernels are not ours to refuse.
             "console" | "earlycon" | "root" | "rw" | "ro" => {}
             _ => return Err(ConfigError::UnknownOption(short(k))),

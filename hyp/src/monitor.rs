@@ -72,6 +72,7 @@ struct Monitor {
     tick: u64,
     ticks: u64,
     power: PowerOff,
+    floor: bool,
 }
 
 /// Machine memory, identity-mapped at EL2.
@@ -417,6 +418,10 @@ fn start(dtb: &'static [u8], info: &MachineInfo) -> Result<(), &'static str> {
         cfg.tick_ms
     );
     m.load(0);
+    if m.floor {
+        println!("hyp: bench-floor: bare-eret vectors until the first tick");
+        set_vectors(true);
+    }
     *MONITOR.lock() = Some(m);
     Ok(())
 }
@@ -542,6 +547,10 @@ impl Monitor {
     }
 
     fn irq(&mut self) {
+        if self.floor {
+            self.floor = false;
+            set_vectors(false);
+        }
         let mut preempt = false;
         while let Some(irq) = self.gic.ack() {
             if irq.intid == self.timer_intid {
@@ -629,6 +638,17 @@ impl Monitor {
         );
         power_off(self.power)
     }
+}
+
+/// Installs the normal vectors, or the benchmark floor ones.
+fn set_vectors(floor: bool) {
+    extern "C" {
+        static el2_vectors: u8;
+        static el2_floor_vectors: u8;
+    }
+    let v = if floor { core::ptr::addr_of!(el2_floor_vectors) } else { core::ptr::addr_of!(el2_vectors) };
+    msr!("vbar_el2", v as u64);
+    arch::isb();
 }
 
 fn power_off(p: PowerOff) -> ! {

@@ -150,3 +150,29 @@ guest_restore:
     eret
     dsb     nsh
     isb
+
+// Benchmark floor: a vector table whose handler for synchronous exceptions
+// from a guest only returns (`eret`), so that `hvc` round trips cost what the
+// emulator's exception entry and return cost and nothing else. Installed only
+// with the monitor option `bench-floor`, and replaced by `el2_vectors` at the
+// first interrupt.
+.balign 0x800
+.global el2_floor_vectors
+el2_floor_vectors:
+    ventry  el2_sync
+    ventry  el2_irq
+    ventry  el2_fiq
+    ventry  el2_serror
+    ventry  el2_sync
+    ventry  el2_irq
+    ventry  el2_fiq
+    ventry  el2_serror
+.balign 0x80
+    eret
+    ventry  guest_irq
+    ventry  guest_fiq
+    ventry  guest_serror
+    ventry  guest_sync
+    ventry  guest_irq
+    ventry  guest_fiq
+    ventry  guest_serror
