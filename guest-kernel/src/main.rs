@@ -1,3 +1,29 @@
+//! The paravirtual guest kernel: an EL1 program that the monitor boots
+//! like an arm64 Linux `Image` and that talks to it only through
+//! hypercalls. What it does is chosen by the first word of its command line
+//! that it knows (see `kmain`).
+//!
+//! Everything but the host stub is built only for the bare-metal target,
+//! so `cargo build`/`cargo test` of the workspace on the host still work.
 #![cfg_attr(target_os = "none", no_std, no_main)]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+#[cfg(target_os = "none")]
+mod console;
+
+#[cfg(target_os = "none")]
+mod bench;
+#[cfg(target_os = "none")]
+mod boot;
+#[cfg(target_os = "none")]
+mod dt;
+#[cfg(target_os = "none")]
+mod exceptions;
+#[cfg(target_os = "none")]
+mod kmain;
+#[cfg(target_os = "none")]
+mod tests;
+
+/// Host stub: the kernel only runs on the bare-metal target.
 #[cfg(not(target_os = "none"))]
 fn main() {}

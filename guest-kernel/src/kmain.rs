@@ -1,0 +1,96 @@
+//! `kmain`: report what the guest booted with, then do what the first
+//! known word of the command line asks.
+
+use crate::console::{self, println};
+use crate::dt;
+use crate::{bench, tests};
+use core::arch::asm;
+use hypercall_abi::guest;
+
+/// What the command line asks for.
+#[derive(Clone, Copy)]
+enum Command {
+    Hello,
+    Checks(&'static [tests::Check]),
+    Fault(fn() -> !),
+    Bench,
+}
+
+impl Command {
+    fn parse(word: &str) -> Option<Command> {
+        Some(match word {
+            "hello" => Command::Hello,
+            "test=enosys" => Command::Checks(tests::ENOSYS_CHECKS),
+            "test=efault" => Command::Checks(tests::EFAULT_CHECKS),
+            "test=einval" => Command::Checks(tests::EINVAL_CHECKS),
+            "test=s2fault" => Command::Fault(tests::s2fault),
+            "test=undef" => Command::Fault(tests::undef),
+            "test=smc" => Command::Fault(tests::smc),
+            "test=panic" => Command::Fault(tests::panic),
+            "bench" => Command::Bench,
+            _ => return None,
+        })
+    }
+}
+
+fn current_el() -> u64 {
+    let el: u64;
+    // SAFETY: reading CurrentEL has no side effects.
+    unsafe { asm!("mrs {}, CurrentEL", out(reg) el, options(nomem, nostack)) };
+    (el >> 2) & 3
+}
+
+/// Called by the boot code with the boot `x0` (device tree address).
+#[no_mangle]
+extern "C" fn kmain(dtb: usize) -> ! {
+    console::init_logger();
+    println!(
+        "guest: booted at EL{}, device tree at {dtb:#x}",
+        current_el()
+    );
+    let info = match dt::parse(dtb) {
+        Ok(info) => info,
+        Err(e) => {
+            println!("guest: no valid device tree at {dtb:#x}: {e}");
+            guest::crash()
+        }
+    };
+    println!(
+        "guest: memory {:#x}..{:#x} ({} MiB)",
+        info.ram_base,
+        info.ram_end(),
+        info.ram_size >> 20
+    );
+    let hyp = info.hypervisor.unwrap_or("none");
+    match guest::xen_version() {
+        Ok((major, minor)) => println!("guest: hypervisor {hyp} abi {major}.{minor}"),
+        Err(e) => println!("guest: hypervisor {hyp} abi unknown (xen_version: {e})"),
+    }
+    println!("guest: command line \"{}\"", info.bootargs);
+
+    let command = info.bootargs.split_whitespace().find_map(Command::parse);
+    match command {
+        Some(Command::Hello) => hello(),
+        None if info.bootargs.trim().is_empty() => hello(),
+        Some(Command::Checks(checks)) => tests::run_checks(&info, checks),
+        Some(Command::Fault(f)) => f(),
+        Some(Command::Bench) => bench::run(),
+        None => {
+            println!("guest: unknown command line");
+            guest::crash()
+        }
+    }
+}
+
+/// `hello`: a few rounds of work and yields, then a clean power-off.
+fn hello() -> ! {
+    println!("guest: hello, world");
+    for i in 1..=3 {
+        println!("guest: working {i}");
+        if let Err(e) = guest::sched_yield() {
+            log::warn!("guest: sched_yield failed: {e}");
+        }
+    }
+    println!("guest: done, powering off");
+    guest::poweroff()
+}
