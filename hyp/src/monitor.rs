@@ -646,7 +646,11 @@ fn set_vectors(floor: bool) {
         static el2_vectors: u8;
         static el2_floor_vectors: u8;
     }
-    let v = if floor { core::ptr::addr_of!(el2_floor_vectors) } else { core::ptr::addr_of!(el2_vectors) };
+    let v = if floor {
+        core::ptr::addr_of!(el2_floor_vectors)
+    } else {
+        core::ptr::addr_of!(el2_vectors)
+    };
     msr!("vbar_el2", v as u64);
     arch::isb();
 }
