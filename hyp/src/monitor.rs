@@ -222,7 +222,8 @@ extern "C" fn rust_boot_main(x0: usize, entry_el: u64) -> ! {
         env!("CARGO_PKG_VERSION")
     );
     println!(
-        "hyp: running at EL{}, device tree at {:#x} ({} bytes)",
+        "hyp: entered at EL{}, running at EL{}, device tree at {:#x} ({} bytes)",
+        entry_el,
         arch::current_el(),
         dtb.as_ptr() as u64,
         dtb.len()
@@ -410,6 +411,7 @@ fn start(dtb: &'static [u8], info: &MachineInfo) -> Result<(), &'static str> {
         tick,
         ticks: 0,
         power,
+        floor: cfg.bench_floor,
     };
     timer::arm(tick);
     println!(

@@ -10,7 +10,9 @@
 .equ SCR_EL3_VALUE,   0x531        // NS | RES1(5:4) | HCE | RW: EL2 is AArch64, non-secure
 .equ SPSR_EL2H_MASKED, 0x3c9       // EL2h with D, A, I, F masked
 .equ SCTLR_EL2_RES1,  0x30c50830   // MMU and caches off, little-endian
-.equ STACK_SIZE,      0x10000
+.equ STACK_SIZE,      0x20000      // per CPU, below an unmapped guard page
+.equ GUARD_SIZE,      0x1000
+.equ STACK_SLOT,      GUARD_SIZE + STACK_SIZE
 .equ MAX_CPUS,        8
 
 .macro adr_l reg, sym
@@ -53,7 +55,7 @@ _start:
     stp     xzr, xzr, [x1], #16
     b       2b
 3:  adr_l   x1, boot_stacks
-    add     x1, x1, #STACK_SIZE
+    add     x1, x1, #STACK_SLOT
     mov     sp, x1
     adr_l   x1, el2_vectors
     msr     vbar_el2, x1
@@ -85,8 +87,18 @@ park:
 secondary_entry:
     .fill MAX_CPUS, 8, 0
 
-.section .bss
+.section .bss.stacks, "aw", %nobits
 .balign 4096
+// CPU i's stack occupies [boot_stacks + i*STACK_SLOT + GUARD_SIZE,
+// boot_stacks + (i+1)*STACK_SLOT); the guard page below it is left out of the
+// EL2 map, so an overflow faults instead of corrupting memory.
 .global boot_stacks
 boot_stacks:
-    .fill MAX_CPUS * STACK_SIZE, 1, 0
+    .fill MAX_CPUS * STACK_SLOT, 1, 0
+.balign 16
+// Stack for reporting monitor faults (a stack overflow among them).
+.global emergency_stack
+emergency_stack:
+    .fill 0x4000, 1, 0
+.global emergency_stack_top
+emergency_stack_top:

@@ -105,7 +105,22 @@ pub fn map_ram(
         exec: true,
     };
     pt.map(mem, start, start, text_end - start, text)?;
-    pt.map(mem, text_end, text_end, end - text_end, Attrs::RW)?;
+    let mut guards: heapless::Vec<Range, { super::MAX_CPUS }> = heapless::Vec::new();
+    for g in super::stack_guards() {
+        let _ = guards.push(Range {
+            start: g,
+            end: g + PAGE_SIZE,
+        });
+    }
+    let data = Range {
+        start: text_end,
+        end,
+    };
+    let pieces =
+        crate::memmap::free_ranges(&[data], &guards, PAGE_SIZE).map_err(|_| MapError::NoMemory)?;
+    for r in &pieces {
+        pt.map(mem, r.start, r.start, r.size(), Attrs::RW)?;
+    }
     Ok(())
 }
 

@@ -91,10 +91,26 @@ pub fn image_range() -> (u64, u64, u64) {
     )
 }
 
-/// Top of the boot stack of CPU `i` (boot.S).
-pub fn stack_top(i: usize) -> u64 {
+/// Stack of each CPU: an unmapped guard page, then the stack (must match
+/// STACK_SIZE and GUARD_SIZE in boot.S).
+pub const STACK_SIZE: u64 = 0x2_0000;
+const GUARD_SIZE: u64 = 0x1000;
+/// Most CPUs the monitor runs on.
+pub const MAX_CPUS: usize = 8;
+
+fn stacks_base() -> u64 {
     extern "C" {
         static boot_stacks: u8;
     }
-    core::ptr::addr_of!(boot_stacks) as u64 + (i as u64 + 1) * 0x1_0000
+    core::ptr::addr_of!(boot_stacks) as u64
+}
+
+/// Top of the boot stack of CPU `i`.
+pub fn stack_top(i: usize) -> u64 {
+    stacks_base() + (i as u64 + 1) * (GUARD_SIZE + STACK_SIZE)
+}
+
+/// The guard pages below the CPUs' stacks, which the EL2 map leaves out.
+pub fn stack_guards() -> impl Iterator<Item = u64> {
+    (0..MAX_CPUS as u64).map(|i| stacks_base() + i * (GUARD_SIZE + STACK_SIZE))
 }

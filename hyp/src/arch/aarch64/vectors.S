@@ -57,6 +57,14 @@
 .endm
 
 .macro el2_entry kind
+    // A fault at EL2 is fatal: report it from a stack of its own, so that
+    // an overflow of the normal stack (into its guard page) is reported too.
+    // TPIDR_EL2 (the running vCPU) is not needed any more.
+    msr     tpidr_el2, x0
+    adrp    x0, emergency_stack_top
+    add     x0, x0, :lo12:emergency_stack_top
+    mov     sp, x0
+    mrs     x0, tpidr_el2
     sub     sp, sp, #272
     stp     x0, x1, [sp, #0]
     stp     x2, x3, [sp, #16]
