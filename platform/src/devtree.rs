@@ -1,16 +1,22 @@
 //! Machine description read from the flattened device tree the loader passes.
 //!
-//! This runs in the monitor before its MMU and heap are up, so nothing here
-//! allocates and nothing panics: every read is bounds-checked and a malformed
-//! blob yields a [`DtError`]. The whole structure block is validated once
-//! (token stream, nesting, property name offsets) before anything is looked
-//! up, so the later accessors can treat inconsistencies as "absent".
+//! The tree is read with the `fdt` crate. This runs in the monitor before its
+//! MMU and heap are up, so nothing here allocates (`fdt` 0.1.5 does not
+//! either) and nothing panics. `fdt` 0.1.5 does panic on malformed input
+//! (truncated tokens or properties, name offsets past the strings block,
+//! non-UTF-8 names, `FDT_NOP` inside a node, properties after subnodes), so
+//! the whole blob is first checked once (`check_blob`); after that the
+//! `fdt` calls made here are known to be safe. `fdt` helpers that panic on
+//! an absent node or a short property (`chosen()`, `cpus()`, `memory()`,
+//! `root()`, `cell_sizes()`, `reg()`, `Chosen::bootargs()`) and `find_node()`
+//! (which recurses forever through a self-referencing alias) are not used.
 //!
 //! Addresses in `reg` are translated to CPU physical addresses through the
-//! `ranges` of every ancestor bus. A bus without `ranges` is not translatable,
-//! and devices behind it are skipped.
+//! `ranges` of every ancestor bus (`fdt` 0.1.5 does not translate). A bus
+//! without `ranges` is not translatable, and devices behind it are skipped.
 
 use core::fmt;
+use fdt::{node::FdtNode, Fdt};
 
 /// FDT header magic.
 pub const FDT_MAGIC: u32 = 0xd00d_feed;
@@ -211,11 +217,16 @@ fn align4(x: usize) -> Option<usize> {
     x.checked_add(3).map(|v| v & !3)
 }
 
-/// NUL-terminated string at `off` (without the NUL).
-fn cstr_at(b: &[u8], off: usize) -> Option<&[u8]> {
+/// NUL-terminated UTF-8 string at `off` (without the NUL).
+fn cstr_at(b: &[u8], off: usize) -> Option<&str> {
     let rest = b.get(off..)?;
     let n = rest.iter().position(|&c| c == 0)?;
-    Some(&rest[..n])
+    core::str::from_utf8(&rest[..n]).ok()
+}
+
+/// The first string of a string(-list) value.
+fn first_str(v: &[u8]) -> &[u8] {
+    v.split(|&c| c == 0).next().unwrap_or(v)
 }
 
 /// Reads an FDT header's magic and `totalsize`; `None` if `header` is not the
@@ -232,273 +243,183 @@ pub fn total_size(header: &[u8]) -> Option<usize> {
 }
 
 // ---------------------------------------------------------------------------
-// Validated tree
+// Validation: everything `fdt` 0.1.5 would otherwise panic on.
 
-#[derive(Clone, Copy)]
-struct Fdt<'a> {
-    structs: &'a [u8],
-    strings: &'a [u8],
-    rsvmap: &'a [u8],
-}
-
-#[derive(Clone, Copy, Default)]
-struct Node<'a> {
-    name: &'a [u8],
-    /// Offset into the structure block of the first token after the name.
-    props: usize,
-}
-
-#[derive(Clone, Copy)]
-struct Prop<'a> {
-    name: &'a [u8],
-    value: &'a [u8],
-}
-
-impl<'a> Fdt<'a> {
-    fn new(dtb: &'a [u8]) -> Result<Self, DtError> {
-        if dtb.len() < 8 {
-            return Err(DtError::Truncated);
-        }
-        if be32(dtb, 0) != Some(FDT_MAGIC) {
-            return Err(DtError::BadMagic);
-        }
-        if dtb.len() < HEADER_LEN {
-            return Err(DtError::Truncated);
-        }
-        let h = |i: usize| be32(dtb, i * 4).unwrap_or(0) as usize;
-        let (total, off_struct, off_strings, off_rsv, version, last_comp) =
-            (h(1), h(2), h(3), h(4), h(5), h(6));
-        let size_strings = h(8);
-        if total < HEADER_LEN {
+/// Checks the header, the structure block, the property names and the
+/// reservation map, then hands the blob (cut to `totalsize`) to `fdt`.
+fn check_blob(dtb: &[u8]) -> Result<Fdt<'_>, DtError> {
+    if dtb.len() < 8 {
+        return Err(DtError::Truncated);
+    }
+    if be32(dtb, 0) != Some(FDT_MAGIC) {
+        return Err(DtError::BadMagic);
+    }
+    if dtb.len() < HEADER_LEN {
+        return Err(DtError::Truncated);
+    }
+    let h = |i: usize| be32(dtb, i * 4).unwrap_or(0) as usize;
+    let (total, off_struct, off_strings, off_rsv, version, last_comp) =
+        (h(1), h(2), h(3), h(4), h(5), h(6));
+    // `fdt` takes the structure block's size from the header whatever the
+    // version, so a version-16 blob must carry a valid `size_dt_struct` too.
+    let (size_strings, size_struct) = (h(8), h(9));
+    if total < HEADER_LEN {
+        return Err(DtError::BadHeader);
+    }
+    if total > dtb.len() {
+        return Err(DtError::Truncated);
+    }
+    if version < 16 || last_comp > 17 {
+        return Err(DtError::BadVersion);
+    }
+    let blob = &dtb[..total];
+    let block = |off: usize, len: usize| -> Result<&[u8], DtError> {
+        let end = off.checked_add(len).ok_or(DtError::BadHeader)?;
+        if off < HEADER_LEN || end > total {
             return Err(DtError::BadHeader);
         }
-        if total > dtb.len() {
-            return Err(DtError::Truncated);
+        Ok(&blob[off..end])
+    };
+    if off_struct % 4 != 0 || off_rsv % 8 != 0 {
+        return Err(DtError::BadHeader);
+    }
+    let (structs, strings) = (
+        block(off_struct, size_struct)?,
+        block(off_strings, size_strings)?,
+    );
+    let rsvmap = block(off_rsv, 0).map(|_| &blob[off_rsv..])?;
+    check_structure(structs, strings)?;
+    // The reservation map must be terminated inside the blob.
+    let mut off = 0;
+    loop {
+        let a = be64(rsvmap, off).ok_or(DtError::BadHeader)?;
+        let s = be64(rsvmap, off + 8).ok_or(DtError::BadHeader)?;
+        if a == 0 && s == 0 {
+            break;
         }
-        if version < 16 || last_comp > 17 {
-            return Err(DtError::BadVersion);
-        }
-        let size_struct = if version >= 17 {
-            h(9)
-        } else {
-            total.checked_sub(off_struct).ok_or(DtError::BadHeader)?
-        };
-        let blob = &dtb[..total];
-        let slice = |off: usize, len: usize| -> Result<&'a [u8], DtError> {
-            let end = off.checked_add(len).ok_or(DtError::BadHeader)?;
-            if off < HEADER_LEN || end > total {
-                return Err(DtError::BadHeader);
+        off += 16;
+    }
+    Fdt::new(blob).map_err(|_| DtError::BadHeader)
+}
+
+/// Checks the whole token stream once: one root, balanced nesting no deeper
+/// than [`MAX_DEPTH`], UTF-8 node and property names, property values and
+/// names in bounds, properties before subnodes, `FDT_NOP` only outside the
+/// root (`fdt` 0.1.5 mis-parses it elsewhere).
+fn check_structure(b: &[u8], strings: &[u8]) -> Result<(), DtError> {
+    let mut off = 0usize;
+    let mut depth = 0usize;
+    let mut root_done = false;
+    // Whether the current node has had a subnode (so no more properties).
+    let mut after_child = false;
+    loop {
+        let tok = be32(b, off).ok_or(DtError::BadStructure)?;
+        off += 4;
+        match tok {
+            FDT_BEGIN_NODE => {
+                if root_done {
+                    return Err(DtError::BadStructure);
+                }
+                let name = cstr_at(b, off).ok_or(DtError::BadStructure)?;
+                off = align4(off + name.len() + 1).ok_or(DtError::BadStructure)?;
+                if off > b.len() {
+                    return Err(DtError::BadStructure);
+                }
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Err(DtError::TooDeep);
+                }
+                after_child = false;
             }
-            Ok(&blob[off..end])
-        };
-        if off_struct % 4 != 0 || off_rsv % 8 != 0 {
-            return Err(DtError::BadHeader);
-        }
-        let structs = slice(off_struct, size_struct)?;
-        let strings = slice(off_strings, size_strings)?;
-        if off_rsv < HEADER_LEN || off_rsv > total {
-            return Err(DtError::BadHeader);
-        }
-        let rsvmap = &blob[off_rsv..];
-        let fdt = Fdt {
-            structs,
-            strings,
-            rsvmap,
-        };
-        fdt.validate()?;
-        // The reservation map must be terminated inside the blob.
-        let mut n = 0;
-        loop {
-            let a = be64(rsvmap, n * 16).ok_or(DtError::BadHeader)?;
-            let s = be64(rsvmap, n * 16 + 8).ok_or(DtError::BadHeader)?;
-            if a == 0 && s == 0 {
-                break;
+            FDT_END_NODE => {
+                depth = depth.checked_sub(1).ok_or(DtError::BadStructure)?;
+                root_done = depth == 0;
+                after_child = true;
             }
-            n += 1;
-        }
-        Ok(fdt)
-    }
-
-    /// Checks the whole token stream once.
-    fn validate(&self) -> Result<(), DtError> {
-        let b = self.structs;
-        let mut off = 0usize;
-        let mut depth = 0usize;
-        let mut root_done = false;
-        loop {
-            let tok = be32(b, off).ok_or(DtError::BadStructure)?;
-            off += 4;
-            match tok {
-                FDT_BEGIN_NODE => {
-                    if root_done {
-                        return Err(DtError::BadStructure);
-                    }
-                    let name = cstr_at(b, off).ok_or(DtError::BadStructure)?;
-                    off = align4(off + name.len() + 1).ok_or(DtError::BadStructure)?;
-                    if off > b.len() {
-                        return Err(DtError::BadStructure);
-                    }
-                    depth += 1;
-                    if depth > MAX_DEPTH {
-                        return Err(DtError::TooDeep);
-                    }
+            FDT_PROP => {
+                if depth == 0 || after_child {
+                    return Err(DtError::BadStructure);
                 }
-                FDT_END_NODE => {
-                    if depth == 0 {
-                        return Err(DtError::BadStructure);
-                    }
-                    depth -= 1;
-                    if depth == 0 {
-                        root_done = true;
-                    }
+                let len = be32(b, off).ok_or(DtError::BadStructure)? as usize;
+                let nameoff = be32(b, off + 4).ok_or(DtError::BadStructure)? as usize;
+                off += 8;
+                let end = off.checked_add(len).ok_or(DtError::BadStructure)?;
+                if end > b.len() {
+                    return Err(DtError::BadStructure);
                 }
-                FDT_PROP => {
-                    if depth == 0 {
-                        return Err(DtError::BadStructure);
-                    }
-                    let len = be32(b, off).ok_or(DtError::BadStructure)? as usize;
-                    let nameoff = be32(b, off + 4).ok_or(DtError::BadStructure)? as usize;
-                    off += 8;
-                    let end = off.checked_add(len).ok_or(DtError::BadStructure)?;
-                    if end > b.len() {
-                        return Err(DtError::BadStructure);
-                    }
-                    cstr_at(self.strings, nameoff).ok_or(DtError::BadStringOffset)?;
-                    off = align4(end).ok_or(DtError::BadStructure)?;
-                }
-                FDT_NOP => {}
-                FDT_END => {
-                    if depth != 0 || !root_done {
-                        return Err(DtError::BadStructure);
-                    }
-                    return Ok(());
-                }
-                _ => return Err(DtError::BadStructure),
+                cstr_at(strings, nameoff).ok_or(DtError::BadStringOffset)?;
+                off = align4(end).ok_or(DtError::BadStructure)?;
             }
+            FDT_NOP if depth == 0 => {}
+            FDT_END if depth == 0 && root_done => return Ok(()),
+            _ => return Err(DtError::BadStructure),
         }
-    }
-
-    /// Depth-first walk; `f` sees the path from the root to each node.
-    fn walk(&self, mut f: impl FnMut(&[Node<'a>]) -> Result<(), DtError>) -> Result<(), DtError> {
-        let b = self.structs;
-        let mut stack = [Node::default(); MAX_DEPTH];
-        let mut depth = 0usize;
-        let mut off = 0usize;
-        loop {
-            let tok = be32(b, off).ok_or(DtError::BadStructure)?;
-            off += 4;
-            match tok {
-                FDT_BEGIN_NODE => {
-                    let name = cstr_at(b, off).ok_or(DtError::BadStructure)?;
-                    off = align4(off + name.len() + 1).ok_or(DtError::BadStructure)?;
-                    if depth >= MAX_DEPTH {
-                        return Err(DtError::TooDeep);
-                    }
-                    stack[depth] = Node { name, props: off };
-                    depth += 1;
-                    f(&stack[..depth])?;
-                }
-                FDT_END_NODE => {
-                    depth = depth.checked_sub(1).ok_or(DtError::BadStructure)?;
-                }
-                FDT_PROP => {
-                    let len = be32(b, off).ok_or(DtError::BadStructure)? as usize;
-                    off = align4(off + 8 + len).ok_or(DtError::BadStructure)?;
-                }
-                FDT_NOP => {}
-                FDT_END => return Ok(()),
-                _ => return Err(DtError::BadStructure),
-            }
-        }
-    }
-
-    /// The properties of `node` (properties precede subnodes).
-    fn props(&self, node: Node<'a>) -> PropIter<'a> {
-        PropIter {
-            fdt: *self,
-            off: node.props,
-        }
-    }
-
-    fn prop(&self, node: Node<'a>, name: &str) -> Option<&'a [u8]> {
-        self.props(node)
-            .find(|p| p.name == name.as_bytes())
-            .map(|p| p.value)
-    }
-
-    fn prop_u32(&self, node: Node<'a>, name: &str) -> Option<u32> {
-        let v = self.prop(node, name)?;
-        if v.len() != 4 {
-            return None;
-        }
-        be32(v, 0)
-    }
-
-    /// First string of a string(-list) property.
-    fn prop_str(&self, node: Node<'a>, name: &str) -> Option<&'a [u8]> {
-        let v = self.prop(node, name)?;
-        Some(v.split(|&c| c == 0).next().unwrap_or(v))
-    }
-
-    fn is_compatible(&self, node: Node<'a>, compat: &str) -> bool {
-        self.prop(node, "compatible")
-            .is_some_and(|v| strings(v).any(|s| s == compat.as_bytes()))
-    }
-
-    fn is_compatible_prefix(&self, node: Node<'a>, prefix: &str) -> bool {
-        self.prop(node, "compatible")
-            .is_some_and(|v| strings(v).any(|s| s.starts_with(prefix.as_bytes())))
-    }
-
-    fn is_enabled(&self, node: Node<'a>) -> bool {
-        match self.prop_str(node, "status") {
-            None => true,
-            Some(s) => s == b"okay" || s == b"ok",
-        }
-    }
-
-    fn address_cells(&self, node: Node<'a>) -> u32 {
-        self.prop_u32(node, "#address-cells").unwrap_or(2)
-    }
-
-    fn size_cells(&self, node: Node<'a>) -> u32 {
-        self.prop_u32(node, "#size-cells").unwrap_or(1)
     }
 }
 
-/// Splits a string-list property value into its strings.
-fn strings(v: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let v = v.strip_suffix(&[0]).unwrap_or(v);
-    v.split(|&c| c == 0)
-}
+// ---------------------------------------------------------------------------
+// Nodes and properties (through `fdt`)
 
-struct PropIter<'a> {
-    fdt: Fdt<'a>,
-    off: usize,
-}
+type Node<'b, 'a> = FdtNode<'b, 'a>;
 
-impl<'a> Iterator for PropIter<'a> {
-    type Item = Prop<'a>;
-
-    fn next(&mut self) -> Option<Prop<'a>> {
-        let b = self.fdt.structs;
-        loop {
-            let tok = be32(b, self.off)?;
-            match tok {
-                FDT_NOP => self.off += 4,
-                FDT_PROP => {
-                    let len = be32(b, self.off + 4)? as usize;
-                    let nameoff = be32(b, self.off + 8)? as usize;
-                    let start = self.off + 12;
-                    let value = b.get(start..start.checked_add(len)?)?;
-                    let name = cstr_at(self.fdt.strings, nameoff)?;
-                    self.off = align4(start + len)?;
-                    return Some(Prop { name, value });
-                }
-                _ => return None,
-            }
+/// Depth-first walk; `f` sees the path from the root to each node.
+fn walk<'b, 'a>(
+    fdt: &'b Fdt<'a>,
+    mut f: impl FnMut(&[Node<'b, 'a>]) -> Result<(), DtError>,
+) -> Result<(), DtError> {
+    fn visit<'b, 'a, F>(
+        stack: &mut heapless::Vec<Node<'b, 'a>, MAX_DEPTH>,
+        node: Node<'b, 'a>,
+        f: &mut F,
+    ) -> Result<(), DtError>
+    where
+        F: FnMut(&[Node<'b, 'a>]) -> Result<(), DtError>,
+    {
+        stack.push(node).map_err(|_| DtError::TooDeep)?;
+        f(stack)?;
+        for child in node.children() {
+            visit(stack, child, f)?;
         }
+        stack.pop();
+        Ok(())
     }
+    let root = fdt.all_nodes().next().ok_or(DtError::BadStructure)?;
+    visit(&mut heapless::Vec::new(), root, &mut f)
+}
+
+fn prop<'a>(node: Node<'_, 'a>, name: &str) -> Option<&'a [u8]> {
+    node.property(name).map(|p| p.value)
+}
+
+fn prop_u32(node: Node<'_, '_>, name: &str) -> Option<u32> {
+    prop(node, name)?.try_into().ok().map(u32::from_be_bytes)
+}
+
+/// First string of a string(-list) property.
+fn prop_str<'a>(node: Node<'_, 'a>, name: &str) -> Option<&'a [u8]> {
+    prop(node, name).map(first_str)
+}
+
+/// Whether a string of `compatible` satisfies `pred`. (`fdt`'s
+/// `Compatible::all` stops at the first non-UTF-8 string and reads the last
+/// `compatible` property rather than the first.)
+fn is_compatible(node: Node<'_, '_>, mut pred: impl FnMut(&[u8]) -> bool) -> bool {
+    prop(node, "compatible").is_some_and(|v| {
+        let v = v.strip_suffix(&[0]).unwrap_or(v);
+        v.split(|&c| c == 0).any(&mut pred)
+    })
+}
+
+fn is_enabled(node: Node<'_, '_>) -> bool {
+    matches!(prop_str(node, "status"), None | Some(b"okay" | b"ok"))
+}
+
+fn address_cells(node: Node<'_, '_>) -> u32 {
+    prop_u32(node, "#address-cells").unwrap_or(2)
+}
+
+fn size_cells(node: Node<'_, '_>) -> u32 {
+    prop_u32(node, "#size-cells").unwrap_or(1)
 }
 
 // ---------------------------------------------------------------------------
@@ -507,7 +428,7 @@ impl<'a> Iterator for PropIter<'a> {
 /// Translates a bus address seen by the last node of `path` (i.e. an address
 /// in its parent's address space) up to a CPU physical address, through the
 /// `ranges` of every ancestor bus.
-fn translate(fdt: &Fdt<'_>, path: &[Node<'_>], mut addr: u64) -> Result<u64, DtError> {
+fn translate(path: &[Node<'_, '_>], mut addr: u64) -> Result<u64, DtError> {
     if path.len() < 2 {
         return Ok(addr);
     }
@@ -515,13 +436,13 @@ fn translate(fdt: &Fdt<'_>, path: &[Node<'_>], mut addr: u64) -> Result<u64, DtE
     for i in (1..path.len() - 1).rev() {
         let bus = path[i];
         let bus_parent = path[i - 1];
-        let ranges = fdt.prop(bus, "ranges").ok_or(DtError::NotTranslatable)?;
+        let ranges = prop(bus, "ranges").ok_or(DtError::NotTranslatable)?;
         if ranges.is_empty() {
             continue;
         }
-        let ca = fdt.address_cells(bus);
-        let sc = fdt.size_cells(bus);
-        let pa = fdt.address_cells(bus_parent);
+        let ca = address_cells(bus);
+        let sc = size_cells(bus);
+        let pa = address_cells(bus_parent);
         if !(1..=2).contains(&ca) || !(1..=2).contains(&pa) || !(1..=2).contains(&sc) {
             return Err(DtError::NotTranslatable);
         }
@@ -552,18 +473,15 @@ fn translate(fdt: &Fdt<'_>, path: &[Node<'_>], mut addr: u64) -> Result<u64, DtE
 
 /// Entry `index` of the `reg` of the last node of `path`, translated to a CPU
 /// physical address. `Ok(None)` if there is no such entry.
-fn reg_entry(fdt: &Fdt<'_>, path: &[Node<'_>], index: usize) -> Result<Option<MemRange>, DtError> {
-    let Some((&node, parents)) = path.split_last() else {
+fn reg_entry(path: &[Node<'_, '_>], index: usize) -> Result<Option<MemRange>, DtError> {
+    let [.., parent, node] = path else {
         return Ok(None);
     };
-    let Some(&parent) = parents.last() else {
+    let Some(reg) = prop(*node, "reg") else {
         return Ok(None);
     };
-    let Some(reg) = fdt.prop(node, "reg") else {
-        return Ok(None);
-    };
-    let ac = fdt.address_cells(parent);
-    let sc = fdt.size_cells(parent);
+    let ac = address_cells(*parent);
+    let sc = size_cells(*parent);
     if !(1..=2).contains(&ac) || sc > 2 {
         return Err(DtError::BadProperty("#address-cells"));
     }
@@ -579,16 +497,8 @@ fn reg_entry(fdt: &Fdt<'_>, path: &[Node<'_>], index: usize) -> Result<Option<Me
     }
     let base = read_cells(reg, off, ac).ok_or(DtError::BadProperty("reg"))?;
     let size = read_cells(reg, off + (ac * 4) as usize, sc).ok_or(DtError::BadProperty("reg"))?;
-    let base = translate(fdt, path, base)?;
+    let base = translate(path, base)?;
     Ok(Some(MemRange::new(base, size)))
-}
-
-fn reg_count(fdt: &Fdt<'_>, path: &[Node<'_>]) -> usize {
-    let mut n = 0;
-    while let Ok(Some(_)) = reg_entry(fdt, path, n) {
-        n += 1;
-    }
-    n
 }
 
 // ---------------------------------------------------------------------------
@@ -608,14 +518,14 @@ fn name_matches(name: &[u8], component: &[u8]) -> bool {
 
 /// Whether `path` (absolute, e.g. "/soc/serial@7e201000") names the last node
 /// of `stack`.
-fn path_matches(stack: &[Node<'_>], path: &[u8]) -> bool {
+fn path_matches(stack: &[Node<'_, '_>], path: &[u8]) -> bool {
     if path.first() != Some(&b'/') {
         return false;
     }
     let mut comps = path.split(|&c| c == b'/').filter(|c| !c.is_empty());
     for node in stack.iter().skip(1) {
         match comps.next() {
-            Some(c) if name_matches(node.name, c) => {}
+            Some(c) if name_matches(node.name.as_bytes(), c) => {}
             _ => return false,
         }
     }
@@ -626,8 +536,8 @@ type PathBuf = heapless::Vec<u8, 256>;
 
 /// Resolves a `stdout-path`-style reference: drops ":options" and expands a
 /// leading alias. `None` if it cannot be resolved.
-fn resolve_path(fdt: &Fdt<'_>, aliases: Option<Node<'_>>, path: &[u8]) -> Option<PathBuf> {
-    let path = path.split(|&c| c == 0).next().unwrap_or(path);
+fn resolve_path(fdt: &Fdt<'_>, path: &[u8]) -> Option<PathBuf> {
+    let path = first_str(path);
     let path = path.split(|&c| c == b':').next().unwrap_or(path);
     let mut out = PathBuf::new();
     if path.first() == Some(&b'/') {
@@ -641,11 +551,8 @@ fn resolve_path(fdt: &Fdt<'_>, aliases: Option<Node<'_>>, path: &[u8]) -> Option
     if alias.is_empty() {
         return None;
     }
-    let target = fdt
-        .props(aliases?)
-        .find(|p| p.name == alias)
-        .map(|p| p.value)?;
-    let target = target.split(|&c| c == 0).next().unwrap_or(target);
+    let alias = core::str::from_utf8(alias).ok()?;
+    let target = first_str(fdt.aliases()?.resolve(alias)?.as_bytes());
     if target.first() != Some(&b'/') {
         return None;
     }
@@ -667,8 +574,8 @@ fn gic_intid(kind: u32, num: u32) -> Option<u32> {
 }
 
 /// INTID of the `index`th 3-cell specifier of `interrupts`.
-fn interrupt(fdt: &Fdt<'_>, node: Node<'_>, index: usize) -> Option<u32> {
-    let v = fdt.prop(node, "interrupts")?;
+fn interrupt(node: Node<'_, '_>, index: usize) -> Option<u32> {
+    let v = prop(node, "interrupts")?;
     if v.len() % 12 != 0 {
         return None;
     }
@@ -694,18 +601,15 @@ fn push_truncated<const N: usize>(s: &mut heapless::String<N>, v: &[u8]) {
 const GIC_V2_COMPATIBLE: [&str; 3] = ["arm,cortex-a15-gic", "arm,gic-400", "arm,cortex-a7-gic"];
 const POWER_COMPATIBLE: [&str; 3] = ["brcm,bcm2835-pm", "brcm,bcm2711-pm", "brcm,bcm2835-pm-wdt"];
 
-fn gic_info(fdt: &Fdt<'_>, path: &[Node<'_>], v3: bool) -> Result<Option<GicInfo>, DtError> {
+fn gic_info(path: &[Node<'_, '_>], v3: bool) -> Result<Option<GicInfo>, DtError> {
     let node = path[path.len() - 1];
-    let reg = |i: usize| reg_entry(fdt, path, i);
+    let reg = |i: usize| reg_entry(path, i);
     let Some(gicd) = reg(0)? else {
         return Ok(None);
     };
-    let maintenance_intid = interrupt(fdt, node, 0);
+    let maintenance_intid = interrupt(node, 0);
     if v3 {
-        let nr = fdt
-            .prop_u32(node, "#redistributor-regions")
-            .unwrap_or(1)
-            .max(1) as usize;
+        let nr = prop_u32(node, "#redistributor-regions").unwrap_or(1).max(1) as usize;
         let c = 1 + nr; // GICC, GICH, GICV follow all redistributor regions.
         Ok(Some(GicInfo {
             version: GicVersion::V3,
@@ -729,40 +633,33 @@ fn gic_info(fdt: &Fdt<'_>, path: &[Node<'_>], v3: bool) -> Result<Option<GicInfo
     }
 }
 
-fn timer_info(fdt: &Fdt<'_>, node: Node<'_>) -> Option<TimerInfo> {
+fn timer_info(node: Node<'_, '_>) -> Option<TimerInfo> {
     Some(TimerInfo {
-        sec_phys_intid: interrupt(fdt, node, 0)?,
-        phys_intid: interrupt(fdt, node, 1)?,
-        virt_intid: interrupt(fdt, node, 2)?,
-        hyp_intid: interrupt(fdt, node, 3)?,
-        frequency: fdt.prop_u32(node, "clock-frequency"),
+        sec_phys_intid: interrupt(node, 0)?,
+        phys_intid: interrupt(node, 1)?,
+        virt_intid: interrupt(node, 2)?,
+        hyp_intid: interrupt(node, 3)?,
+        frequency: prop_u32(node, "clock-frequency"),
     })
 }
 
-fn cpu_info(fdt: &Fdt<'_>, cpus: Node<'_>, cpu: Node<'_>) -> Option<CpuInfo> {
-    let ac = fdt.address_cells(cpus);
-    let reg = fdt.prop(cpu, "reg")?;
+fn cpu_info(cpus: Node<'_, '_>, cpu: Node<'_, '_>) -> Option<CpuInfo> {
+    let ac = address_cells(cpus);
+    let reg = prop(cpu, "reg")?;
     if !(1..=2).contains(&ac) || reg.len() < (ac * 4) as usize {
         return None;
     }
     let mpidr = read_cells(reg, 0, ac)?;
-    let method = fdt
-        .prop_str(cpu, "enable-method")
-        .or_else(|| fdt.prop_str(cpus, "enable-method"));
+    let method = prop_str(cpu, "enable-method").or_else(|| prop_str(cpus, "enable-method"));
     let enable = match method {
         Some(b"psci") => CpuEnable::Psci,
-        Some(b"spin-table") => {
-            let r = fdt.prop(cpu, "cpu-release-addr");
-            match r.map(|v| (v.len(), v)) {
-                Some((8, v)) => be64(v, 0).map_or(CpuEnable::Unknown, |release_addr| {
-                    CpuEnable::SpinTable { release_addr }
-                }),
-                Some((4, v)) => be32(v, 0).map_or(CpuEnable::Unknown, |a| CpuEnable::SpinTable {
-                    release_addr: a as u64,
-                }),
-                _ => CpuEnable::Unknown,
-            }
-        }
+        // A 4- or 8-byte value; `as_usize` is lossless on the 64-bit targets.
+        Some(b"spin-table") => match cpu.property("cpu-release-addr").and_then(|p| p.as_usize()) {
+            Some(a) => CpuEnable::SpinTable {
+                release_addr: a as u64,
+            },
+            None => CpuEnable::Unknown,
+        },
         _ => CpuEnable::Unknown,
     };
     Some(CpuInfo { mpidr, enable })
@@ -770,7 +667,7 @@ fn cpu_info(fdt: &Fdt<'_>, cpus: Node<'_>, cpu: Node<'_>) -> Option<CpuInfo> {
 
 /// Parses the machine description out of a flattened device tree.
 pub fn parse(dtb: &[u8]) -> Result<MachineInfo, DtError> {
-    let fdt = Fdt::new(dtb)?;
+    let fdt = check_blob(dtb)?;
     let mut info = MachineInfo {
         model: heapless::String::new(),
         compatible: heapless::String::new(),
@@ -785,75 +682,53 @@ pub fn parse(dtb: &[u8]) -> Result<MachineInfo, DtError> {
         power: None,
     };
 
-    // /memreserve/
-    let mut i = 0;
-    while let (Some(base), Some(size)) = (be64(fdt.rsvmap, i * 16), be64(fdt.rsvmap, i * 16 + 8)) {
-        if base == 0 && size == 0 {
-            break;
-        }
-        if size != 0 {
+    // /memreserve/ (addresses and sizes are 64-bit on the 64-bit targets).
+    for r in fdt.memory_reservations() {
+        if r.size() != 0 {
             info.reserved
-                .push(MemRange::new(base, size))
+                .push(MemRange::new(r.address() as u64, r.size() as u64))
                 .map_err(|_| DtError::TooMany("reserved"))?;
         }
-        i += 1;
     }
 
-    // Pass 1: root properties, /aliases and /chosen.
-    let mut aliases = None;
-    let mut chosen = None;
-    fdt.walk(|stack| {
-        match stack {
-            [root] => {
-                if let Some(m) = fdt.prop_str(*root, "model") {
-                    push_truncated(&mut info.model, m);
-                }
-                if let Some(c) = fdt.prop_str(*root, "compatible") {
-                    push_truncated(&mut info.compatible, c);
-                }
-            }
-            [_, n] if n.name == b"aliases" => aliases = Some(*n),
-            [_, n] if n.name == b"chosen" => chosen = Some(*n),
-            _ => {}
-        }
-        Ok(())
-    })?;
-
+    // Root properties and /chosen.
+    let root = fdt.all_nodes().next().ok_or(DtError::BadStructure)?;
+    if let Some(m) = prop_str(root, "model") {
+        push_truncated(&mut info.model, m);
+    }
+    if let Some(c) = prop_str(root, "compatible") {
+        push_truncated(&mut info.compatible, c);
+    }
     let mut stdout = None;
-    if let Some(chosen) = chosen {
-        if let Some(args) = fdt.prop(chosen, "bootargs") {
-            let args = args.split(|&c| c == 0).next().unwrap_or(args);
+    if let Some(chosen) = root.children().find(|n| n.name == "chosen") {
+        if let Some(args) = prop_str(chosen, "bootargs") {
             let s = core::str::from_utf8(args).map_err(|_| DtError::BadProperty("bootargs"))?;
             info.bootargs
                 .push_str(s)
                 .map_err(|_| DtError::BootargsTooLong)?;
         }
-        let sp = fdt
-            .prop(chosen, "stdout-path")
-            .or_else(|| fdt.prop(chosen, "linux,stdout-path"));
-        if let Some(sp) = sp {
-            stdout = resolve_path(&fdt, aliases, sp);
-        }
+        let sp = prop(chosen, "stdout-path").or_else(|| prop(chosen, "linux,stdout-path"));
+        stdout = sp.and_then(|sp| resolve_path(&fdt, sp));
     }
 
-    // Pass 2: devices.
+    // Devices.
     let mut uart_chosen: Option<UartInfo> = None;
     let mut uart_first: Option<UartInfo> = None;
     let mut uart_other: Option<UartInfo> = None;
-    fdt.walk(|stack| {
+    walk(&fdt, |stack| {
         let node = stack[stack.len() - 1];
         let depth = stack.len();
-        let enabled = fdt.is_enabled(node);
+        let enabled = is_enabled(node);
         let is_stdout = stdout.as_ref().is_some_and(|p| path_matches(stack, p));
 
         // Memory.
         if depth == 2
-            && (fdt.prop_str(node, "device_type") == Some(b"memory")
-                || name_matches(node.name, b"memory"))
+            && (prop_str(node, "device_type") == Some(b"memory")
+                || name_matches(node.name.as_bytes(), b"memory"))
             && enabled
         {
             let mut i = 0;
-            while let Some(r) = reg_entry(&fdt, stack, i)? {
+            while let Some(r) = reg_entry(stack, i)? {
                 info.memory
                     .push(r)
                     .map_err(|_| DtError::TooMany("memory"))?;
@@ -862,9 +737,9 @@ pub fn parse(dtb: &[u8]) -> Result<MachineInfo, DtError> {
         }
 
         // Reserved memory.
-        if depth == 3 && stack[1].name == b"reserved-memory" && enabled {
+        if depth == 3 && stack[1].name == "reserved-memory" && enabled {
             let mut i = 0;
-            while let Ok(Some(r)) = reg_entry(&fdt, stack, i) {
+            while let Ok(Some(r)) = reg_entry(stack, i) {
                 if r.size != 0 {
                     info.reserved
                         .push(r)
@@ -876,13 +751,11 @@ pub fn parse(dtb: &[u8]) -> Result<MachineInfo, DtError> {
 
         // CPUs ("disabled" CPUs are offline but startable; "fail" ones are not).
         if depth == 3
-            && stack[1].name == b"cpus"
-            && fdt.prop_str(node, "device_type") == Some(b"cpu")
-            && !fdt
-                .prop_str(node, "status")
-                .is_some_and(|s| s.starts_with(b"fail"))
+            && stack[1].name == "cpus"
+            && prop_str(node, "device_type") == Some(b"cpu")
+            && !prop_str(node, "status").is_some_and(|s| s.starts_with(b"fail"))
         {
-            if let Some(cpu) = cpu_info(&fdt, stack[1], node) {
+            if let Some(cpu) = cpu_info(stack[1], node) {
                 info.cpus.push(cpu).map_err(|_| DtError::TooMany("cpus"))?;
             }
         }
@@ -893,15 +766,15 @@ pub fn parse(dtb: &[u8]) -> Result<MachineInfo, DtError> {
 
         // UART.
         let uart_at = |kind| -> Option<UartInfo> {
-            let r = reg_entry(&fdt, stack, 0).ok()??;
+            let r = reg_entry(stack, 0).ok()??;
             Some(UartInfo {
                 base: r.base,
                 size: r.size,
                 compatible: kind,
-                intid: interrupt(&fdt, node, 0),
+                intid: interrupt(node, 0),
             })
         };
-        if fdt.is_compatible(node, "arm,pl011") {
+        if is_compatible(node, |c| c == b"arm,pl011") {
             if is_stdout && uart_chosen.is_none() {
                 uart_chosen = uart_at(UartKind::Pl011);
             }
@@ -914,21 +787,23 @@ pub fn parse(dtb: &[u8]) -> Result<MachineInfo, DtError> {
 
         // GIC.
         if info.gic.is_none() {
-            if fdt.is_compatible(node, "arm,gic-v3") {
-                info.gic = gic_info(&fdt, stack, true).ok().flatten();
-            } else if GIC_V2_COMPATIBLE.iter().any(|c| fdt.is_compatible(node, c)) {
-                info.gic = gic_info(&fdt, stack, false).ok().flatten();
+            if is_compatible(node, |c| c == b"arm,gic-v3") {
+                info.gic = gic_info(stack, true).ok().flatten();
+            } else if is_compatible(node, |c| {
+                GIC_V2_COMPATIBLE.iter().any(|g| g.as_bytes() == c)
+            }) {
+                info.gic = gic_info(stack, false).ok().flatten();
             }
         }
 
         // Timer.
-        if info.timer.is_none() && fdt.is_compatible(node, "arm,armv8-timer") {
-            info.timer = timer_info(&fdt, node);
+        if info.timer.is_none() && is_compatible(node, |c| c == b"arm,armv8-timer") {
+            info.timer = timer_info(node);
         }
 
         // PSCI.
-        if info.psci.is_none() && fdt.is_compatible_prefix(node, "arm,psci") {
-            info.psci = match fdt.prop_str(node, "method") {
+        if info.psci.is_none() && is_compatible(node, |c| c.starts_with(b"arm,psci")) {
+            info.psci = match prop_str(node, "method") {
                 Some(b"smc") => Some(PsciMethod::Smc),
                 Some(b"hvc") => Some(PsciMethod::Hvc),
                 _ => None,
@@ -936,8 +811,10 @@ pub fn parse(dtb: &[u8]) -> Result<MachineInfo, DtError> {
         }
 
         // Power controller.
-        if info.power.is_none() && POWER_COMPATIBLE.iter().any(|c| fdt.is_compatible(node, c)) {
-            info.power = reg_entry(&fdt, stack, 0).ok().flatten();
+        if info.power.is_none()
+            && is_compatible(node, |c| POWER_COMPATIBLE.iter().any(|p| p.as_bytes() == c))
+        {
+            info.power = reg_entry(stack, 0).ok().flatten();
         }
         Ok(())
     })?;
@@ -945,33 +822,120 @@ pub fn parse(dtb: &[u8]) -> Result<MachineInfo, DtError> {
     Ok(info)
 }
 
+/// Runs `f` on the path to the first node named by `path`.
+fn at_path<T>(
+    dtb: &[u8],
+    path: &str,
+    f: impl Fn(&[Node<'_, '_>]) -> Result<T, DtError>,
+) -> Result<T, DtError> {
+    let fdt = check_blob(dtb)?;
+    let mut result = Err(DtError::NotFound);
+    walk(&fdt, |stack| {
+        if result.is_err() && path_matches(stack, path.as_bytes()) {
+            result = f(stack);
+        }
+        Ok(())
+    })?;
+    result
+}
+
 /// Entry `index` of the `reg` of the node at `path` (absolute, aliases not
 /// expanded), translated to a CPU physical address. `Ok(None)` if the node
 /// has no such entry; `Err(NotFound)` if there is no such node.
 pub fn node_reg(dtb: &[u8], path: &str, index: usize) -> Result<Option<MemRange>, DtError> {
-    let fdt = Fdt::new(dtb)?;
-    let mut result = Err(DtError::NotFound);
-    fdt.walk(|stack| {
-        if result.is_err() && path_matches(stack, path.as_bytes()) {
-            result = reg_entry(&fdt, stack, index);
-        }
-        Ok(())
-    })?;
-    result
+    at_path(dtb, path, |stack| reg_entry(stack, index))
 }
 
 /// Number of `reg` entries of the node at `path` that translate cleanly.
 pub fn node_reg_count(dtb: &[u8], path: &str) -> Result<usize, DtError> {
-    let fdt = Fdt::new(dtb)?;
-    let mut result = Err(DtError::NotFound);
-    fdt.walk(|stack| {
-        if result.is_err() && path_matches(stack, path.as_bytes()) {
-            result = Ok(reg_count(&fdt, stack));
+    at_path(dtb, path, |stack| {
+        let mut n = 0;
+        while let Ok(Some(_)) = reg_entry(stack, n) {
+            n += 1;
         }
-        Ok(())
-    })?;
-    result
+        Ok(n)
+    })
 }
 
 #[cfg(test)]
 mod tests;
+
+/// Shapes `fdt` 0.1.5 would panic on: each is an error or handled here.
+#[cfg(test)]
+mod fdt_guard_tests {
+    use super::*;
+    use crate::fdt_writer::FdtWriter;
+    use alloc::vec::Vec;
+
+    /// A blob with the given structure words and strings block.
+    fn raw(words: &[u32], strings: &[u8]) -> Vec<u8> {
+        let size_struct = words.len() as u32 * 4;
+        let off_strings = 56 + size_struct;
+        let total = off_strings + strings.len() as u32;
+        let header = [FDT_MAGIC, total, 56, off_strings, 40, 17, 16, 0];
+        let sizes = [strings.len() as u32, size_struct];
+        let mut v: Vec<u8> = header
+            .iter()
+            .chain(&sizes)
+            .flat_map(|w| w.to_be_bytes())
+            .collect();
+        v.extend_from_slice(&[0; 16]);
+        v.extend(words.iter().flat_map(|w| w.to_be_bytes()));
+        v.extend_from_slice(strings);
+        v
+    }
+
+    const B: u32 = FDT_BEGIN_NODE;
+    const E: u32 = FDT_END_NODE;
+    const P: u32 = FDT_PROP;
+    const N: u32 = FDT_NOP;
+    const NAME_A: u32 = 0x6100_0000; // "a"
+
+    #[test]
+    fn token_order_and_names() {
+        let ok = |w: &[u32]| parse(&raw(w, b"x\0")).map(|_| ());
+        assert_eq!(ok(&[B, 0, P, 4, 0, 1, B, NAME_A, E, E, FDT_END]), Ok(()));
+        // FDT_NOP is fine outside the root only.
+        assert_eq!(ok(&[N, B, 0, B, NAME_A, E, E, N, FDT_END]), Ok(()));
+        let bad = Err(DtError::BadStructure);
+        assert_eq!(ok(&[B, 0, N, P, 4, 0, 1, B, NAME_A, E, E, FDT_END]), bad);
+        assert_eq!(ok(&[B, 0, B, NAME_A, N, E, E, FDT_END]), bad);
+        // properties after a subnode
+        assert_eq!(ok(&[B, 0, B, NAME_A, E, P, 4, 0, 1, E, FDT_END]), bad);
+        // non-UTF-8 node and property names
+        assert_eq!(ok(&[B, 0, B, 0xff00_0000, E, E, FDT_END]), bad);
+        let blob = raw(&[B, 0, P, 4, 0, 1, E, FDT_END], b"\xff\0");
+        assert_eq!(parse(&blob), Err(DtError::BadStringOffset));
+    }
+
+    #[test]
+    fn short_cells_self_alias_empty_bootargs() {
+        let mut w = FdtWriter::new();
+        let root = w.begin_node("").unwrap();
+        w.property("#address-cells", &[0, 1]).unwrap(); // too short: default 2
+        let a = w.begin_node("aliases").unwrap();
+        w.property_string("serial0", "serial0").unwrap();
+        w.end_node(a).unwrap();
+        let c = w.begin_node("chosen").unwrap();
+        w.property_string("stdout-path", "serial0").unwrap();
+        w.property_null("bootargs").unwrap();
+        w.end_node(c).unwrap();
+        let m = w.begin_node("memory@40000000").unwrap();
+        w.property_string("device_type", "memory").unwrap();
+        w.property_cells("reg", &[0, 0x4000_0000, 0x1000_0000])
+            .unwrap();
+        w.end_node(m).unwrap();
+        let u = w.begin_node("uart@9000000").unwrap();
+        w.property_string("compatible", "arm,pl011").unwrap();
+        w.property_cells("reg", &[0, 0x0900_0000, 0x1000]).unwrap();
+        w.end_node(u).unwrap();
+        w.end_node(root).unwrap();
+        let m = parse(&w.finish().unwrap()).unwrap();
+        assert_eq!(
+            m.memory.as_slice(),
+            &[MemRange::new(0x4000_0000, 0x1000_0000)]
+        );
+        assert_eq!(m.uart.map(|u| u.base), Some(0x0900_0000));
+        assert_eq!(m.bootargs.as_str(), "");
+    }
+}
