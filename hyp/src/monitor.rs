@@ -181,7 +181,7 @@ impl Guest for LiveGuest<'_> {
 
 /// Finds the device tree: x0 if it points at one, else where this board's
 /// loader leaves it for a bare-metal image.
-fn find_dtb(x0: usize) -> Option<&'static [u8]> {
+fn find_dtb(x0: usize) -> Option<&'static mut [u8]> {
     // QEMU virt puts it at the start of RAM; QEMU raspi4b with an ELF at 0.
     for a in [x0, 0x4000_0000, 0] {
         if a == 0 && x0 != 0 && a == x0 {
@@ -193,7 +193,9 @@ fn find_dtb(x0: usize) -> Option<&'static [u8]> {
         let hdr = unsafe { core::slice::from_raw_parts(a as *const u8, 40) };
         if let Some(size) = devtree::total_size(hdr) {
             // SAFETY: the header says the tree is `size` bytes long.
-            return Some(unsafe { core::slice::from_raw_parts(a as *const u8, size) });
+            // The tree is the monitor's from now on (its range is kept out of
+            // the free memory), and nothing else refers to it.
+            return Some(unsafe { core::slice::from_raw_parts_mut(a as *mut u8, size) });
         }
     }
     None
@@ -209,7 +211,10 @@ fn hang() -> ! {
 #[no_mangle]
 extern "C" fn rust_boot_main(x0: usize, entry_el: u64) -> ! {
     let Some(dtb) = find_dtb(x0) else { hang() };
-    let info = match devtree::parse(dtb) {
+    // Loaders that edit the tree leave FDT_NOP tokens; remove them first.
+    let nops = devtree::strip_nops(dtb);
+    let dtb: &'static [u8] = dtb;
+    let info = match nops.and_then(|_| devtree::parse(dtb)) {
         Ok(i) => i,
         Err(_) => hang(),
     };

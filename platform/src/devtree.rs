@@ -666,6 +666,58 @@ fn cpu_info(cpus: Node<'_, '_>, cpu: Node<'_, '_>) -> Option<CpuInfo> {
 }
 
 /// Parses the machine description out of a flattened device tree.
+/// Removes `FDT_NOP` tokens from a tree in place, shrinking its structure
+/// block (the header's `size_dt_struct` is updated; the freed tail is filled
+/// with `FDT_END`). Loaders and firmware that edit a tree (QEMU, the
+/// Raspberry Pi firmware) leave NOPs where they deleted or moved things, and
+/// the `fdt` crate cannot read them inside nodes. Returns how many were removed.
+pub fn strip_nops(blob: &mut [u8]) -> Result<usize, DtError> {
+    let be = |b: &[u8], o: usize| -> Result<u32, DtError> {
+        Ok(u32::from_be_bytes(b.get(o..o + 4).ok_or(DtError::Truncated)?.try_into().unwrap()))
+    };
+    if be(blob, 0)? != FDT_MAGIC {
+        return Err(DtError::BadMagic);
+    }
+    let total = (be(blob, 4)? as usize).min(blob.len());
+    let off = be(blob, 8)? as usize;
+    let size = be(blob, 36)? as usize;
+    let end = off.checked_add(size).filter(|&e| e <= total).ok_or(DtError::BadHeader)?;
+    let (mut r, mut w, mut removed) = (off, off, 0);
+    while r < end {
+        let tok = be(blob, r)?;
+        let len = match tok {
+            1 => {
+                // FDT_BEGIN_NODE: NUL-terminated name, padded to 4 bytes.
+                let name = blob.get(r + 4..end).ok_or(DtError::Truncated)?;
+                let n = name.iter().position(|&c| c == 0).ok_or(DtError::BadStructure)?;
+                4 + (n + 1).div_ceil(4) * 4
+            }
+            3 => 12 + (be(blob, r + 4)? as usize).div_ceil(4) * 4, // FDT_PROP
+            2 | 9 => 4,                                            // FDT_END_NODE, FDT_END
+            FDT_NOP => {
+                r += 4;
+                removed += 1;
+                continue;
+            }
+            _ => return Err(DtError::BadStructure),
+        };
+        if r + len > end {
+            return Err(DtError::Truncated);
+        }
+        blob.copy_within(r..r + len, w);
+        w += len;
+        r += len;
+        if tok == 9 {
+            break;
+        }
+    }
+    for i in (w..end).step_by(4) {
+        blob[i..i + 4].copy_from_slice(&9u32.to_be_bytes());
+    }
+    blob[36..40].copy_from_slice(&((w - off) as u32).to_be_bytes());
+    Ok(removed)
+}
+
 pub fn parse(dtb: &[u8]) -> Result<MachineInfo, DtError> {
     let fdt = check_blob(dtb)?;
     let mut info = MachineInfo {
@@ -937,5 +989,47 @@ mod fdt_guard_tests {
         );
         assert_eq!(m.uart.map(|u| u.base), Some(0x0900_0000));
         assert_eq!(m.bootargs.as_str(), "");
+    }
+}
+
+#[cfg(test)]
+mod nop_tests {
+    use super::*;
+
+    #[test]
+    fn a_tree_edited_by_qemu_parses_after_stripping_nops() {
+        // QEMU's raspi4b machine edits the Pi tree it is given (status,
+        // /chosen, /memory) and leaves FDT_NOP tokens behind.
+        let mut b = include_bytes!("../testdata/qemu-raspi4b-edited.dtb").to_vec();
+        assert!(parse(&b).is_err(), "the fixture has NOPs inside nodes");
+        assert!(strip_nops(&mut b).unwrap() > 0);
+        let info = parse(&b).unwrap();
+        assert_eq!(info.memory[0].base, 0);
+        assert!(info.memory[0].size > 0, "QEMU filled in the memory size");
+        assert_eq!(info.uart.unwrap().base, 0xfe20_1000);
+        assert_eq!(info.bootargs.as_str(), "semihosting dom=a");
+        // Stripping twice removes nothing more and changes nothing.
+        let once = b.clone();
+        assert_eq!(strip_nops(&mut b).unwrap(), 0);
+        assert_eq!(b, once);
+    }
+
+    #[test]
+    fn strip_nops_never_panics_on_garbage() {
+        let orig = include_bytes!("../testdata/qemu-raspi4b-edited.dtb").to_vec();
+        for cut in (0..orig.len()).step_by(97) {
+            let mut b = orig[..cut].to_vec();
+            let _ = strip_nops(&mut b);
+        }
+        let mut seed = 7u64;
+        for _ in 0..300 {
+            let mut b = orig.clone();
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let i = (seed >> 33) as usize % b.len();
+            b[i] ^= (seed >> 8) as u8 | 1;
+            if strip_nops(&mut b).is_ok() {
+                let _ = parse(&b);
+            }
+        }
     }
 }

@@ -69,6 +69,19 @@ impl GicV2 {
     fn lines(&self) -> usize {
         ((self.d().typer.get() as usize & 0x1f) + 1) * 32
     }
+
+    /// Interrupt group for everything: without security extensions (QEMU's
+    /// GICs) the monitor's view is the only one and group 0 is acknowledged
+    /// through GICC_IAR; with them, the monitor is non-secure and only
+    /// group 1 reaches it (firmware sets groups; the writes are ignored).
+    fn group_word(&self) -> u32 {
+        const SECURITY_EXTN: u32 = 1 << 10;
+        if self.d().typer.get() & SECURITY_EXTN != 0 {
+            u32::MAX
+        } else {
+            0
+        }
+    }
 }
 
 impl IrqChip for GicV2 {
@@ -78,8 +91,7 @@ impl IrqChip for GicV2 {
         let words = self.lines() / 32;
         for i in 1..words.min(32) {
             d.icenabler[i].set(u32::MAX);
-            // Group 1 (non-secure) where writable; RAZ/WI when firmware owns it.
-            d.igroupr[i].set(u32::MAX);
+            d.igroupr[i].set(self.group_word());
         }
         for i in 32..self.lines().min(1020) {
             d.ipriorityr[i].set(DEFAULT_PRIORITY);
@@ -92,7 +104,7 @@ impl IrqChip for GicV2 {
     fn init_cpu(&self) {
         let d = self.d();
         d.icenabler[0].set(u32::MAX);
-        d.igroupr[0].set(u32::MAX);
+        d.igroupr[0].set(self.group_word());
         for i in 0..32 {
             d.ipriorityr[i].set(DEFAULT_PRIORITY);
         }
