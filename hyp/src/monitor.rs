@@ -179,24 +179,49 @@ impl Guest for LiveGuest<'_> {
     }
 }
 
+/// Room for a device tree that must be moved (one at physical address 0,
+/// where QEMU's raspi4b puts it, cannot be referred to by a Rust slice).
+const DTB_COPY_SIZE: usize = 256 << 10;
+#[repr(C, align(8))]
+struct DtbCopy(core::cell::UnsafeCell<[u8; DTB_COPY_SIZE]>);
+// SAFETY: written once by the boot CPU before anything else runs.
+unsafe impl Sync for DtbCopy {}
+static DTB_COPY: DtbCopy = DtbCopy(core::cell::UnsafeCell::new([0; DTB_COPY_SIZE]));
+
 /// Finds the device tree: x0 if it points at one, else where this board's
-/// loader leaves it for a bare-metal image.
-fn find_dtb(x0: usize) -> Option<&'static mut [u8]> {
-    // QEMU virt puts it at the start of RAM; QEMU raspi4b with an ELF at 0.
-    for a in [x0, 0x4000_0000, 0] {
-        if a == 0 && x0 != 0 && a == x0 {
+/// loader leaves it for a bare-metal image (QEMU virt: the start of RAM;
+/// QEMU raspi4b with an ELF: address 0). Returns the tree (moved into
+/// `DTB_COPY` if it sits at address 0) and where the loader put it.
+fn find_dtb(x0: usize) -> Option<(&'static mut [u8], Range)> {
+    let mut seen_zero = false;
+    for a in [x0 as u64, 0x4000_0000, 0] {
+        if a == 0 {
+            if seen_zero {
+                continue;
+            }
+            seen_zero = true;
+        }
+        let mut hdr = [0u8; 40];
+        arch::copy_from_phys(a, &mut hdr);
+        let Some(size) = devtree::total_size(&hdr) else {
             continue;
+        };
+        let at = Range::sized(a, size as u64);
+        if a != 0 {
+            // SAFETY: the header says a tree of `size` bytes starts here; it
+            // is the monitor's from now on (kept out of free memory).
+            return Some((
+                unsafe { core::slice::from_raw_parts_mut(a as *mut u8, size) },
+                at,
+            ));
         }
-        // SAFETY: reading a 40-byte header at a candidate RAM address; with
-        // the MMU off every address reads as device memory without side
-        // effects on these boards' RAM.
-        let hdr = unsafe { core::slice::from_raw_parts(a as *const u8, 40) };
-        if let Some(size) = devtree::total_size(hdr) {
-            // SAFETY: the header says the tree is `size` bytes long.
-            // The tree is the monitor's from now on (its range is kept out of
-            // the free memory), and nothing else refers to it.
-            return Some(unsafe { core::slice::from_raw_parts_mut(a as *mut u8, size) });
+        if size > DTB_COPY_SIZE {
+            return None;
         }
+        // SAFETY: boot CPU only, before anything else uses the buffer.
+        let buf = unsafe { &mut *DTB_COPY.0.get() };
+        arch::copy_from_phys(0, &mut buf[..size]);
+        return Some((&mut buf[..size], at));
     }
     None
 }
@@ -210,7 +235,9 @@ fn hang() -> ! {
 /// Entered from boot.S on the boot CPU at EL2, MMU off.
 #[no_mangle]
 extern "C" fn rust_boot_main(x0: usize, entry_el: u64) -> ! {
-    let Some(dtb) = find_dtb(x0) else { hang() };
+    let Some((dtb, dtb_at)) = find_dtb(x0) else {
+        hang()
+    };
     // Loaders that edit the tree leave FDT_NOP tokens; remove them first.
     let nops = devtree::strip_nops(dtb);
     let dtb: &'static [u8] = dtb;
@@ -230,10 +257,10 @@ extern "C" fn rust_boot_main(x0: usize, entry_el: u64) -> ! {
         "hyp: entered at EL{}, running at EL{}, device tree at {:#x} ({} bytes)",
         entry_el,
         arch::current_el(),
-        dtb.as_ptr() as u64,
+        dtb_at.start,
         dtb.len()
     );
-    match start(dtb, &info) {
+    match start(dtb_at, &info) {
         Ok(()) => {}
         Err(e) => {
             println!("hyp: cannot start: {e}");
@@ -252,7 +279,7 @@ fn power_method(info: &MachineInfo) -> PowerOff {
     }
 }
 
-fn start(dtb: &'static [u8], info: &MachineInfo) -> Result<(), &'static str> {
+fn start(dtb_at: Range, info: &MachineInfo) -> Result<(), &'static str> {
     let ram: heapless::Vec<Range, 8> = info
         .memory
         .iter()
@@ -294,7 +321,7 @@ fn start(dtb: &'static [u8], info: &MachineInfo) -> Result<(), &'static str> {
         start: image.0,
         end: image.2,
     });
-    let _ = used.push(Range::sized(dtb.as_ptr() as u64, dtb.len() as u64));
+    let _ = used.push(dtb_at);
     for r in &info.reserved {
         used.push(Range::sized(r.base, r.size))
             .map_err(|_| "too many reserved ranges")?;

@@ -673,7 +673,12 @@ fn cpu_info(cpus: Node<'_, '_>, cpu: Node<'_, '_>) -> Option<CpuInfo> {
 /// the `fdt` crate cannot read them inside nodes. Returns how many were removed.
 pub fn strip_nops(blob: &mut [u8]) -> Result<usize, DtError> {
     let be = |b: &[u8], o: usize| -> Result<u32, DtError> {
-        Ok(u32::from_be_bytes(b.get(o..o + 4).ok_or(DtError::Truncated)?.try_into().unwrap()))
+        Ok(u32::from_be_bytes(
+            b.get(o..o + 4)
+                .ok_or(DtError::Truncated)?
+                .try_into()
+                .unwrap(),
+        ))
     };
     if be(blob, 0)? != FDT_MAGIC {
         return Err(DtError::BadMagic);
@@ -681,7 +686,10 @@ pub fn strip_nops(blob: &mut [u8]) -> Result<usize, DtError> {
     let total = (be(blob, 4)? as usize).min(blob.len());
     let off = be(blob, 8)? as usize;
     let size = be(blob, 36)? as usize;
-    let end = off.checked_add(size).filter(|&e| e <= total).ok_or(DtError::BadHeader)?;
+    let end = off
+        .checked_add(size)
+        .filter(|&e| e <= total)
+        .ok_or(DtError::BadHeader)?;
     let (mut r, mut w, mut removed) = (off, off, 0);
     while r < end {
         let tok = be(blob, r)?;
@@ -689,7 +697,10 @@ pub fn strip_nops(blob: &mut [u8]) -> Result<usize, DtError> {
             1 => {
                 // FDT_BEGIN_NODE: NUL-terminated name, padded to 4 bytes.
                 let name = blob.get(r + 4..end).ok_or(DtError::Truncated)?;
-                let n = name.iter().position(|&c| c == 0).ok_or(DtError::BadStructure)?;
+                let n = name
+                    .iter()
+                    .position(|&c| c == 0)
+                    .ok_or(DtError::BadStructure)?;
                 4 + (n + 1).div_ceil(4) * 4
             }
             3 => 12 + (be(blob, r + 4)? as usize).div_ceil(4) * 4, // FDT_PROP
@@ -1024,7 +1035,9 @@ mod nop_tests {
         let mut seed = 7u64;
         for _ in 0..300 {
             let mut b = orig.clone();
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let i = (seed >> 33) as usize % b.len();
             b[i] ^= (seed >> 8) as u8 | 1;
             if strip_nops(&mut b).is_ok() {

@@ -114,3 +114,18 @@ pub fn stack_top(i: usize) -> u64 {
 pub fn stack_guards() -> impl Iterator<Item = u64> {
     (0..MAX_CPUS as u64).map(|i| stacks_base() + i * (GUARD_SIZE + STACK_SIZE))
 }
+
+/// Copies physical memory at `src` (identity-mapped, or with the MMU off)
+/// into `dst`, with plain loads: it may read address 0, which no Rust
+/// reference may point at.
+pub fn copy_from_phys(src: u64, dst: &mut [u8]) {
+    for (i, d) in dst.iter_mut().enumerate() {
+        let v: u32;
+        // SAFETY: a byte load from RAM the caller names; no Rust reference
+        // to the source is formed.
+        unsafe {
+            core::arch::asm!("ldrb {0:w}, [{1}]", out(reg) v, in(reg) src + i as u64, options(nostack, readonly))
+        };
+        *d = v as u8;
+    }
+}
