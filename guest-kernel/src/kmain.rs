@@ -14,6 +14,7 @@ enum Command {
     Checks(&'static [tests::Check]),
     Fault(fn() -> !),
     Bench,
+    Spin,
 }
 
 impl Command {
@@ -28,6 +29,7 @@ impl Command {
             "test=smc" => Command::Fault(tests::smc),
             "test=panic" => Command::Fault(tests::panic),
             "bench" => Command::Bench,
+            "spin" => Command::Spin,
             _ => return None,
         })
     }
@@ -75,6 +77,7 @@ extern "C" fn kmain(dtb: usize) -> ! {
         Some(Command::Checks(checks)) => tests::run_checks(&info, checks),
         Some(Command::Fault(f)) => f(),
         Some(Command::Bench) => bench::run(),
+        Some(Command::Spin) => spin(),
         None => {
             println!("guest: unknown command line");
             guest::crash()
@@ -83,6 +86,24 @@ extern "C" fn kmain(dtb: usize) -> ! {
 }
 
 /// `hello`: a few rounds of work and yields, then a clean power-off.
+/// `spin`: compute without ever yielding, with interrupts masked (as the
+/// guest runs from boot), so that only the monitor's timer can take the CPU
+/// away; prints progress and a checksum, then powers off.
+fn spin() -> ! {
+    let mut x: u64 = 1;
+    for i in 1..=4 {
+        for _ in 0..3_000_000u64 {
+            x = core::hint::black_box(
+                x.wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407),
+            );
+        }
+        println!("guest: spin {i}/4");
+    }
+    println!("guest: spin done, checksum {x:#x}");
+    guest::poweroff()
+}
+
 fn hello() -> ! {
     println!("guest: hello, world");
     for i in 1..=3 {

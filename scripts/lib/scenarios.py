@@ -159,6 +159,20 @@ def scenarios():
                 ("any", r"hyp:   dom4 \(s2fault\): fault"),
             ] + CLEAN_END,
             never=[r"MONITOR PANIC", r"MONITOR FAULT", r"BUG: still running", r"\bFAIL\b"], exit_code=0))
+    for b in BOARDS:
+        # Two domains that never yield, with interrupts masked: only the
+        # monitor's timer tick (EL2 physical timer through the GIC) moves the
+        # CPU between them, so their progress lines interleave.
+        out.append(dict(
+            name=f"{b}/preemption", board=b, append='semihosting tick_ms=1 dom=spin1,args="spin" dom=spin2,args="spin"',
+            expect=BANNER + [
+                ("any", r"\[spin2\] guest: spin 1/4(.|\n)*\[spin1\] guest: spin done"),
+                ("any", r"\[spin1\] guest: spin 1/4(.|\n)*\[spin2\] guest: spin done"),
+                ("any", r"^\[spin1\] guest: spin done, checksum 0x[0-9a-f]+"),
+                ("any", r"^\[spin2\] guest: spin done, checksum 0x[0-9a-f]+"),
+                ("any", r"hyp: all domains have ended \(([2-9]|\d\d+) timer ticks\)"),
+            ] + CLEAN_END,
+            never=NEVER, exit_code=0))
     # A configuration the monitor refuses: a clear message and a clean end.
     out.append(dict(
         name="virt/bad-config", board="virt", append="semihosting dom=a,mem=999999",
