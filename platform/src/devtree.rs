@@ -21,13 +21,14 @@ use fdt::{node::FdtNode, Fdt};
 /// FDT header magic.
 pub const FDT_MAGIC: u32 = 0xd00d_feed;
 
-const FDT_BEGIN_NODE: u32 = 1;
-const FDT_END_NODE: u32 = 2;
-const FDT_PROP: u32 = 3;
-const FDT_NOP: u32 = 4;
-const FDT_END: u32 = 9;
+// Structure-block tokens and header size, shared with the writer.
+pub(crate) const FDT_BEGIN_NODE: u32 = 1;
+pub(crate) const FDT_END_NODE: u32 = 2;
+pub(crate) const FDT_PROP: u32 = 3;
+pub(crate) const FDT_NOP: u32 = 4;
+pub(crate) const FDT_END: u32 = 9;
 
-const HEADER_LEN: usize = 40;
+pub(crate) const HEADER_LEN: usize = 40;
 /// Deepest node nesting accepted (the root counts as depth 1).
 pub const MAX_DEPTH: usize = 16;
 
@@ -694,8 +695,8 @@ pub fn strip_nops(blob: &mut [u8]) -> Result<usize, DtError> {
     while r < end {
         let tok = be(blob, r)?;
         let len = match tok {
-            1 => {
-                // FDT_BEGIN_NODE: NUL-terminated name, padded to 4 bytes.
+            FDT_BEGIN_NODE => {
+                // NUL-terminated name, padded to 4 bytes.
                 let name = blob.get(r + 4..end).ok_or(DtError::Truncated)?;
                 let n = name
                     .iter()
@@ -703,8 +704,8 @@ pub fn strip_nops(blob: &mut [u8]) -> Result<usize, DtError> {
                     .ok_or(DtError::BadStructure)?;
                 4 + (n + 1).div_ceil(4) * 4
             }
-            3 => 12 + (be(blob, r + 4)? as usize).div_ceil(4) * 4, // FDT_PROP
-            2 | 9 => 4,                                            // FDT_END_NODE, FDT_END
+            FDT_PROP => 12 + (be(blob, r + 4)? as usize).div_ceil(4) * 4,
+            FDT_END_NODE | FDT_END => 4,
             FDT_NOP => {
                 r += 4;
                 removed += 1;
@@ -718,12 +719,12 @@ pub fn strip_nops(blob: &mut [u8]) -> Result<usize, DtError> {
         blob.copy_within(r..r + len, w);
         w += len;
         r += len;
-        if tok == 9 {
+        if tok == FDT_END {
             break;
         }
     }
     for i in (w..end).step_by(4) {
-        blob[i..i + 4].copy_from_slice(&9u32.to_be_bytes());
+        blob[i..i + 4].copy_from_slice(&FDT_END.to_be_bytes());
     }
     blob[36..40].copy_from_slice(&((w - off) as u32).to_be_bytes());
     Ok(removed)
