@@ -39,6 +39,10 @@ def qemu(board, smp=1):
                        "-m", "1G", "-smp", str(smp), "-kernel", os.path.join(OUT, "hyp-virt.elf")]
     if board == "raspi4b":
         return base + ["-M", "raspi4b", "-kernel", os.path.join(OUT, "hyp-rpi4.elf"), "-dtb", rpi4_dtb()]
+    if board == "raspi4b-kernel8":
+        # The flat kernel8.img, entered at EL2 with the tree in x0 as the
+        # Raspberry Pi firmware does.
+        return base + ["-M", "raspi4b", "-kernel", os.path.join(OUT, "kernel8.img"), "-dtb", rpi4_dtb()]
     raise ValueError(board)
 
 
@@ -173,6 +177,13 @@ def scenarios():
                 ("any", r"hyp: all domains have ended \(([2-9]|\d\d+) timer ticks\)"),
             ] + CLEAN_END,
             never=NEVER, exit_code=0))
+    # The Pi firmware's way in: a flat image at 0x80000, entered at EL2.
+    out.append(dict(
+        name="raspi4b-kernel8/firmware-entry", board="raspi4b-kernel8", append='semihosting dom=a,args="hello"',
+        expect=BANNER + [r"hyp: entered at EL2, running at EL2, device tree at 0x8000000",
+                         r"hyp: board: Raspberry Pi 4 Model B",
+                         ("any", r"^\[a\] guest: hello, world")] + CLEAN_END,
+        never=NEVER, exit_code=0))
     # A configuration the monitor refuses: a clear message and a clean end.
     out.append(dict(
         name="virt/bad-config", board="virt", append="semihosting dom=a,mem=999999",
