@@ -236,7 +236,7 @@ def main():
         else:
             passed += 1
             print(f"ok      {s['name']} ({dt:.1f}s)")
-    print(f"qemu scenarios: {passed} passed, {failed} failed")
+    print(f"scenarios: {passed} passed, {failed} failed")
     return 1 if failed else 0
 
 
