@@ -56,23 +56,18 @@ pub fn dispatch(g: &mut impl Guest, nr: u64, a: [u64; 5]) -> Action {
 
 /// `xen_version(cmd, arg)`.
 pub fn xen_version(g: &mut impl Guest, cmd: u64, arg: u64) -> Result<u64, Errno> {
-    let put_str = |g: &mut dyn FnMut(&[u8]) -> Result<(), Errno>, s: &[u8], len: usize| {
+    // A NUL-terminated string in a fixed-size guest buffer of `len` bytes.
+    let mut put_str = |s: &[u8], len: usize| {
         let mut buf = [0u8; ver::XEN_CAPABILITIES_LEN];
         let n = s.len().min(len - 1);
         buf[..n].copy_from_slice(&s[..n]);
-        g(&buf[..len])
+        g.write(arg, &buf[..len])
     };
-    let mut w = |bytes: &[u8]| g.write(arg, bytes);
     match cmd {
         ver::XENVER_VERSION => Ok(VERSION as u64),
-        ver::XENVER_EXTRAVERSION => {
-            put_str(&mut w, EXTRAVERSION, ver::XEN_EXTRAVERSION_LEN).map(|_| 0)
-        }
-        ver::XENVER_CAPABILITIES => {
-            put_str(&mut w, CAPABILITIES, ver::XEN_CAPABILITIES_LEN).map(|_| 0)
-        }
+        ver::XENVER_EXTRAVERSION => put_str(EXTRAVERSION, ver::XEN_EXTRAVERSION_LEN).map(|_| 0),
+        ver::XENVER_CAPABILITIES => put_str(CAPABILITIES, ver::XEN_CAPABILITIES_LEN).map(|_| 0),
         ver::XENVER_CHANGESET => put_str(
-            &mut w,
             env_or(option_env!("PVH_CHANGESET"), "unknown"),
             ver::XEN_CHANGESET_LEN,
         )

@@ -470,10 +470,11 @@ fn build_domains(cfg: &Config, frames: &mut Frames) -> Vec<Domain> {
         };
         match builder::build(&mut RealPhys, frames, d, image) {
             Ok(mem) => {
-                arch::cache::sync_icache(
-                    mem.chunks[0].0,
-                    mem.chunks.iter().map(|c| c.1).sum::<u64>() * PAGE_SIZE,
-                );
+                // The chunks need not be contiguous: make each one's new
+                // contents visible to instruction fetch.
+                for &(pa, n) in &mem.chunks {
+                    arch::cache::sync_icache(pa, n * PAGE_SIZE);
+                }
                 println!(
                     "hyp: dom{} ({}): {} MiB, {:?} kernel, entry {:#x}, device tree at {:#x}, command line \"{}\"",
                     id, d.name, d.mem_mib, d.kernel, mem.entry, mem.dtb, d.args
