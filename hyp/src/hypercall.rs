@@ -29,6 +29,27 @@ pub enum Action {
     Return(i64),
     /// Return 0 and let another vCPU run.
     Yield,
+    /// Return 0 once the vCPU has something to handle (an event or its
+    /// timer); until then it does not run.
+    Block,
+    /// `set_timer_op`: arm (or, with 0, cancel) the vCPU's one-shot timer at
+    /// this system time in ns, and acknowledge a timer interrupt already
+    /// delivered. Returns 0.
+    SetTimer(u64),
+    /// PSCI `CPU_ON`: start vCPU `target` (its MPIDR as the guest sees it) at
+    /// `entry` with `x0 = context`.
+    CpuOn {
+        /// The vCPU's MPIDR.
+        target: u64,
+        /// Where it starts.
+        entry: u64,
+        /// Its `x0`.
+        context: u64,
+    },
+    /// PSCI `CPU_OFF`: stop the calling vCPU.
+    CpuOff,
+    /// PSCI `AFFINITY_INFO` for the vCPU with this MPIDR.
+    AffinityInfo(u64),
     /// End the domain.
     Shutdown(ShutdownReason),
 }
@@ -50,6 +71,7 @@ pub fn dispatch(g: &mut impl Guest, nr: u64, a: [u64; 5]) -> Action {
         nr::XEN_VERSION => ret(xen_version(g, a[0], a[1])),
         nr::CONSOLE_IO => ret(console_io(g, a[0], a[1], a[2])),
         nr::SCHED_OP => sched_op(g, a[0], a[1]),
+        nr::SET_TIMER_OP => Action::SetTimer(a[0]),
         _ => ret(Err(Errno::ENOSYS)),
     }
 }
@@ -123,8 +145,8 @@ pub fn console_io(g: &mut impl Guest, cmd: u64, count: u64, buf: u64) -> Result<
 /// `sched_op(cmd, arg)`.
 pub fn sched_op(g: &mut impl Guest, cmd: u64, arg: u64) -> Action {
     match cmd {
-        // Without event channels there is nothing to wait for: block yields.
-        SCHEDOP_YIELD | SCHEDOP_BLOCK => Action::Yield,
+        SCHEDOP_YIELD => Action::Yield,
+        SCHEDOP_BLOCK => Action::Block,
         SCHEDOP_SHUTDOWN => {
             let mut b = [0u8; 4];
             if let Err(e) = g.read(arg, &mut b) {
@@ -140,17 +162,39 @@ pub fn sched_op(g: &mut impl Guest, cmd: u64, arg: u64) -> Action {
 }
 
 /// A PSCI call from a guest (`hvc #0`, or a trapped `smc #0`): function id in
-/// w0. A guest may power itself off or reset itself (which ends the domain);
-/// it cannot reach the machine's firmware.
-pub fn psci_call(fid: u64) -> Action {
+/// w0, arguments in x1..x3. A guest may power itself off or reset itself
+/// (which ends the domain) and start and stop its own vCPUs; it cannot reach
+/// the machine's firmware.
+pub fn psci_call(fid: u64, a: [u64; 3]) -> Action {
     let st = |c: i32| Action::Return(psci::status_to_x0(c) as i64);
     match fid as u32 {
         psci::PSCI_VERSION => Action::Return(psci::MONITOR_PSCI_VERSION as i64),
         psci::SYSTEM_OFF => Action::Shutdown(ShutdownReason::Poweroff),
         psci::SYSTEM_RESET => Action::Shutdown(ShutdownReason::Reboot),
-        psci::PSCI_FEATURES => st(psci::NOT_SUPPORTED),
-        // Secondary vCPUs arrive with SMP support.
-        psci::CPU_ON | psci::CPU_ON_32 => st(psci::DENIED),
+        psci::PSCI_FEATURES => match a[0] as u32 {
+            psci::PSCI_VERSION
+            | psci::SYSTEM_OFF
+            | psci::SYSTEM_RESET
+            | psci::CPU_ON
+            | psci::CPU_OFF
+            | psci::AFFINITY_INFO
+            | psci::PSCI_FEATURES => st(psci::SUCCESS),
+            _ => st(psci::NOT_SUPPORTED),
+        },
+        psci::CPU_ON => Action::CpuOn {
+            target: a[0],
+            entry: a[1],
+            context: a[2],
+        },
+        psci::CPU_OFF => Action::CpuOff,
+        psci::AFFINITY_INFO => {
+            // Only level 0 (one vCPU) is meaningful here.
+            if a[1] != 0 {
+                st(psci::INVALID_PARAMETERS)
+            } else {
+                Action::AffinityInfo(a[0])
+            }
+        }
         _ => st(psci::NOT_SUPPORTED),
     }
 }
@@ -391,21 +435,30 @@ mod tests {
     #[test]
     fn psci_from_guests() {
         assert_eq!(
-            psci_call(psci::SYSTEM_OFF as u64),
+            psci_call(psci::SYSTEM_OFF as u64, [0; 3]),
             Action::Shutdown(ShutdownReason::Poweroff)
         );
         assert_eq!(
-            psci_call(psci::SYSTEM_RESET as u64),
+            psci_call(psci::SYSTEM_RESET as u64, [0; 3]),
             Action::Shutdown(ShutdownReason::Reboot)
         );
         assert_eq!(
-            psci_call(psci::PSCI_VERSION as u64),
+            psci_call(psci::PSCI_VERSION as u64, [0; 3]),
             Action::Return(0x1_0001)
         );
-        assert_eq!(psci_call(0x8400_00ff), Action::Return(-1));
+        assert_eq!(psci_call(0x8400_00ff, [0; 3]), Action::Return(-1));
+        assert_eq!(
+            psci_call(psci::CPU_ON as u64, [1, 0x4008_0000, 7]),
+            Action::CpuOn { target: 1, entry: 0x4008_0000, context: 7 }
+        );
+        assert_eq!(psci_call(psci::CPU_OFF as u64, [0; 3]), Action::CpuOff);
+        assert_eq!(psci_call(psci::AFFINITY_INFO as u64, [2, 0, 0]), Action::AffinityInfo(2));
+        assert_eq!(psci_call(psci::AFFINITY_INFO as u64, [2, 1, 0]), Action::Return(-2));
+        assert_eq!(psci_call(psci::PSCI_FEATURES as u64, [psci::CPU_ON as u64, 0, 0]), Action::Return(0));
+        assert_eq!(psci_call(psci::PSCI_FEATURES as u64, [0x8400_00ff, 0, 0]), Action::Return(-1));
         // Only w0 counts: the upper half of x0 is ignored, as SMCCC says.
         assert_eq!(
-            psci_call(0xdead_0000_8400_0008),
+            psci_call(0xdead_0000_8400_0008, [0; 3]),
             Action::Shutdown(ShutdownReason::Poweroff)
         );
     }

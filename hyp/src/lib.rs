@@ -15,7 +15,9 @@ pub mod hypercall;
 pub mod loader;
 pub mod memmap;
 pub mod pagetable;
+pub mod sched;
 pub mod vcpu;
+pub mod vmid;
 
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
 #[path = "arch/aarch64/mod.rs"]

@@ -3,7 +3,7 @@
 
 use crate::arch::{self, el1, firmware, mmu, stage2, timer};
 use crate::builder::{self, DomainMemory, Phys};
-use crate::config::{self, Config, KernelFormat};
+use crate::config::{self, KernelFormat};
 use crate::console::{self, LineBuffer};
 use crate::esr::{self, ec, Esr, ExceptionKind};
 use crate::frames::Frames;
@@ -12,12 +12,20 @@ use crate::memmap::{self, Range};
 use crate::pagetable::{MemType, TableMemory, PAGE_SIZE};
 use crate::vcpu::{Vcpu, VcpuRegs};
 use crate::{mrs, msr, println};
+mod smp;
+
+use crate::arch::fp;
+use crate::config::DomainConfig;
+use crate::sched::{self, Scheduler, VcpuId};
+use crate::vcpu::Power;
+use crate::vmid::VmidPool;
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, Ordering};
 use hypercall_abi::errno::Errno;
+use hypercall_abi::psci;
 use hypercall_abi::sched::ShutdownReason;
-use platform::devtree::{self, MachineInfo, PsciMethod};
+use platform::devtree::{self, CpuEnable, MachineInfo, PsciMethod};
 use platform::gic::IrqChip;
 
 /// Heap for the monitor's own allocations.
@@ -54,25 +62,55 @@ enum End {
     Fault,
 }
 
-struct Domain {
+/// SGI that asks another CPU to run its scheduler.
+const SGI_KICK: u32 = 1;
+
+pub(crate) struct Domain {
     id: u16,
     name: heapless::String<{ config::MAX_NAME }>,
     mem: Option<DomainMemory>,
-    vcpu: Box<Vcpu>,
+    vcpus: Vec<Box<Vcpu>>,
+    vmid: u16,
     ended: Option<End>,
     line: LineBuffer,
+    privileged: bool,
 }
 
-struct Monitor {
+impl Domain {
+    fn vcpu(&self, v: VcpuId) -> Option<&Vcpu> {
+        self.vcpus.get(v.vcpu as usize).map(|b| &**b)
+    }
+}
+
+/// What the monitor knows of one physical CPU.
+struct PerCpu {
+    mpidr: u64,
+    enable: CpuEnable,
+    online: bool,
+    /// The vCPU whose state is in this CPU's registers.
+    loaded: Option<VcpuId>,
+    /// When the scheduler wants to be asked again (system time, ns).
+    until: u64,
+    /// The scheduler must run before returning to a guest.
+    resched: bool,
+    /// HCR_EL2 as last written.
+    hcr: u64,
+}
+
+pub(crate) struct Monitor {
     domains: Vec<Domain>,
-    current: usize,
     frames: Frames,
     gic: &'static dyn IrqChip,
     timer_intid: u32,
-    tick: u64,
-    ticks: u64,
     power: PowerOff,
     floor: bool,
+    cpus: heapless::Vec<PerCpu, { arch::MAX_CPUS }>,
+    sched: Scheduler,
+    vmids: VmidPool,
+    freq: u64,
+    /// Physical counter at boot: system time 0, and every domain's CNTVOFF.
+    boot_cnt: u64,
+    ticks: u64,
 }
 
 /// Machine memory, identity-mapped at EL2.
@@ -226,7 +264,7 @@ fn find_dtb(x0: usize) -> Option<(&'static mut [u8], Range)> {
     None
 }
 
-fn hang() -> ! {
+pub(crate) fn hang() -> ! {
     loop {
         arch::wfi();
     }
@@ -267,8 +305,7 @@ extern "C" fn rust_boot_main(x0: usize, entry_el: u64) -> ! {
             power_off(power_method(&info));
         }
     }
-    // SAFETY: `start` made TPIDR_EL2 point at the first vCPU's registers.
-    unsafe { arch::guest_restore() }
+    run_boot_cpu()
 }
 
 fn power_method(info: &MachineInfo) -> PowerOff {
@@ -314,6 +351,7 @@ fn start(dtb_at: Range, info: &MachineInfo) -> Result<(), &'static str> {
         mmu::map_device(&pt, &mut pool, *b, *s).map_err(|_| "cannot map a device at EL2")?;
     }
     mmu::enable(pt.root);
+    let el2_root = pt.root;
 
     // Free memory: RAM minus the image, the tree and firmware reservations.
     let mut used: heapless::Vec<Range, 24> = heapless::Vec::new();
@@ -409,7 +447,7 @@ fn start(dtb_at: Range, info: &MachineInfo) -> Result<(), &'static str> {
         PowerOff::BcmPm(b) => println!("hyp: power-off: Broadcom PM block at {b:#x}"),
         PowerOff::None => println!("hyp: power-off: none found (the machine will halt)"),
     }
-    println!("hyp: cpus: {} (secondary cpus parked)", info.cpus.len());
+    println!("hyp: cpus: {}", info.cpus.len());
     println!(
         "hyp: {} MiB free for domains",
         frames.free_frames() * PAGE_SIZE >> 20
@@ -429,188 +467,466 @@ fn start(dtb_at: Range, info: &MachineInfo) -> Result<(), &'static str> {
         }
     };
     SEMIHOSTING.store(cfg.semihosting, Ordering::Relaxed);
-    let tick = freq * cfg.tick_ms as u64 / 1000;
-    let domains = build_domains(&cfg, &mut frames);
-    if domains.is_empty() {
-        return Err("no domain could be built");
+    let boot_cnt = timer::now();
+    el1::set_cntvoff(boot_cnt);
+    smp::publish(el2_root, boot_cnt);
+    let mut cpus = heapless::Vec::new();
+    for c in info.cpus.iter().take(arch::MAX_CPUS) {
+        let _ = cpus.push(PerCpu {
+            mpidr: c.mpidr & 0xff_00ff_ffff,
+            enable: c.enable,
+            online: false,
+            loaded: None,
+            until: u64::MAX,
+            resched: true,
+            hcr: 0,
+        });
     }
+    let me = arch::mpidr();
+    let Some(boot) = cpus.iter().position(|c: &PerCpu| c.mpidr == me) else {
+        return Err("the boot CPU is not in the device tree");
+    };
+    // Index 0 is the boot CPU (boot.S and the stacks assume it).
+    cpus.swap(0, boot);
+    cpus[0].online = true;
+    let slice_ns = cfg.tick_ms as u64 * 1_000_000;
+    let params = sched::Params {
+        slice_ns,
+        period_ns: 3 * slice_ns,
+        min_slice_ns: slice_ns / 20,
+    };
     let mut m = Monitor {
-        domains,
-        current: 0,
+        domains: Vec::new(),
         frames,
         gic: chip,
         timer_intid: timer_info.hyp_intid,
-        tick,
-        ticks: 0,
         power,
         floor: cfg.bench_floor,
+        sched: Scheduler::new(cpus.len(), params),
+        cpus,
+        vmids: VmidPool::default(),
+        freq,
+        boot_cnt,
+        ticks: 0,
     };
-    timer::arm(tick);
+    chip.enable(SGI_KICK);
+    for d in cfg.domains.iter() {
+        if let Err(e) = m.create_domain(d) {
+            println!("hyp: {} : cannot build: {}", d.name, e);
+        }
+    }
+    if m.domains.is_empty() {
+        return Err("no domain could be built");
+    }
     println!(
-        "hyp: starting {} domain(s); tick every {} ms",
+        "hyp: starting {} domain(s) on {} cpu(s); time slice {} ms",
         m.domains.len(),
+        m.cpus.len(),
         cfg.tick_ms
     );
-    m.load(0);
     if m.floor {
         println!("hyp: bench-floor: bare-eret vectors until the first tick");
         set_vectors(true);
     }
     *MONITOR.lock() = Some(m);
+    smp::start_secondaries();
     Ok(())
 }
 
-fn build_domains(cfg: &Config, frames: &mut Frames) -> Vec<Domain> {
-    let mut out = Vec::new();
-    for (i, d) in cfg.domains.iter().enumerate() {
-        let id = i as u16 + 1;
+impl Monitor {
+    /// System time: ns since the monitor booted.
+    fn now(&self) -> u64 {
+        vtime_ns(timer::now().wrapping_sub(self.boot_cnt), self.freq)
+    }
+
+    /// Index of the CPU running this code.
+    fn this_cpu(&self) -> usize {
+        let me = arch::mpidr();
+        self.cpus.iter().position(|c| c.mpidr == me).unwrap_or(0)
+    }
+
+    fn dom_index(&self, id: u16) -> Option<usize> {
+        self.domains.iter().position(|d| d.id == id)
+    }
+
+    fn vcpu_mut(&mut self, v: VcpuId) -> Option<&mut Vcpu> {
+        let i = self.dom_index(v.dom)?;
+        self.domains[i].vcpus.get_mut(v.vcpu as usize).map(|b| &mut **b)
+    }
+
+    /// Builds a domain from its configuration and makes its first vCPU
+    /// runnable. Returns its id.
+    fn create_domain(&mut self, d: &DomainConfig) -> Result<u16, &'static str> {
+        let id = (1..=u16::MAX)
+            .find(|i| self.dom_index(*i).is_none())
+            .ok_or("no free domain id")?;
+        let vmid = self.vmids.alloc().ok_or("no free VMID")?;
         let image = match d.kernel {
             KernelFormat::Elf => GUEST_ELF,
             KernelFormat::Image => GUEST_IMAGE,
         };
-        match builder::build(&mut RealPhys, frames, d, image) {
-            Ok(mem) => {
-                // The chunks need not be contiguous: make each one's new
-                // contents visible to instruction fetch.
-                for &(pa, n) in &mem.chunks {
-                    arch::cache::sync_icache(pa, n * PAGE_SIZE);
-                }
-                println!(
-                    "hyp: dom{} ({}): {} MiB, {:?} kernel, entry {:#x}, device tree at {:#x}, command line \"{}\"",
-                    id, d.name, d.mem_mib, d.kernel, mem.entry, mem.dtb, d.args
-                );
-                let mut vcpu = Box::new(Vcpu::new(0, mem.entry, mem.dtb));
-                vcpu.regs.host_sp = arch::stack_top(0);
-                out.push(Domain {
-                    id,
-                    name: d.name.clone(),
-                    mem: Some(mem),
-                    vcpu,
-                    ended: None,
-                    line: LineBuffer::default(),
-                });
+        let mem = match builder::build(&mut RealPhys, &mut self.frames, d, image) {
+            Ok(mem) => mem,
+            Err(e) => {
+                self.vmids.free(vmid);
+                println!("hyp: dom{} ({}): cannot build: {}", id, d.name, e);
+                return Err("cannot build the domain");
             }
-            Err(e) => println!("hyp: dom{} ({}): cannot build: {}", id, d.name, e),
+        };
+        // The chunks need not be contiguous: make each one's new contents
+        // visible to instruction fetch.
+        for &(pa, n) in &mem.chunks {
+            arch::cache::sync_icache(pa, n * PAGE_SIZE);
+        }
+        let (nvcpus, weight, cap, privileged) = domain_params(d);
+        println!(
+            "hyp: dom{} ({}): {} MiB, {} vcpu(s), weight {}, {:?} kernel, entry {:#x}, device tree at {:#x}, command line \"{}\"",
+            id, d.name, d.mem_mib, nvcpus, weight, d.kernel, mem.entry, mem.dtb, d.args
+        );
+        let _ = self.sched.add_domain(id, weight, cap);
+        let mut vcpus = Vec::with_capacity(nvcpus);
+        let ncpus = self.cpus.len();
+        for i in 0..nvcpus {
+            let mut v = Box::new(Vcpu::new(i as u32, mem.entry, mem.dtb));
+            let vid = VcpuId::new(id, i as u16);
+            let _ = self.sched.add_vcpu(vid, (id as usize + i) % ncpus);
+            if i == 0 {
+                v.power = Power::Up;
+            }
+            vcpus.push(v);
+        }
+        self.domains.push(Domain {
+            id,
+            name: d.name.clone(),
+            mem: Some(mem),
+            vcpus,
+            vmid,
+            ended: None,
+            line: LineBuffer::default(),
+            privileged,
+        });
+        let now = self.now();
+        if let Ok(Some(c)) = self.sched.wake(VcpuId::new(id, 0), now) {
+            self.kick(c);
+        }
+        Ok(id)
+    }
+
+    /// Asks CPU `c` to run its scheduler: at once if it is this CPU (before
+    /// returning to a guest), else through an SGI.
+    fn kick(&mut self, c: usize) {
+        let me = self.this_cpu();
+        let Some(cpu) = self.cpus.get_mut(c) else { return };
+        cpu.resched = true;
+        if c != me && cpu.online {
+            arch::dsb_ish();
+            self.gic.send_sgi(cpu.mpidr, SGI_KICK);
         }
     }
-    out
-}
 
-impl Monitor {
-    /// Makes domain `i` the one this CPU runs.
-    fn load(&mut self, i: usize) {
-        let d = &mut self.domains[i];
-        let mem = d.mem.as_ref().expect("runnable domains have memory");
-        el1::restore(&d.vcpu.el1);
-        stage2::activate(mem.p2m.root, d.id);
-        el1::set_vmpidr(d.vcpu.id);
-        let regs: *mut VcpuRegs = &mut d.vcpu.regs;
-        msr!("tpidr_el2", regs as u64);
-        self.current = i;
-    }
-
-    /// Runs the next runnable domain after the current one (round robin);
-    /// powers off when none is left.
-    fn schedule(&mut self) {
-        let n = self.domains.len();
-        let cur = self.current;
-        let next = (1..=n)
-            .map(|k| (cur + k) % n)
-            .find(|&i| self.domains[i].ended.is_none());
-        match next {
-            None => self.finish(),
-            Some(i) if i == cur => {}
-            Some(i) => {
-                if self.domains[cur].ended.is_none() {
-                    el1::save(&mut self.domains[cur].vcpu.el1);
-                }
-                self.load(i);
-            }
+    fn kick_mask(&mut self, m: sched::CpuMask) {
+        for c in m.iter() {
+            self.kick(c);
         }
     }
 
-    fn regs(&mut self) -> &mut VcpuRegs {
-        &mut self.domains[self.current].vcpu.regs
+    /// Runs the scheduler on CPU `c` and loads what it chose.
+    fn reschedule(&mut self, c: usize) {
+        let now = self.now();
+        let d = self.sched.pick(c, now);
+        self.cpus[c].resched = false;
+        self.cpus[c].until = d.run_until;
+        self.kick_mask(d.kick);
+        self.switch(c, d.next, now);
     }
 
-    fn apply(&mut self, a: Action) {
+    /// Makes `next` the vCPU in CPU `c`'s registers.
+    fn switch(&mut self, c: usize, next: Option<VcpuId>, now: u64) {
+        let prev = self.cpus[c].loaded;
+        if prev == next {
+            return;
+        }
+        if let Some(p) = prev {
+            if let Some(v) = self.vcpu_mut(p) {
+                el1::save(&mut v.el1);
+                fp::save(&mut v.fp);
+                v.on_cpu = None;
+                v.cpu_time += now.saturating_sub(v.since);
+            }
+            self.cpus[c].loaded = None;
+            msr!("tpidr_el2", 0);
+            if let Some(i) = self.dom_index(p.dom) {
+                if self.domains[i].ended.is_some() {
+                    self.release(i);
+                }
+            }
+        }
+        if let Some(n) = next {
+            let Some(i) = self.dom_index(n.dom) else { return };
+            let d = &mut self.domains[i];
+            let (root, vmid) = match d.mem.as_ref() {
+                Some(m) => (m.p2m.root, d.vmid),
+                None => return,
+            };
+            let Some(v) = d.vcpus.get_mut(n.vcpu as usize) else { return };
+            el1::restore(&v.el1);
+            fp::restore(&v.fp);
+            stage2::activate(root, vmid);
+            el1::set_vmpidr(v.id);
+            v.regs.host_sp = arch::stack_top(c);
+            v.on_cpu = Some(c);
+            v.since = now;
+            let regs: *mut VcpuRegs = &mut v.regs;
+            msr!("tpidr_el2", regs as u64);
+            self.cpus[c].loaded = Some(n);
+        }
+    }
+
+    /// Before returning to the guest on CPU `c`: run the scheduler if asked,
+    /// signal the loaded vCPU's virtual IRQ line, and arm the timer. Returns
+    /// false when there is nothing to run (the CPU goes idle).
+    fn resume(&mut self, c: usize) -> bool {
+        if self.cpus[c].resched {
+            self.reschedule(c);
+        }
+        let line = match self.cpus[c].loaded {
+            Some(v) => self.vcpu_mut(v).map(|v| v.irq_line()),
+            None => None,
+        };
+        let running = line.is_some();
+        let hcr = el1::HCR_GUEST | if line == Some(true) { el1::HCR_VI } else { 0 };
+        if running && self.cpus[c].hcr != hcr {
+            msr!("hcr_el2", hcr);
+            arch::isb();
+            self.cpus[c].hcr = hcr;
+        }
+        self.arm_timer(c);
+        running
+    }
+
+    /// Arms CPU `c`'s timer for its scheduler deadline or the earliest vCPU
+    /// timer, whichever is first (none: the timer stays off).
+    fn arm_timer(&mut self, c: usize) {
+        let mut at = self.cpus[c].until;
+        for d in &self.domains {
+            for v in &d.vcpus {
+                if let Some(t) = v.deadline {
+                    at = at.min(t);
+                }
+            }
+        }
+        if at == u64::MAX {
+            timer::stop();
+        } else {
+            timer::arm_at(self.boot_cnt.wrapping_add(vtime_ticks(at, self.freq)));
+        }
+    }
+
+    /// Fires every vCPU timer that is due.
+    fn fire_timers(&mut self, now: u64) {
+        let mut wake: heapless::Vec<VcpuId, 64> = heapless::Vec::new();
+        for d in &mut self.domains {
+            for v in &mut d.vcpus {
+                if v.deadline.is_some_and(|t| t <= now) {
+                    v.deadline = None;
+                    v.timer_pending = true;
+                    let _ = wake.push(VcpuId::new(d.id, v.id as u16));
+                }
+            }
+        }
+        for v in wake {
+            self.notify(v);
+        }
+    }
+
+    /// Something is pending for `v`: wake it if it sleeps, make a CPU that
+    /// runs it look at its IRQ line.
+    fn notify(&mut self, id: VcpuId) {
+        let now = self.now();
+        let Some(v) = self.vcpu_mut(id) else { return };
+        let on = v.on_cpu;
+        if v.blocked && v.power == Power::Up {
+            v.blocked = false;
+            if let Ok(Some(c)) = self.sched.wake(id, now) {
+                self.kick(c);
+            }
+        }
+        if let Some(c) = on {
+            self.kick(c);
+        }
+    }
+
+    fn regs(&mut self, c: usize) -> &mut VcpuRegs {
+        let v = self.cpus[c].loaded.expect("a guest trapped, so a vCPU is loaded");
+        &mut self.vcpu_mut(v).expect("the loaded vCPU exists").regs
+    }
+
+    fn apply(&mut self, c: usize, cur: VcpuId, a: Action) {
+        let now = self.now();
         match a {
-            Action::Return(v) => self.regs().x[0] = v as u64,
+            Action::Return(v) => self.regs(c).x[0] = v as u64,
             Action::Yield => {
-                self.regs().x[0] = 0;
-                self.schedule();
+                self.regs(c).x[0] = 0;
+                let _ = self.sched.yield_(cur);
+                self.cpus[c].resched = true;
             }
-            Action::Shutdown(r) => {
-                self.end_current(End::Shutdown(r));
-                self.schedule();
+            Action::Block => {
+                self.regs(c).x[0] = 0;
+                self.block(c, cur);
+            }
+            Action::SetTimer(t) => {
+                self.regs(c).x[0] = 0;
+                if let Some(v) = self.vcpu_mut(cur) {
+                    v.timer_pending = false;
+                    v.deadline = (t != 0).then_some(t);
+                }
+                if t != 0 && t <= now {
+                    self.fire_timers(now);
+                }
+            }
+            Action::Shutdown(r) => self.end_domain(cur.dom, End::Shutdown(r)),
+            Action::CpuOn {
+                target,
+                entry,
+                context,
+            } => {
+                let r = self.cpu_on(cur.dom, target, entry, context);
+                self.regs(c).x[0] = psci::status_to_x0(r) as u64;
+            }
+            Action::CpuOff => {
+                if let Some(v) = self.vcpu_mut(cur) {
+                    v.power = Power::Down;
+                    v.blocked = true;
+                }
+                let _ = self.sched.block(cur, now);
+                self.cpus[c].resched = true;
+            }
+            Action::AffinityInfo(target) => {
+                let on = self
+                    .dom_index(cur.dom)
+                    .and_then(|i| self.domains[i].vcpu(VcpuId::new(cur.dom, (target & 0xffff) as u16)))
+                    .filter(|_| target >> 16 == 0)
+                    .map(|v| v.power == Power::Up);
+                self.regs(c).x[0] = match on {
+                    Some(true) => 0,
+                    Some(false) => 1,
+                    None => psci::status_to_x0(psci::INVALID_PARAMETERS) as u64,
+                };
             }
         }
     }
 
-    fn guest_sync(&mut self) {
+    /// The vCPU waits for an event or its timer (unless one is pending).
+    fn block(&mut self, c: usize, cur: VcpuId) {
+        let now = self.now();
+        let Some(v) = self.vcpu_mut(cur) else { return };
+        if v.irq_line() {
+            return;
+        }
+        v.blocked = true;
+        let _ = self.sched.block(cur, now);
+        self.cpus[c].resched = true;
+    }
+
+    /// PSCI CPU_ON for vCPU `target` of domain `dom`.
+    fn cpu_on(&mut self, dom: u16, target: u64, entry: u64, context: u64) -> i32 {
+        let Some(i) = self.dom_index(dom) else { return psci::DENIED };
+        if target >> 16 != 0 || target as usize >= self.domains[i].vcpus.len() {
+            return psci::INVALID_PARAMETERS;
+        }
+        let ram = self.domains[i].mem.as_ref().map(|m| m.ram).unwrap_or((0, 0));
+        if entry < ram.0 || entry >= ram.0 + ram.1 || entry % 4 != 0 {
+            return psci::INVALID_ADDRESS;
+        }
+        let v = &mut self.domains[i].vcpus[target as usize];
+        if v.power == Power::Up {
+            return psci::ALREADY_ON;
+        }
+        v.reset(entry, context);
+        v.power = Power::Up;
+        self.notify(VcpuId::new(dom, target as u16));
+        psci::SUCCESS
+    }
+
+    fn guest_sync(&mut self, c: usize, cur: VcpuId) {
         let esr = Esr(mrs!("esr_el2"));
         match esr.ec() {
             ec::HVC64 => match esr.imm16() {
                 hypercall_abi::nr::HVC_IMM => {
-                    let r = &self.domains[self.current].vcpu.regs;
+                    let r = self.regs(c);
                     let (nr, args) = (r.x[16], [r.x[0], r.x[1], r.x[2], r.x[3], r.x[4]]);
-                    let dom = &mut self.domains[self.current];
+                    let Some(i) = self.dom_index(cur.dom) else { return };
+                    let dom = &mut self.domains[i];
                     let a = hypercall::dispatch(&mut LiveGuest { dom }, nr, args);
-                    self.apply(a);
+                    self.apply(c, cur, a);
                 }
                 0 => {
-                    let a = hypercall::psci_call(self.regs().x[0]);
-                    self.apply(a);
+                    let r = self.regs(c);
+                    let a = hypercall::psci_call(r.x[0], [r.x[1], r.x[2], r.x[3]]);
+                    self.apply(c, cur, a);
                 }
-                _ => self.regs().x[0] = Errno::ENOSYS.to_raw() as u64,
+                _ => self.regs(c).x[0] = Errno::ENOSYS.to_raw() as u64,
             },
             ec::SMC64 => {
-                self.regs().elr += 4;
-                let a = hypercall::psci_call(self.regs().x[0]);
-                self.apply(a);
+                let r = self.regs(c);
+                r.elr += 4;
+                let a = hypercall::psci_call(r.x[0], [r.x[1], r.x[2], r.x[3]]);
+                self.apply(c, cur, a);
             }
             ec::WFX => {
-                self.regs().elr += 4;
-                self.apply(Action::Yield);
+                self.regs(c).elr += 4;
+                // WFI: sleep until something is pending; WFE: give way.
+                if esr.0 & 1 == 0 {
+                    self.block(c, cur);
+                } else {
+                    let _ = self.sched.yield_(cur);
+                    self.cpus[c].resched = true;
+                }
             }
             _ => {
-                self.report(ExceptionKind::Sync, esr);
-                self.end_current(End::Fault);
-                self.schedule();
+                self.report(c, cur, ExceptionKind::Sync, esr);
+                self.end_domain(cur.dom, End::Fault);
             }
         }
     }
 
-    fn irq(&mut self) {
+    fn irq(&mut self, c: usize) {
         if self.floor {
             self.floor = false;
             set_vectors(false);
         }
-        let mut preempt = false;
         while let Some(irq) = self.gic.ack() {
             if irq.intid == self.timer_intid {
-                timer::arm(self.tick);
+                timer::stop();
                 self.ticks += 1;
-                preempt = true;
+                let now = self.now();
+                self.fire_timers(now);
+                if now >= self.cpus[c].until {
+                    self.cpus[c].resched = true;
+                }
+            } else if irq.intid == SGI_KICK {
+                self.cpus[c].resched = true;
             } else {
                 log::warn!("unexpected interrupt {}", irq.intid);
                 self.gic.disable(irq.intid);
             }
             self.gic.eoi(irq);
         }
-        if preempt {
-            self.schedule();
-        }
     }
 
-    fn report(&mut self, kind: ExceptionKind, esr: Esr) {
-        let d = &self.domains[self.current];
-        let r = &d.vcpu.regs;
+    fn report(&mut self, c: usize, cur: VcpuId, kind: ExceptionKind, esr: Esr) {
+        let (elr, spsr) = {
+            let r = self.regs(c);
+            (r.elr, r.spsr)
+        };
+        let Some(i) = self.dom_index(cur.dom) else { return };
+        let d = &self.domains[i];
         let far = mrs!("far_el2");
         println!(
-            "hyp: dom{} ({}): unhandled {} exception: {} (EC {:#04x})",
+            "hyp: dom{} ({}): vcpu {}: unhandled {} exception: {} (EC {:#04x})",
             d.id,
             d.name,
+            cur.vcpu,
             kind.name(),
             esr.ec_name(),
             esr.ec()
@@ -628,13 +944,18 @@ impl Monitor {
         }
         println!(
             "hyp:   ESR {:#010x}  FAR {:#x}  ELR {:#x}  SPSR {:#x}",
-            esr.0, far, r.elr, r.spsr
+            esr.0, far, elr, spsr
         );
     }
 
-    fn end_current(&mut self, how: End) {
-        let i = self.current;
+    /// Ends domain `id`: it runs no more; its memory is released once none
+    /// of its vCPUs is loaded on any CPU.
+    fn end_domain(&mut self, id: u16, how: End) {
+        let Some(i) = self.dom_index(id) else { return };
         let d = &mut self.domains[i];
+        if d.ended.is_some() {
+            return;
+        }
         let name = d.name.clone();
         d.line.flush(|l| console::domain_line(&name, l));
         d.ended = Some(how);
@@ -645,8 +966,26 @@ impl Monitor {
                 d.id, d.name
             ),
         }
+        for v in d.vcpus.iter_mut() {
+            v.deadline = None;
+            v.power = Power::Down;
+        }
+        if let Ok(mask) = self.sched.remove_domain(id) {
+            self.kick_mask(mask);
+        }
+        self.release(i);
+    }
+
+    /// Frees an ended domain's memory and VMID once none of its vCPUs is
+    /// loaded anywhere; powers off when no domain is left.
+    fn release(&mut self, i: usize) {
+        let d = &mut self.domains[i];
+        if d.vcpus.iter().any(|v| v.on_cpu.is_some()) {
+            return;
+        }
         if let Some(mem) = d.mem.take() {
-            stage2::flush_vmid(mem.p2m.root, d.id);
+            stage2::flush_vmid(mem.p2m.root, d.vmid);
+            self.vmids.free(d.vmid);
             let frames = mem.frames();
             builder::release(&mut RealPhys, &mut self.frames, mem);
             println!(
@@ -654,11 +993,15 @@ impl Monitor {
                 d.id, d.name, frames
             );
         }
+        d.vcpus.clear();
+        if self.domains.iter().all(|d| d.ended.is_some() && d.mem.is_none()) {
+            self.finish();
+        }
     }
 
     fn finish(&mut self) -> ! {
         timer::stop();
-        println!("hyp: all domains have ended ({} timer ticks)", self.ticks);
+        println!("hyp: all domains have ended ({} timer interrupts)", self.ticks);
         for d in &self.domains {
             let how = match d.ended {
                 Some(End::Shutdown(r)) => r.name(),
@@ -673,6 +1016,21 @@ impl Monitor {
         );
         power_off(self.power)
     }
+}
+
+/// A domain's vCPUs, weight, cap and privilege.
+fn domain_params(_d: &DomainConfig) -> (usize, u16, u16, bool) {
+    (1, sched::DEFAULT_WEIGHT, 0, false)
+}
+
+/// Counter ticks to ns, without overflow for any 64-bit count.
+fn vtime_ns(ticks: u64, freq: u64) -> u64 {
+    (ticks as u128 * 1_000_000_000 / freq.max(1) as u128).min(u64::MAX as u128) as u64
+}
+
+/// ns to counter ticks.
+fn vtime_ticks(ns: u64, freq: u64) -> u64 {
+    (ns as u128 * freq as u128 / 1_000_000_000).min(u64::MAX as u128) as u64
 }
 
 /// Installs the normal vectors, or the benchmark floor ones.
@@ -708,15 +1066,57 @@ fn power_off(p: PowerOff) -> ! {
 extern "C" fn rust_guest_exception(_regs: *mut VcpuRegs, kind: u64) {
     let mut g = MONITOR.lock();
     let Some(m) = g.as_mut() else { return };
-    match ExceptionKind::from_raw(kind) {
-        ExceptionKind::Sync => m.guest_sync(),
-        ExceptionKind::Irq => m.irq(),
-        k @ (ExceptionKind::Fiq | ExceptionKind::SError) => {
-            m.report(k, Esr(mrs!("esr_el2")));
-            m.end_current(End::Fault);
-            m.schedule();
+    let c = m.this_cpu();
+    if let Some(cur) = m.cpus[c].loaded {
+        match ExceptionKind::from_raw(kind) {
+            ExceptionKind::Sync => m.guest_sync(c, cur),
+            ExceptionKind::Irq => m.irq(c),
+            k @ (ExceptionKind::Fiq | ExceptionKind::SError) => {
+                m.report(c, cur, k, Esr(mrs!("esr_el2")));
+                m.end_domain(cur.dom, End::Fault);
+            }
+        }
+        // A vCPU whose domain has ended leaves the CPU.
+        if m.cpus[c].loaded.and_then(|v| m.dom_index(v.dom)).is_some_and(|i| m.domains[i].ended.is_some()) {
+            m.cpus[c].resched = true;
         }
     }
+    if !m.resume(c) {
+        drop(g);
+        idle(c)
+    }
+}
+
+/// A CPU with nothing to run: sleep until an interrupt (a timer or a kick),
+/// then ask the scheduler again.
+fn idle(c: usize) -> ! {
+    loop {
+        arch::wfi();
+        let mut g = MONITOR.lock();
+        let Some(m) = g.as_mut() else { continue };
+        m.irq(c);
+        m.cpus[c].resched = true;
+        if m.resume(c) {
+            drop(g);
+            // SAFETY: `resume` loaded a vCPU: TPIDR_EL2 points at its registers.
+            unsafe { arch::guest_restore() }
+        }
+    }
+}
+
+/// Where the boot CPU goes once the monitor is set up: the first vCPU, or
+/// idle.
+fn run_boot_cpu() -> ! {
+    let mut g = MONITOR.lock();
+    let Some(m) = g.as_mut() else { hang() };
+    m.cpus[0].resched = true;
+    if m.resume(0) {
+        drop(g);
+        // SAFETY: `resume` loaded a vCPU: TPIDR_EL2 points at its registers.
+        unsafe { arch::guest_restore() }
+    }
+    drop(g);
+    idle(0)
 }
 
 /// Called by vectors.S for an exception taken at EL2: a monitor bug.

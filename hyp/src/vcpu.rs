@@ -78,6 +78,35 @@ impl El1State {
     }
 }
 
+/// The FP/SIMD register file: `q0..q31`, FPCR and FPSR. Saved and restored
+/// when the physical CPU switches vCPUs (the monitor itself never uses them).
+#[repr(C, align(16))]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FpState {
+    /// `q0..q31`.
+    pub q: [u128; 32],
+    /// FPCR.
+    pub fpcr: u64,
+    /// FPSR.
+    pub fpsr: u64,
+}
+
+const _: () = {
+    assert!(core::mem::offset_of!(FpState, fpcr) == 512);
+    assert!(core::mem::offset_of!(FpState, fpsr) == 520);
+};
+
+/// Where a vCPU is in its life.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Power {
+    /// Not started (secondary vCPUs until `VCPUOP_up` or PSCI `CPU_ON`), or
+    /// stopped by `VCPUOP_down` / PSCI `CPU_OFF`.
+    #[default]
+    Down,
+    /// Started: runnable or blocked, as the scheduler knows.
+    Up,
+}
+
 /// One virtual CPU.
 #[derive(Debug, Default)]
 pub struct Vcpu {
@@ -85,8 +114,25 @@ pub struct Vcpu {
     pub regs: VcpuRegs,
     /// Saved EL1 system registers.
     pub el1: El1State,
+    /// Saved FP/SIMD registers.
+    pub fp: FpState,
     /// Index of the vCPU within its domain.
     pub id: u32,
+    /// Started or not.
+    pub power: Power,
+    /// Blocked until an event or its timer (WFI, `SCHEDOP_block`).
+    pub blocked: bool,
+    /// The physical CPU it is loaded on, if any.
+    pub on_cpu: Option<usize>,
+    /// One-shot timer deadline (`set_timer_op`), system time in ns.
+    pub deadline: Option<u64>,
+    /// The monitor's timer interrupt fired for this vCPU and the guest has
+    /// not yet acknowledged it (by its next `set_timer_op`).
+    pub timer_pending: bool,
+    /// CPU time used, ns.
+    pub cpu_time: u64,
+    /// When it was last put on a CPU (system time, ns).
+    pub since: u64,
 }
 
 impl Vcpu {
@@ -100,7 +146,29 @@ impl Vcpu {
             regs,
             el1: El1State::reset(),
             id,
+            ..Self::default()
         }
+    }
+
+    /// Puts the vCPU back at `entry` with `x0 = arg`, as PSCI `CPU_ON` and
+    /// `VCPUOP_initialise` do: clean registers, MMU off, interrupts masked.
+    pub fn reset(&mut self, entry: u64, arg: u64) {
+        let host_sp = self.regs.host_sp;
+        self.regs = VcpuRegs::default();
+        self.regs.x[0] = arg;
+        self.regs.elr = entry;
+        self.regs.spsr = SPSR_EL1H_MASKED;
+        self.regs.host_sp = host_sp;
+        self.el1 = El1State::reset();
+        self.fp = FpState::default();
+        self.deadline = None;
+        self.timer_pending = false;
+        self.blocked = false;
+    }
+
+    /// Whether a virtual IRQ must be signalled to the vCPU.
+    pub fn irq_line(&self) -> bool {
+        self.timer_pending
     }
 }
 
@@ -117,5 +185,27 @@ mod tests {
         assert_eq!(v.regs.spsr, SPSR_EL1H_MASKED);
         assert_eq!(v.el1.sctlr() & 1, 0, "MMU off");
         assert!(v.el1.r[1..].iter().all(|&r| r == 0));
+        assert_eq!(v.power, Power::Down);
+        assert!(!v.irq_line());
+    }
+
+    #[test]
+    fn reset_clears_state_but_keeps_the_host_stack() {
+        let mut v = Vcpu::new(1, 0x4008_0000, 0);
+        v.regs.host_sp = 0x1234_0000;
+        v.regs.x[5] = 9;
+        v.fp.q[3] = 7;
+        v.el1.r[2] = 0x4444_0000;
+        v.timer_pending = true;
+        v.deadline = Some(5);
+        v.reset(0x4010_0000, 42);
+        assert_eq!(v.regs.x[0], 42);
+        assert_eq!(v.regs.x[5], 0);
+        assert_eq!(v.regs.elr, 0x4010_0000);
+        assert_eq!(v.regs.host_sp, 0x1234_0000);
+        assert_eq!(v.fp, FpState::default());
+        assert_eq!(v.el1, El1State::reset());
+        assert!(!v.irq_line());
+        assert_eq!(v.deadline, None);
     }
 }

@@ -18,6 +18,9 @@ pub trait IrqChip: Send + Sync {
     fn ack(&self) -> Option<Irq>;
     /// Ends handling of an interrupt returned by `ack`.
     fn eoi(&self, irq: Irq);
+    /// Sends software-generated interrupt `intid` (0..16) to the CPU whose
+    /// MPIDR is `mpidr`; that CPU must have run `init_cpu`.
+    fn send_sgi(&self, mpidr: u64, intid: u32);
     /// A name for reports ("GICv2", "GICv3").
     fn name(&self) -> &'static str;
 }

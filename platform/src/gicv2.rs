@@ -1,6 +1,7 @@
 //! GICv2 (GIC-400 on the Raspberry Pi 4, QEMU virt with gic-version=2).
 
 use crate::gic::{Irq, IrqChip, DEFAULT_PRIORITY, SPURIOUS_FIRST};
+use core::sync::atomic::{AtomicU8, Ordering};
 use tock_registers::{
     interfaces::{Readable, Writeable},
     register_structs,
@@ -19,7 +20,9 @@ register_structs! {
         (0x400 => ipriorityr: [ReadWrite<u8>; 1020]),
         (0x7fc => _r2),
         (0x800 => itargetsr: [ReadWrite<u8>; 1020]),
-        (0xbfc => @END),
+        (0xbfc => _r3),
+        (0xf00 => sgir: WriteOnly<u32>),
+        (0xf04 => @END),
     }
 }
 
@@ -38,7 +41,12 @@ register_structs! {
 pub struct GicV2 {
     gicd: *const Distributor,
     gicc: *const CpuInterface,
+    /// Each CPU's interface bit (by MPIDR Aff0), learned in `init_cpu`.
+    iface: [AtomicU8; MAX_CPUS],
 }
+
+/// CPUs whose interface bits are remembered for SGIs.
+const MAX_CPUS: usize = 8;
 
 // SAFETY: MMIO registers; the GIC's own registers are safe to use from any CPU
 // (banked per CPU where they need to be).
@@ -53,6 +61,7 @@ impl GicV2 {
         Self {
             gicd: gicd as *const Distributor,
             gicc: gicc as *const CpuInterface,
+            iface: [const { AtomicU8::new(0) }; MAX_CPUS],
         }
     }
 
@@ -103,6 +112,10 @@ impl IrqChip for GicV2 {
 
     fn init_cpu(&self) {
         let d = self.d();
+        // ITARGETSR0..7 are banked and read as this CPU's own interface bit.
+        if let Some(slot) = self.iface.get(aff0()) {
+            slot.store(d.itargetsr[0].get(), Ordering::Relaxed);
+        }
         d.icenabler[0].set(u32::MAX);
         d.igroupr[0].set(self.group_word());
         for i in 0..32 {
@@ -143,7 +156,29 @@ impl IrqChip for GicV2 {
         self.c().eoir.set(irq.raw);
     }
 
+    fn send_sgi(&self, mpidr: u64, intid: u32) {
+        let Some(slot) = self.iface.get((mpidr & 0xff) as usize) else {
+            return;
+        };
+        let mask = slot.load(Ordering::Relaxed) as u32;
+        // TargetListFilter 0 (use the list), NSATT 0 (group 0, or the only
+        // group the non-secure monitor has).
+        self.d().sgir.set((mask << 16) | (intid & 0xf));
+    }
+
     fn name(&self) -> &'static str {
         "GICv2"
     }
+}
+
+fn aff0() -> usize {
+    #[cfg(target_arch = "aarch64")]
+    {
+        let v: u64;
+        // SAFETY: reading MPIDR_EL1 has no side effects.
+        unsafe { core::arch::asm!("mrs {}, mpidr_el1", out(reg) v) };
+        (v & 0xff) as usize
+    }
+    #[cfg(not(target_arch = "aarch64"))]
+    0
 }

@@ -157,6 +157,10 @@ mod icc {
         unsafe { core::arch::asm!("msr S3_0_C12_C12_1, {}", "isb", in(reg) intid as u64) };
         // ICC_EOIR1_EL1
     }
+    pub fn sgi1r(v: u64) {
+        // ICC_SGI1R_EL1; the barrier orders earlier memory writes before it.
+        unsafe { core::arch::asm!("dsb ishst", "msr S3_0_C12_C11_5, {}", "isb", in(reg) v) };
+    }
 }
 
 #[cfg(not(target_arch = "aarch64"))]
@@ -167,6 +171,7 @@ mod icc {
         1023
     }
     pub fn eoir1(_: u32) {}
+    pub fn sgi1r(_: u64) {}
 }
 
 impl IrqChip for GicV3 {
@@ -269,7 +274,29 @@ impl IrqChip for GicV3 {
         icc::eoir1(irq.raw);
     }
 
+    fn send_sgi(&self, mpidr: u64, intid: u32) {
+        icc::sgi1r(sgi1r_value(mpidr, intid));
+    }
+
     fn name(&self) -> &'static str {
         "GICv3"
+    }
+}
+
+/// ICC_SGI1R_EL1 for SGI `intid` to the one CPU `mpidr` (Aff0 < 16).
+fn sgi1r_value(mpidr: u64, intid: u32) -> u64 {
+    let aff0 = mpidr & 0xf;
+    let aff1 = (mpidr >> 8) & 0xff;
+    let aff2 = (mpidr >> 16) & 0xff;
+    let aff3 = (mpidr >> 32) & 0xff;
+    (aff3 << 48) | (aff2 << 32) | ((intid as u64 & 0xf) << 24) | (aff1 << 16) | (1 << aff0)
+}
+
+#[cfg(test)]
+mod sgi_tests {
+    #[test]
+    fn sgi1r_targets_one_cpu() {
+        assert_eq!(super::sgi1r_value(0x8000_0002, 1), (1 << 24) | (1 << 2));
+        assert_eq!(super::sgi1r_value(0x0001_0103, 15), (1 << 32) | (15 << 24) | (1 << 16) | (1 << 3));
     }
 }

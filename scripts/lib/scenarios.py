@@ -68,7 +68,7 @@ FOUND = {
                 r"hyp: console: PL011 at 0xfe201000",
                 r"hyp: interrupt controller: GICv2, distributor 0xff841000, CPU interface 0xff842000",
                 r"hyp: power-off: Broadcom PM block at 0xfe100000",
-                r"hyp: cpus: 4 \(secondary cpus parked\)"],
+                r"hyp: cpus: 4"],
 }
 CLEAN_END = [r"hyp: all domains have ended", r"powering off"]
 NEVER = [r"MONITOR PANIC", r"MONITOR FAULT", r"FAIL"]
@@ -105,8 +105,8 @@ def scenarios():
         out.append(dict(
             name=f"{b}/default", board=b, append="semihosting",
             expect=BANNER + FOUND[b] + [
-                r"hyp: dom1 \(hello\): 16 MiB, Elf kernel, entry 0x40080000",
-                r"hyp: dom2 \(world\): 16 MiB, Image kernel, entry 0x40080000",
+                r"hyp: dom1 \(hello\): 16 MiB, 1 vcpu\(s\), weight 256, Elf kernel, entry 0x40080000",
+                r"hyp: dom2 \(world\): 16 MiB, 1 vcpu\(s\), weight 256, Image kernel, entry 0x40080000",
                 ("any", r"^\[hello\] guest: booted at EL1, device tree at 0x40e00000"),
                 ("any", r"^\[world\] guest: booted at EL1, device tree at 0x40e00000"),
                 ("any", r"^\[hello\] guest: memory 0x40000000\.\.0x41000000 \(16 MiB\)"),
@@ -147,7 +147,7 @@ def scenarios():
                 ("any", r"^\[einval\] guest: checks passed (\d+)/\1"),
                 ("any", r"hyp: dom3 \(einval\): shut down \(poweroff\)"),
                 ("any", r"^\[s2fault\] guest: touching memory outside my own"),
-                ("any", r"hyp: dom4 \(s2fault\): unhandled synchronous exception: Data abort from a lower EL \(EC 0x24\)"),
+                ("any", r"hyp: dom4 \(s2fault\): vcpu 0: unhandled synchronous exception: Data abort from a lower EL \(EC 0x24\)"),
                 ("any", r"hyp:   translation fault \(level \d\) on a read at guest-physical 0x80000000, outside the domain's memory map"),
                 ("any", r"hyp:   ESR 0x[0-9a-f]{8}  FAR 0x80000000  ELR 0x4008[0-9a-f]{4}"),
                 ("any", r"hyp: dom4 \(s2fault\): ended after a fault; the other domains go on"),
@@ -174,7 +174,7 @@ def scenarios():
                 ("any", r"\[spin1\] guest: spin 1/4(.|\n)*\[spin2\] guest: spin done"),
                 ("any", r"^\[spin1\] guest: spin done, checksum 0x[0-9a-f]+"),
                 ("any", r"^\[spin2\] guest: spin done, checksum 0x[0-9a-f]+"),
-                ("any", r"hyp: all domains have ended \(([2-9]|\d\d+) timer ticks\)"),
+                ("any", r"hyp: all domains have ended \(([2-9]|\d\d+) timer interrupts\)"),
             ] + CLEAN_END,
             never=NEVER, exit_code=0))
     # The Pi firmware's way in: a flat image at 0x80000, entered at EL2.

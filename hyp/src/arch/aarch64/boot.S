@@ -81,11 +81,51 @@ park:
 6:  wfe
     b       6b
 
+// A secondary CPU started by the boot core (PSCI CPU_ON, a spin-table
+// release, or a `park` slot): EL2, MMU off, x0 meaningless. Finds its index
+// in `cpu_mpidr`, takes that CPU's stack and calls
+// `rust_secondary_main(index)`.
+.global secondary_start
+secondary_start:
+    ldr     x1, =SCTLR_EL2_RES1
+    msr     sctlr_el2, x1
+    isb
+    mrs     x1, mpidr_el1
+    ldr     x2, =0xff00ffffff
+    and     x1, x1, x2
+    adr_l   x2, cpu_mpidr
+    mov     x3, #1                      // index 0 is the boot CPU
+7:  cmp     x3, #MAX_CPUS
+    b.hs    9f
+    ldr     x4, [x2, x3, lsl #3]
+    cmp     x4, x1
+    b.eq    8f
+    add     x3, x3, #1
+    b       7b
+8:  adr_l   x1, boot_stacks
+    ldr     x2, =STACK_SLOT
+    add     x4, x3, #1
+    madd    x1, x4, x2, x1
+    mov     sp, x1
+    adr_l   x1, el2_vectors
+    msr     vbar_el2, x1
+    isb
+    mov     x0, x3
+    bl      rust_secondary_main
+9:  wfe
+    b       9b
+
 .section .data
 .balign 8
 .global secondary_entry
 secondary_entry:
     .fill MAX_CPUS, 8, 0
+// MPIDR affinity of each CPU index (written by the boot core).
+.global cpu_mpidr
+cpu_mpidr:
+    .rept MAX_CPUS
+    .quad 0xffffffffffffffff
+    .endr
 
 .section .bss.stacks, "aw", %nobits
 .balign 4096

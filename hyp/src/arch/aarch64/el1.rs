@@ -42,6 +42,15 @@ pub const HCR_GUEST: u64 = (1 << 31)
     | (1 << 13)
     | (1 << 12);
 
+/// HCR_EL2.VI: a virtual IRQ is pending for the guest.
+pub const HCR_VI: u64 = 1 << 7;
+
+/// Sets the offset of the guests' virtual counter: they count from the
+/// monitor's boot (Xen's system time).
+pub fn set_cntvoff(boot_cnt: u64) {
+    crate::msr!("cntvoff_el2", boot_cnt);
+}
+
 /// One-time EL2 set-up for running guests on this CPU.
 pub fn init_cpu() {
     // No traps of FP/SIMD (bit 10 TFP clear); RES1 bits set.

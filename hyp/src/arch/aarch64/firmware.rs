@@ -3,6 +3,9 @@
 /// PSCI SYSTEM_OFF.
 pub const PSCI_SYSTEM_OFF: u64 = 0x8400_0008;
 
+/// PSCI CPU_ON (64-bit).
+pub const PSCI_CPU_ON: u64 = 0xC400_0003;
+
 /// An SMCCC call through `smc #0`.
 pub fn smc(fid: u64, a1: u64, a2: u64, a3: u64) -> u64 {
     let r: u64;

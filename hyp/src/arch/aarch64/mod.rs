@@ -7,6 +7,7 @@ core::arch::global_asm!(include_str!("vectors.S"));
 pub mod cache;
 pub mod el1;
 pub mod firmware;
+pub mod fp;
 pub mod mmu;
 pub mod stage2;
 pub mod timer;
@@ -62,9 +63,27 @@ pub fn wfi() {
     unsafe { core::arch::asm!("wfi", options(nomem, nostack)) };
 }
 
-/// This CPU's index (MPIDR_EL1.Aff0).
-pub fn cpu_index() -> usize {
-    (mrs!("mpidr_el1") & 0xff) as usize
+/// This CPU's affinity (MPIDR_EL1 Aff3..Aff0, without the flag bits).
+pub fn mpidr() -> u64 {
+    mrs!("mpidr_el1") & 0xff_00ff_ffff
+}
+
+/// Signals an event to every CPU (wakes `wfe`).
+#[inline(always)]
+pub fn sev() {
+    // SAFETY: an event signal has no memory effects.
+    unsafe { core::arch::asm!("dsb sy", "sev", options(nostack)) };
+}
+
+extern "C" {
+    /// Where a secondary CPU starts (boot.S): MMU off, EL2, any x0.
+    pub fn secondary_start();
+    /// MPIDR affinity of each CPU index, read by `secondary_start` with the
+    /// MMU off (clean it to the point of coherency after writing).
+    pub static mut cpu_mpidr: [u64; MAX_CPUS];
+    /// Per-CPU parking slots of boot.S's `park` loop (cores that a loader
+    /// started at the image's entry together with the boot core).
+    pub static mut secondary_entry: [u64; MAX_CPUS];
 }
 
 /// The current exception level.

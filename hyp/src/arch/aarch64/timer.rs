@@ -17,6 +17,13 @@ pub fn arm(ticks: u64) {
     super::isb();
 }
 
+/// Arms the timer to fire when the physical counter reaches `cval`.
+pub fn arm_at(cval: u64) {
+    crate::msr!("cnthp_cval_el2", cval);
+    crate::msr!("cnthp_ctl_el2", 1); // ENABLE, not masked
+    super::isb();
+}
+
 /// Stops the timer.
 pub fn stop() {
     crate::msr!("cnthp_ctl_el2", 0);
