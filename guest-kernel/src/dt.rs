@@ -19,6 +19,8 @@ pub struct BootInfo {
     pub hypervisor: Option<&'static str>,
     /// `/chosen/bootargs`, or "" if absent.
     pub bootargs: &'static str,
+    /// Number of vCPUs (`/cpus/cpu@N` nodes).
+    pub vcpus: usize,
 }
 
 impl BootInfo {
@@ -72,7 +74,9 @@ pub fn parse(dtb: usize) -> Result<BootInfo, &'static str> {
         .and_then(|n| n.property("bootargs"))
         .and_then(|p| p.as_str())
         .unwrap_or("");
+    let vcpus = fdt.cpus().count().max(1);
     Ok(BootInfo {
+        vcpus,
         ram_base,
         ram_size,
         hypervisor,

@@ -38,8 +38,25 @@ exception_common:
     str     x30, [sp, #240]
     mov     x1, sp
     bl      exception_handler
-5:  wfe
-    b       5b
+    // The handler returned: an interrupt was handled; resume.
+    ldp     x2, x3, [sp, #16]
+    ldp     x4, x5, [sp, #32]
+    ldp     x6, x7, [sp, #48]
+    ldp     x8, x9, [sp, #64]
+    ldp     x10, x11, [sp, #80]
+    ldp     x12, x13, [sp, #96]
+    ldp     x14, x15, [sp, #112]
+    ldp     x16, x17, [sp, #128]
+    ldp     x18, x19, [sp, #144]
+    ldp     x20, x21, [sp, #160]
+    ldp     x22, x23, [sp, #176]
+    ldp     x24, x25, [sp, #192]
+    ldp     x26, x27, [sp, #208]
+    ldp     x28, x29, [sp, #224]
+    ldr     x30, [sp, #240]
+    ldp     x0, x1, [sp]
+    add     sp, sp, #{frame}
+    eret
     .text
 "#,
     frame = const core::mem::size_of::<Regs>(),
@@ -91,8 +108,14 @@ fn ec_name(ec: u64) -> &'static str {
 }
 
 /// Called by every vector entry with its index and the saved registers.
+/// Returns only for an interrupt from the kernel itself (vectors 1 and 5),
+/// which [`crate::irq::handle`] deals with.
 #[no_mangle]
-extern "C" fn exception_handler(vector: u64, regs: &Regs) -> ! {
+extern "C" fn exception_handler(vector: u64, regs: &Regs) {
+    if vector == 1 || vector == 5 {
+        crate::irq::handle();
+        return;
+    }
     let (esr, far, elr): (u64, u64, u64);
     // SAFETY: reading EL1 syndrome registers has no side effects.
     unsafe {

@@ -15,10 +15,12 @@ enum Command {
     Fault(fn() -> !),
     Bench,
     Spin,
+    Work(&'static str),
+    Timer,
 }
 
 impl Command {
-    fn parse(word: &str) -> Option<Command> {
+    fn parse(word: &'static str) -> Option<Command> {
         Some(match word {
             "hello" => Command::Hello,
             "test=enosys" => Command::Checks(tests::ENOSYS_CHECKS),
@@ -30,6 +32,8 @@ impl Command {
             "test=panic" => Command::Fault(tests::panic),
             "bench" => Command::Bench,
             "spin" => Command::Spin,
+            "timer" => Command::Timer,
+            w if w.starts_with("work=") => Command::Work(&w[5..]),
             _ => return None,
         })
     }
@@ -78,6 +82,8 @@ extern "C" fn kmain(dtb: usize) -> ! {
         Some(Command::Fault(f)) => f(),
         Some(Command::Bench) => bench::run(),
         Some(Command::Spin) => spin(),
+        Some(Command::Work(arg)) => crate::work::run(&info, arg),
+        Some(Command::Timer) => crate::work::timer(),
         None => {
             println!("guest: unknown command line");
             guest::crash()

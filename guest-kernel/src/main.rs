@@ -20,7 +20,15 @@ mod dt;
 #[cfg(target_os = "none")]
 mod exceptions;
 #[cfg(target_os = "none")]
+mod irq;
+#[cfg(target_os = "none")]
 mod kmain;
+#[cfg(target_os = "none")]
+mod smp;
+#[cfg(target_os = "none")]
+mod time;
+#[cfg(target_os = "none")]
+mod work;
 #[cfg(target_os = "none")]
 mod tests;
 

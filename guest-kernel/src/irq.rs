@@ -1,0 +1,39 @@
+//! Interrupts. The guest has no interrupt controller: the monitor signals a
+//! virtual IRQ while something is pending for the vCPU. Until event channels
+//! exist, that is only the `set_timer_op` timer, acknowledged by the next
+//! `set_timer_op` call.
+
+use crate::smp;
+use crate::time;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+/// Timer interrupts taken, per vCPU.
+pub static TIMER_IRQS: [AtomicU64; smp::MAX_VCPUS] = [const { AtomicU64::new(0) }; smp::MAX_VCPUS];
+
+/// Called from the IRQ vector.
+pub fn handle() {
+    let me = smp::vcpu_index();
+    if let Some(c) = TIMER_IRQS.get(me) {
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+    // Acknowledge (no new deadline).
+    let _ = time::set_timer(0);
+}
+
+/// Lets interrupts in (PSTATE.I clear).
+pub fn enable() {
+    // SAFETY: unmasking IRQs; the vector table is installed.
+    unsafe { core::arch::asm!("msr daifclr, #2", options(nomem, nostack)) };
+}
+
+/// Masks interrupts.
+pub fn disable() {
+    // SAFETY: masking IRQs has no memory effects.
+    unsafe { core::arch::asm!("msr daifset, #2", options(nomem, nostack)) };
+}
+
+/// Waits for an interrupt (the monitor blocks the vCPU until one is due).
+pub fn wait() {
+    // SAFETY: waiting has no memory effects.
+    unsafe { core::arch::asm!("wfi", options(nomem, nostack)) };
+}
