@@ -21,7 +21,7 @@
 //!   domain's weight, a domain's share split evenly among its active vCPUs
 //!   and limited by its cap and to one CPU per vCPU. Running costs credit
 //!   nanosecond for nanosecond. Credit stays within
-//!   `-2 * period..=period`.
+//!   `-2 * period..=2 * period`.
 //! * **Priority**: `Boost` (just woken with credit left, for wake-up
 //!   latency) > `Under` (credit > 0) > `Over`. A CPU runs the highest
 //!   priority eligible vCPU of its run queue, first come first served
@@ -52,7 +52,7 @@
 //! 4. A domain's `committed` budget is the sum of the reservations of its
 //!    running vCPUs, and `used + committed <= budget` except for lateness
 //!    of the caller past `run_until`.
-//! 5. A vCPU's credit is within `-2 * period..=period` after accounting.
+//! 5. A vCPU's credit is within `-2 * period..=2 * period` after accounting.
 //!
 //! # Cost
 //!
@@ -88,6 +88,11 @@ pub const MAX_CPUS: usize = 64;
 pub const DEFAULT_WEIGHT: u16 = 256;
 /// Largest cap: all of [`MAX_CPUS`] CPUs, in percent of one CPU.
 pub const MAX_CAP: u16 = 100 * MAX_CPUS as u16;
+
+/// Most credit a vCPU keeps, in accounting periods: credit left at the end
+/// of a period (when the run queues could not pack everyone's share) carries
+/// over up to this much, so it is not lost to vCPUs without credit.
+const CREDIT_MAX_PERIODS: i64 = 2;
 
 /// A vCPU: its domain id and its index within the domain.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -662,7 +667,7 @@ impl Scheduler {
                 per_vcpu[k] = (shares[k] / active[k] as u128).min(period as u128) as i64;
             }
         }
-        let (max, min) = (period as i64, -2 * period as i64);
+        let (max, min) = (CREDIT_MAX_PERIODS * period as i64, -2 * period as i64);
         for v in self.vcpus.iter_mut().filter(|v| v.alive) {
             if !self.doms[v.dom].paused && (!v.blocked || v.ran_in_period) {
                 v.credit = (v.credit + per_vcpu[v.dom]).clamp(min, max);
@@ -746,7 +751,9 @@ impl Scheduler {
         let dom = &mut self.doms[d];
         dom.committed -= reserved;
         if dom.cap != 0 {
-            dom.used += ran;
+            // A run reserved in the previous period was paid for there.
+            let period_start = self.next_acct.saturating_sub(self.p.period_ns);
+            dom.used += now.saturating_sub(self.vcpus[i].start.max(period_start));
         }
         if !self.vcpus[i].blocked {
             let home = self.vcpus[i].pin.unwrap_or(cpu);
@@ -754,9 +761,26 @@ impl Scheduler {
         }
     }
 
+    /// Whether queued vCPU `i` of priority `p` goes before the current
+    /// best `b` (of priority `bp`): higher priority first; among `Under`
+    /// vCPUs the one with the most credit (so that credit is used before
+    /// the period ends); otherwise first come, first served.
+    fn better(&self, i: usize, p: Priority, b: Option<(usize, Priority)>) -> bool {
+        match b {
+            None => true,
+            Some((bi, bp)) => {
+                p > bp
+                    || (p == bp
+                        && p == Priority::Under
+                        && self.vcpus[i].credit > self.vcpus[bi].credit)
+            }
+        }
+    }
+
     /// Best eligible vCPU in `cpu`'s queue: `(position, priority)`, plus
     /// the position of the first eligible yielded one.
     fn best_local(&self, cpu: usize) -> (Option<(usize, Priority)>, Option<usize>) {
+        let q = &self.cpus[cpu].queue;
         let mut best: Option<(usize, Priority)> = None;
         let mut yielded = None;
         for (pos, &i) in self.cpus[cpu].queue.iter().enumerate() {
@@ -768,7 +792,7 @@ impl Scheduler {
                 continue;
             }
             let p = self.prio(i);
-            if best.is_none_or(|(_, b)| p > b) {
+            if self.better(i, p, best.map(|(bpos, bp)| (q[bpos], bp))) {
                 best = Some((pos, p));
             }
         }
@@ -787,7 +811,7 @@ impl Scheduler {
                     continue;
                 }
                 let p = self.prio(i);
-                if p >= min && best.is_none_or(|(_, _, b)| p > b) {
+                if p >= min && self.better(i, p, best.map(|(bc, bpos, bp)| (self.cpus[bc].queue[bpos], bp))) {
                     best = Some((c, pos, p));
                 }
             }
@@ -859,13 +883,26 @@ impl Scheduler {
         v.reserved = if self.doms[d].cap != 0 { len } else { 0 };
         v.yielded = false;
         self.cpus[cpu].curr = Some(i);
-        // Eligible work still waiting here can go to idle CPUs.
-        let waiting = self.cpus[cpu]
-            .queue
+        // Eligible work still waiting here can go to idle CPUs, and credit
+        // waiting here can preempt a CPU running a vCPU that has none.
+        let movable = |i: usize| self.eligible(i) && self.vcpus[i].pin.is_none();
+        let q = &self.cpus[cpu].queue;
+        let waiting = q.iter().filter(|&&i| movable(i)).count();
+        let under = q
             .iter()
-            .filter(|&&i| self.eligible(i) && self.vcpus[i].pin.is_none())
-            .count();
+            .any(|&i| movable(i) && self.prio(i) >= Priority::Under);
         self.kick_idle(waiting, Some(cpu), &mut kick);
+        if under && kick.is_empty() {
+            let over = (0..self.cpus.len()).find(|&c| {
+                c != cpu
+                    && !self.cpus[c].kicked
+                    && self.cpus[c].curr.is_some_and(|x| self.prio(x) == Priority::Over)
+            });
+            if let Some(c) = over {
+                self.cpus[c].kicked = true;
+                kick.insert(c);
+            }
+        }
         Decision {
             next: Some(self.vcpus[i].id),
             run_until: now.saturating_add(len),
@@ -903,7 +940,7 @@ impl Scheduler {
             if running + queued > 1 || (running == 0 && queued == 0 && !v.blocked) {
                 return Err("vCPU running/queued more or less than once");
             }
-            if v.credit > self.p.period_ns as i64 {
+            if v.credit > CREDIT_MAX_PERIODS * self.p.period_ns as i64 {
                 return Err("credit above one period");
             }
         }

@@ -252,3 +252,44 @@ pub fn psci_cpu_off() -> i32 {
     let r = unsafe { hvc::smccc_hvc0(psci::CPU_OFF, 0, 0, 0) };
     psci::status_from_x0(r)
 }
+
+/// `VCPUOP_initialise`: set where down vCPU `vcpu` of this domain starts.
+pub fn vcpu_initialise(vcpu: u32, ctx: &crate::vcpu::VcpuGuestContext) -> Result<(), Errno> {
+    // SAFETY: `ctx` is a live, aligned `VcpuGuestContext` the monitor only
+    // reads; starting the vCPU there is up to a later `VCPUOP_up`.
+    let ret = unsafe {
+        hvc::hypercall3(
+            nr::VCPU_OP,
+            crate::vcpu::VCPUOP_INITIALISE,
+            vcpu as u64,
+            core::ptr::from_ref(ctx) as u64,
+        )
+    };
+    result_from_raw(ret).map(|_| ())
+}
+
+/// `VCPUOP_up` / `VCPUOP_down` / `VCPUOP_is_up` on vCPU `vcpu` of this
+/// domain (`op` is one of those constants of [`crate::vcpu`]); returns
+/// the monitor's value (1/0 for `is_up`).
+pub fn vcpu_op(op: u64, vcpu: u32) -> Result<u64, Errno> {
+    // SAFETY: these sub-ops take no memory argument; starting or stopping
+    // a vCPU of this domain is the intended effect.
+    let ret = unsafe { hvc::hypercall3(nr::VCPU_OP, op, vcpu as u64, 0) };
+    result_from_raw(ret)
+}
+
+/// `set_timer_op`: raise this vCPU's timer interrupt at `deadline_ns` of
+/// system time (0 cancels).
+pub fn set_timer(deadline_ns: u64) -> Result<(), Errno> {
+    // SAFETY: set_timer_op takes no memory argument.
+    let ret = unsafe { hvc::hypercall1(nr::SET_TIMER_OP, deadline_ns) };
+    result_from_raw(ret).map(|_| ())
+}
+
+/// `domctl` with `op`, which the monitor reads and writes back.
+pub fn domctl(op: &mut crate::domctl::Domctl) -> Result<u64, Errno> {
+    // SAFETY: `op` is a live, aligned, writable `Domctl` for the duration
+    // of the call; the monitor reads and writes only its bytes.
+    let ret = unsafe { hvc::hypercall1(nr::DOMCTL, core::ptr::from_mut(op) as u64) };
+    result_from_raw(ret)
+}

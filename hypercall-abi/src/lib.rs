@@ -44,6 +44,10 @@
 //! * [`console`]: `console_io`, the early debug console.
 //! * [`sched`]: `sched_op`: yield, block, shutdown with a
 //!   [`sched::ShutdownReason`].
+//! * [`vcpu`]: `vcpu_op` (vCPU up/down, one-shot timer) and
+//!   `set_timer_op`.
+//! * [`domctl`]: domain management (create, destroy, pause, list,
+//!   scheduler parameters) from the privileged domain.
 //! * [`version`]: `xen_version`: ABI version, identification, features.
 //! * [`psci`]: SMCCC/PSCI function ids and status codes for `hvc #0`.
 //! * `hvc` (aarch64 only): the raw `hypercall0`..`hypercall5` and
@@ -136,10 +140,12 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod console;
+pub mod domctl;
 pub mod errno;
 pub mod nr;
 pub mod psci;
 pub mod sched;
+pub mod vcpu;
 pub mod version;
 
 #[cfg(target_arch = "aarch64")]

@@ -312,3 +312,44 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn vcpu_op_numbers_and_layouts_match_xen() {
+    use crate::vcpu::*;
+    assert_eq!(
+        [VCPUOP_INITIALISE, VCPUOP_UP, VCPUOP_DOWN, VCPUOP_IS_UP],
+        [0, 1, 2, 3]
+    );
+    assert_eq!((VCPUOP_SET_SINGLESHOT_TIMER, VCPUOP_STOP_SINGLESHOT_TIMER), (8, 9));
+    assert_eq!(core::mem::offset_of!(VcpuSetSingleshotTimer, flags), 8);
+    assert_eq!(core::mem::offset_of!(VcpuGuestContext, x0), 16);
+    assert_eq!(VcpuGuestContext::new(0x1000, 0x2000, 7).validate(), Ok(()));
+    assert_eq!(VcpuGuestContext::new(0x1002, 0x2000, 0).validate(), Err(Errno::EINVAL));
+    assert_eq!(VcpuGuestContext::new(0x1000, 0x2008, 0).validate(), Err(Errno::EINVAL));
+    let mut c = VcpuGuestContext::new(0x1000, 0x2000, 0);
+    c.flags = VGCF_MMU_LIKE_CALLER;
+    assert_eq!(c.validate(), Ok(()));
+    c.flags = 2;
+    assert_eq!(c.validate(), Err(Errno::EINVAL));
+}
+
+#[test]
+fn domctl_numbers_and_layout() {
+    use crate::domctl::*;
+    assert_eq!(
+        [DOMCTL_CREATEDOMAIN, DOMCTL_DESTROYDOMAIN, DOMCTL_PAUSEDOMAIN, DOMCTL_UNPAUSEDOMAIN, DOMCTL_GETDOMAININFO, DOMCTL_SCHEDULER_OP],
+        [1, 2, 3, 4, 5, 16]
+    );
+    assert_eq!(nr::DOMCTL, 36);
+    assert_eq!(core::mem::offset_of!(Domctl, domain), 8);
+    assert_eq!(core::mem::offset_of!(Domctl, create), 16);
+    assert_eq!(DOMINF_PAUSED, 8);
+    let op = Domctl::new(DOMCTL_PAUSEDOMAIN, 3);
+    assert_eq!((op.interface_version, op.domain), (DOMCTL_INTERFACE_VERSION, 3));
+    let c = CreateDomain::new("web", "hello").unwrap();
+    assert_eq!(until_nul(&c.name), Some(&b"web"[..]));
+    assert_eq!(until_nul(&c.cmdline), Some(&b"hello"[..]));
+    assert_eq!(CreateDomain::new("a-name-of-16-chr", ""), None, "no room for the NUL");
+    assert_eq!(CreateDomain::new("a\0b", ""), None);
+    assert_eq!(until_nul(&[b'x'; 4]), None);
+}

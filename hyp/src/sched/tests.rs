@@ -537,8 +537,9 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
 
     /// CPU-bound domains get their weighted max-min fair share of the
-    /// CPUs within 10% (or 0.5% of the machine), caps hold, nothing idles
-    /// while work waits, and every vCPU runs within a bounded time.
+    /// CPUs (within 3% or 0.1% of the CPU on one CPU; within 15% or 1% of the machine on
+    /// several, where per-CPU queues make it coarser), caps hold, nothing
+    /// idles while work waits, and every vCPU runs within a bounded time.
     #[test]
     fn fair_shares_caps_and_no_starvation(
         ncpus in 1usize..=4,
@@ -554,7 +555,7 @@ proptest! {
         let want = water_fill(ncpus, &doms.iter().map(|d| (d.0, d.1, d.2)).collect::<Vec<_>>());
         for (k, &(_, cap, ..)) in doms.iter().enumerate() {
             let got = sim.dom_time(k as u16 + 1) as f64 / horizon as f64;
-            let tol = (want[k] * 0.10).max(0.005 * ncpus as f64);
+            let tol = if ncpus == 1 { (want[k] * 0.03).max(0.001) } else { (want[k] * 0.15).max(0.01 * ncpus as f64) };
             prop_assert!((got - want[k]).abs() <= tol,
                 "domain {}: {got:.4} CPUs, want {:.4}", k + 1, want[k]);
             if cap != 0 {
