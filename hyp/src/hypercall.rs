@@ -5,6 +5,7 @@
 use hypercall_abi::console::{check_count, CONSOLEIO_READ, CONSOLEIO_WRITE};
 use hypercall_abi::errno::Errno;
 use hypercall_abi::sched::{ShutdownReason, SCHEDOP_BLOCK, SCHEDOP_SHUTDOWN, SCHEDOP_YIELD};
+use hypercall_abi::vcpu::VcpuGuestContext;
 use hypercall_abi::version as ver;
 use hypercall_abi::{nr, psci};
 
@@ -50,6 +51,31 @@ pub enum Action {
     CpuOff,
     /// PSCI `AFFINITY_INFO` for the vCPU with this MPIDR.
     AffinityInfo(u64),
+    /// `VCPUOP_initialise` of vCPU `vcpu` (index in the caller's domain)
+    /// with a context already read and validated.
+    VcpuInitialise {
+        /// Target vCPU.
+        vcpu: u64,
+        /// Its start state.
+        ctx: VcpuGuestContext,
+    },
+    /// `VCPUOP_up`.
+    VcpuUp(u64),
+    /// `VCPUOP_down`.
+    VcpuDown(u64),
+    /// `VCPUOP_is_up`.
+    VcpuIsUp(u64),
+    /// `VCPUOP_set_singleshot_timer` on the calling vCPU (which `vcpu`
+    /// must name): like [`Action::SetTimer`], but with
+    /// `VCPU_SSHOTTMR_future` a deadline in the past gives `-ETIME`.
+    SingleShot {
+        /// Target vCPU (must be the caller).
+        vcpu: u64,
+        /// Deadline, ns of system time.
+        deadline: u64,
+        /// Refuse a deadline in the past.
+        future_only: bool,
+    },
     /// End the domain.
     Shutdown(ShutdownReason),
 }
@@ -72,6 +98,7 @@ pub fn dispatch(g: &mut impl Guest, nr: u64, a: [u64; 5]) -> Action {
         nr::CONSOLE_IO => ret(console_io(g, a[0], a[1], a[2])),
         nr::SCHED_OP => sched_op(g, a[0], a[1]),
         nr::SET_TIMER_OP => Action::SetTimer(a[0]),
+        nr::VCPU_OP => vcpu_op(g, a[0], a[1], a[2]),
         _ => ret(Err(Errno::ENOSYS)),
     }
 }
@@ -157,6 +184,56 @@ pub fn sched_op(g: &mut impl Guest, cmd: u64, arg: u64) -> Action {
                 None => ret(Err(Errno::EINVAL)),
             }
         }
+        _ => ret(Err(Errno::ENOSYS)),
+    }
+}
+
+/// `vcpu_op(cmd, vcpu, arg)`: decodes and checks the arguments; the
+/// monitor applies the result to its vCPUs.
+pub fn vcpu_op(g: &mut impl Guest, cmd: u64, vcpu: u64, arg: u64) -> Action {
+    use hypercall_abi::vcpu as v;
+    match cmd {
+        v::VCPUOP_INITIALISE => {
+            let mut b = [0u8; core::mem::size_of::<VcpuGuestContext>()];
+            if let Err(e) = g.read(arg, &mut b) {
+                return ret(Err(e));
+            }
+            let w = |i: usize| u64::from_le_bytes(b[i * 8..i * 8 + 8].try_into().unwrap());
+            let ctx = VcpuGuestContext {
+                pc: w(0),
+                sp: w(1),
+                x0: w(2),
+                flags: w(3),
+            };
+            match ctx.validate() {
+                Ok(()) => Action::VcpuInitialise { vcpu, ctx },
+                Err(e) => ret(Err(e)),
+            }
+        }
+        v::VCPUOP_UP => Action::VcpuUp(vcpu),
+        v::VCPUOP_DOWN => Action::VcpuDown(vcpu),
+        v::VCPUOP_IS_UP => Action::VcpuIsUp(vcpu),
+        v::VCPUOP_SET_SINGLESHOT_TIMER => {
+            let mut b = [0u8; 16];
+            if let Err(e) = g.read(arg, &mut b) {
+                return ret(Err(e));
+            }
+            let deadline = u64::from_le_bytes(b[0..8].try_into().unwrap());
+            let flags = u32::from_le_bytes(b[8..12].try_into().unwrap());
+            if flags & !v::VCPU_SSHOTTMR_FUTURE != 0 {
+                return ret(Err(Errno::EINVAL));
+            }
+            Action::SingleShot {
+                vcpu,
+                deadline,
+                future_only: flags & v::VCPU_SSHOTTMR_FUTURE != 0,
+            }
+        }
+        v::VCPUOP_STOP_SINGLESHOT_TIMER => Action::SingleShot {
+            vcpu,
+            deadline: 0,
+            future_only: false,
+        },
         _ => ret(Err(Errno::ENOSYS)),
     }
 }
@@ -430,6 +507,38 @@ mod tests {
             -22
         );
         assert_eq!(raw(dispatch(&mut g, nr::SCHED_OP, [42, 0, 0, 0, 0])), -38);
+    }
+
+    #[test]
+    fn vcpu_op_decodes_and_checks() {
+        use hypercall_abi::vcpu::*;
+        let mut g = SimGuest::new(B, 0x1000);
+        let ctx = [0x4008_0000u64, 0x4100_0000, 7, 0];
+        let bytes: Vec<u8> = ctx.iter().flat_map(|w| w.to_le_bytes()).collect();
+        g.mem[0..32].copy_from_slice(&bytes);
+        assert_eq!(
+            dispatch(&mut g, nr::VCPU_OP, [VCPUOP_INITIALISE, 1, B, 0, 0]),
+            Action::VcpuInitialise { vcpu: 1, ctx: VcpuGuestContext::new(0x4008_0000, 0x4100_0000, 7) }
+        );
+        // Misaligned pc, unknown flag, pointer outside the guest.
+        g.mem[0] = 2;
+        assert_eq!(raw(dispatch(&mut g, nr::VCPU_OP, [VCPUOP_INITIALISE, 1, B, 0, 0])), -22);
+        g.mem[0] = 0;
+        g.mem[24] = 0x80;
+        assert_eq!(raw(dispatch(&mut g, nr::VCPU_OP, [VCPUOP_INITIALISE, 1, B, 0, 0])), -22);
+        assert_eq!(raw(dispatch(&mut g, nr::VCPU_OP, [VCPUOP_INITIALISE, 1, 8, 0, 0])), -14);
+        assert_eq!(dispatch(&mut g, nr::VCPU_OP, [VCPUOP_UP, 3, 0, 0, 0]), Action::VcpuUp(3));
+        assert_eq!(dispatch(&mut g, nr::VCPU_OP, [VCPUOP_IS_UP, 2, 0, 0, 0]), Action::VcpuIsUp(2));
+        assert_eq!(raw(dispatch(&mut g, nr::VCPU_OP, [77, 0, 0, 0, 0])), -38);
+        g.mem[0..8].copy_from_slice(&5_000u64.to_le_bytes());
+        g.mem[8..12].copy_from_slice(&VCPU_SSHOTTMR_FUTURE.to_le_bytes());
+        assert_eq!(
+            dispatch(&mut g, nr::VCPU_OP, [VCPUOP_SET_SINGLESHOT_TIMER, 0, B, 0, 0]),
+            Action::SingleShot { vcpu: 0, deadline: 5_000, future_only: true }
+        );
+        g.mem[8] = 0x6;
+        assert_eq!(raw(dispatch(&mut g, nr::VCPU_OP, [VCPUOP_SET_SINGLESHOT_TIMER, 0, B, 0, 0])), -22);
+        assert_eq!(dispatch(&mut g, nr::SET_TIMER_OP, [99, 0, 0, 0, 0]), Action::SetTimer(99));
     }
 
     #[test]

@@ -592,6 +592,7 @@ impl Monitor {
             let _ = self.sched.add_vcpu(vid, (id as usize + i) % ncpus);
             if i == 0 {
                 v.power = Power::Up;
+                v.initialised = true;
             }
             vcpus.push(v);
         }
@@ -801,6 +802,18 @@ impl Monitor {
                 let _ = self.sched.block(cur, now);
                 self.cpus[c].resched = true;
             }
+            a @ (Action::VcpuInitialise { .. }
+            | Action::VcpuUp(_)
+            | Action::VcpuDown(_)
+            | Action::VcpuIsUp(_)
+            | Action::SingleShot { .. }) => {
+                let r = self.vcpu_op(cur, a);
+                self.regs(c).x[0] = r as u64;
+                // VCPUOP_down of itself: it leaves the CPU.
+                if self.vcpu_mut(cur).is_some_and(|v| v.power == Power::Down) {
+                    self.cpus[c].resched = true;
+                }
+            }
             Action::AffinityInfo(target) => {
                 let on = self
                     .dom_index(cur.dom)
@@ -813,6 +826,80 @@ impl Monitor {
                     None => psci::status_to_x0(psci::INVALID_PARAMETERS) as u64,
                 };
             }
+        }
+    }
+
+    /// `vcpu_op` on vCPU `target` of the caller's domain; the value for x0.
+    fn vcpu_op(&mut self, cur: VcpuId, a: Action) -> i64 {
+        let now = self.now();
+        let target = match a {
+            Action::VcpuInitialise { vcpu, .. }
+            | Action::VcpuUp(vcpu)
+            | Action::VcpuDown(vcpu)
+            | Action::VcpuIsUp(vcpu)
+            | Action::SingleShot { vcpu, .. } => vcpu,
+            _ => return Errno::EINVAL.to_raw(),
+        };
+        let Some(i) = self.dom_index(cur.dom) else { return Errno::ESRCH.to_raw() };
+        let ram = self.domains[i].mem.as_ref().map(|m| m.ram).unwrap_or((0, 0));
+        let Some(v) = self.domains[i].vcpus.get_mut(target as usize) else {
+            return Errno::ENOENT.to_raw();
+        };
+        let id = VcpuId::new(cur.dom, target as u16);
+        match a {
+            Action::VcpuInitialise { ctx, .. } => {
+                if v.power == Power::Up {
+                    return Errno::EEXIST.to_raw();
+                }
+                // With the MMU off the entry must be in the domain's RAM.
+                if ctx.flags == 0 && (ctx.pc < ram.0 || ctx.pc >= ram.0 + ram.1) {
+                    return Errno::EINVAL.to_raw();
+                }
+                v.reset(ctx.pc, ctx.x0);
+                v.el1.r[16] = ctx.sp; // SP_EL1
+                v.initialised = true;
+                0
+            }
+            Action::VcpuUp(_) => {
+                if !v.initialised {
+                    return Errno::EINVAL.to_raw();
+                }
+                if v.power == Power::Up {
+                    return 0;
+                }
+                v.power = Power::Up;
+                v.blocked = true;
+                self.notify(id);
+                0
+            }
+            Action::VcpuDown(_) => {
+                if v.power == Power::Down {
+                    return 0;
+                }
+                v.power = Power::Down;
+                v.blocked = true;
+                v.deadline = None;
+                if let Ok(Some(c)) = self.sched.block(id, now) {
+                    self.kick(c);
+                }
+                0
+            }
+            Action::VcpuIsUp(_) => (v.power == Power::Up) as i64,
+            Action::SingleShot { deadline, future_only, .. } => {
+                if target != cur.vcpu as u64 {
+                    return Errno::EINVAL.to_raw();
+                }
+                if future_only && deadline != 0 && deadline <= now {
+                    return Errno::ETIME.to_raw();
+                }
+                v.timer_pending = false;
+                v.deadline = (deadline != 0).then_some(deadline);
+                if deadline != 0 && deadline <= now {
+                    self.fire_timers(now);
+                }
+                0
+            }
+            _ => Errno::EINVAL.to_raw(),
         }
     }
 
@@ -844,6 +931,7 @@ impl Monitor {
         }
         v.reset(entry, context);
         v.power = Power::Up;
+        v.initialised = true;
         self.notify(VcpuId::new(dom, target as u16));
         psci::SUCCESS
     }

@@ -120,6 +120,9 @@ pub struct Vcpu {
     pub id: u32,
     /// Started or not.
     pub power: Power,
+    /// Has a start state (the boot vCPU, or after `VCPUOP_initialise` /
+    /// PSCI `CPU_ON`).
+    pub initialised: bool,
     /// Blocked until an event or its timer (WFI, `SCHEDOP_block`).
     pub blocked: bool,
     /// The physical CPU it is loaded on, if any.
