@@ -18,6 +18,7 @@ pub mod memmap;
 pub mod pagetable;
 pub mod sched;
 pub mod vcpu;
+pub mod vtime;
 
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
 #[path = "arch/aarch64/mod.rs"]
