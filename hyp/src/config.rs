@@ -4,10 +4,15 @@
 //! Syntax: space-separated options; a value may be double-quoted to hold
 //! spaces.
 //!
-//! - `dom=NAME[,mem=MIB][,kernel=elf|image][,args=TEXT]`: one domain; may be
-//!   repeated (at most [`MAX_DOMAINS`]). `mem` defaults to 16 MiB, `kernel` to
-//!   `elf`; `args` becomes the domain's `/chosen/bootargs` and must come last
-//!   (it may contain commas).
+//! - `dom=NAME[,mem=MIB][,kernel=elf|image][,vcpus=N][,weight=N][,cap=N][,priv][,dev=LIST][,args=TEXT]`:
+//!   one domain; may be repeated (at most [`MAX_DOMAINS`]). `mem` defaults to
+//!   16 MiB, `kernel` to `elf`, `vcpus` to 1 (at most [`MAX_VCPUS`]),
+//!   `weight` to 256 (1..=65535), `cap` to 0 = none (percent of one CPU, at
+//!   most `100 * vcpus`); `priv` makes it the privileged domain (at most one;
+//!   without any, the first domain is privileged); `dev` is a `+`-separated
+//!   list of devices from `console`, `blk`, `net` (default `console`);
+//!   `args` becomes the domain's `/chosen/bootargs` and must come last (it
+//!   may contain commas).
 //! - `tick_ms=N`: period of the monitor's timer tick (default 10).
 //! - `semihosting`: report the final status through semihosting so that QEMU
 //!   exits with it (test runs only: it lets guests stop QEMU too).
@@ -30,6 +35,8 @@ pub const MAX_ARGS: usize = 255;
 pub const MAX_MEM_MIB: u32 = 1024;
 /// Smallest domain memory, MiB (room for kernel and device tree).
 pub const MIN_MEM_MIB: u32 = 4;
+/// Most vCPUs of one domain.
+pub const MAX_VCPUS: u16 = 8;
 
 /// The configuration used when the command line names no domain.
 pub const DEFAULT_DOMAINS: &str =
@@ -55,6 +62,47 @@ pub struct DomainConfig {
     pub kernel: KernelFormat,
     /// The guest's command line.
     pub args: String<MAX_ARGS>,
+    /// Number of vCPUs, `1..=MAX_VCPUS`.
+    pub vcpus: u16,
+    /// Scheduler weight, `1..=65535`.
+    pub weight: u16,
+    /// Scheduler cap, percent of one CPU (0 = none), `<= 100 * vcpus`.
+    pub cap: u16,
+    /// Marked `priv`: the privileged domain.
+    pub privileged: bool,
+    /// Devices it is given.
+    pub devices: Devices,
+}
+
+/// A set of paravirtual devices (`dev=console+blk`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Devices(pub u8);
+
+impl Devices {
+    /// The console.
+    pub const CONSOLE: Devices = Devices(1 << 0);
+    /// A block device.
+    pub const BLK: Devices = Devices(1 << 1);
+    /// A network device.
+    pub const NET: Devices = Devices(1 << 2);
+
+    /// Whether every device of `other` is in the set.
+    pub fn contains(self, other: Devices) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    fn parse(v: &str) -> Option<Devices> {
+        let mut d = Devices(0);
+        for name in v.split('+') {
+            d.0 |= match name {
+                "console" => Self::CONSOLE.0,
+                "blk" => Self::BLK.0,
+                "net" => Self::NET.0,
+                _ => return None,
+            };
+        }
+        Some(d)
+    }
 }
 
 /// The monitor's configuration.
@@ -85,6 +133,8 @@ pub enum ConfigError {
     UnterminatedQuote,
     /// Two domains with one name.
     DuplicateName(String<MAX_NAME>),
+    /// More than one domain marked `priv`.
+    TwoPrivileged,
 }
 
 impl fmt::Display for ConfigError {
@@ -96,6 +146,7 @@ impl fmt::Display for ConfigError {
             Self::TooLong(what) => write!(f, "{what} too long"),
             Self::UnterminatedQuote => write!(f, "unterminated double quote"),
             Self::DuplicateName(n) => write!(f, "two domains named '{n}'"),
+            Self::TwoPrivileged => write!(f, "more than one domain marked priv"),
         }
     }
 }
@@ -164,8 +215,18 @@ fn parse_domain(spec: &str) -> Result<DomainConfig, ConfigError> {
         mem_mib: 16,
         kernel: KernelFormat::Elf,
         args: String::new(),
+        vcpus: 1,
+        weight: crate::sched::DEFAULT_WEIGHT,
+        cap: 0,
+        privileged: false,
+        devices: Devices::CONSOLE,
     };
+    let mut cap_text = "";
     for p in parts {
+        if p == "priv" {
+            d.privileged = true;
+            continue;
+        }
         let (k, v) = p
             .split_once('=')
             .ok_or_else(|| ConfigError::UnknownOption(short(p)))?;
@@ -184,13 +245,48 @@ fn parse_domain(spec: &str) -> Result<DomainConfig, ConfigError> {
                     _ => return Err(ConfigError::BadValue("kernel (elf|image)", short(v))),
                 }
             }
+            "vcpus" => {
+                d.vcpus = v
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=MAX_VCPUS).contains(n))
+                    .ok_or_else(|| ConfigError::BadValue("vcpus (1..=8)", short(v)))?
+            }
+            "weight" => {
+                d.weight = v
+                    .parse()
+                    .ok()
+                    .filter(|&w| w >= 1)
+                    .ok_or_else(|| ConfigError::BadValue("weight (1..=65535)", short(v)))?
+            }
+            "cap" => {
+                d.cap = v
+                    .parse()
+                    .map_err(|_| ConfigError::BadValue("cap (percent, <= 100 * vcpus)", short(v)))?;
+                cap_text = v;
+            }
+            "dev" => {
+                d.devices = Devices::parse(v)
+                    .ok_or_else(|| ConfigError::BadValue("dev (console+blk+net)", short(v)))?
+            }
             _ => return Err(ConfigError::UnknownOption(short(k))),
         }
+    }
+    if u32::from(d.cap) > 100 * u32::from(d.vcpus) {
+        return Err(ConfigError::BadValue("cap (percent, <= 100 * vcpus)", short(cap_text)));
     }
     if let Some(a) = args {
         d.args = String::try_from(a).map_err(|_| ConfigError::TooLong("domain args"))?;
     }
     Ok(d)
+}
+
+impl Config {
+    /// Index in [`Config::domains`] of the privileged domain: the one
+    /// marked `priv`, else the first.
+    pub fn privileged(&self) -> usize {
+        self.domains.iter().position(|d| d.privileged).unwrap_or(0)
+    }
 }
 
 /// Parses the monitor's command line.
@@ -208,6 +304,9 @@ pub fn parse(line: &str) -> Result<Config, ConfigError> {
                 let d = parse_domain(v)?;
                 if cfg.domains.iter().any(|o| o.name == d.name) {
                     return Err(ConfigError::DuplicateName(d.name));
+                }
+                if d.privileged && cfg.domains.iter().any(|o| o.privileged) {
+                    return Err(ConfigError::TwoPrivileged);
                 }
                 cfg.domains
                     .push(d)
@@ -301,5 +400,47 @@ mod tests {
         assert_eq!(parse(many), Err(ConfigError::TooManyDomains));
         let long = format!("dom=a,args={}", "x".repeat(300));
         assert!(matches!(parse(&long), Err(ConfigError::TooLong(_))));
+    }
+
+    #[test]
+    fn vcpus_weight_cap_priv_and_devices() {
+        let c = parse(r#"dom=a,vcpus=4,weight=512,cap=250,dev=console+blk dom=b,priv,kernel=image,args="x,priv""#)
+            .unwrap();
+        let a = &c.domains[0];
+        assert_eq!((a.vcpus, a.weight, a.cap, a.privileged), (4, 512, 250, false));
+        assert!(a.devices.contains(Devices::BLK) && a.devices.contains(Devices::CONSOLE));
+        assert!(!a.devices.contains(Devices::NET));
+        let b = &c.domains[1];
+        assert_eq!((b.vcpus, b.weight, b.cap, b.privileged), (1, 256, 0, true));
+        assert_eq!(b.devices, Devices::CONSOLE);
+        assert_eq!(b.args, "x,priv");
+        assert_eq!(c.privileged(), 1);
+        // Without priv, the first domain is privileged.
+        assert_eq!(parse("dom=a dom=b").unwrap().privileged(), 0);
+        assert_eq!(parse("").unwrap().privileged(), 0);
+        // Limits are inclusive.
+        let c = parse("dom=a,vcpus=8,weight=65535,cap=800,dev=net").unwrap();
+        assert_eq!((c.domains[0].vcpus, c.domains[0].weight, c.domains[0].cap), (8, 65535, 800));
+    }
+
+    #[test]
+    fn out_of_range_scheduling_values_are_refused() {
+        for bad in [
+            "dom=a,vcpus=0",
+            "dom=a,vcpus=9",
+            "dom=a,vcpus=x",
+            "dom=a,weight=0",
+            "dom=a,weight=65536",
+            "dom=a,cap=101",
+            "dom=a,vcpus=2,cap=201",
+            "dom=a,cap=-1",
+            "dom=a,dev=floppy",
+            "dom=a,dev=console+",
+        ] {
+            assert!(matches!(parse(bad), Err(ConfigError::BadValue(..))), "{bad}");
+        }
+        assert!(matches!(parse("dom=a,cap=70000"), Err(ConfigError::BadValue(..))));
+        assert_eq!(parse("dom=a,priv dom=b,priv"), Err(ConfigError::TwoPrivileged));
+        assert!(matches!(parse("dom=a,priv=1"), Err(ConfigError::UnknownOption(_))));
     }
 }

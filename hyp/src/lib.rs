@@ -9,6 +9,7 @@ extern crate alloc;
 pub mod builder;
 pub mod config;
 pub mod console;
+pub mod domctl;
 pub mod esr;
 pub mod frames;
 pub mod hypercall;
@@ -18,6 +19,7 @@ pub mod pagetable;
 pub mod sched;
 pub mod vcpu;
 pub mod vmid;
+pub mod vtime;
 
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
 #[path = "arch/aarch64/mod.rs"]
