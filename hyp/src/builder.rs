@@ -133,7 +133,7 @@ pub fn build(
             size: ram.1,
         }],
         bootargs: &cfg.args,
-        vcpus: 1,
+        vcpus: cfg.vcpus.max(1) as u32,
         xen_version: hypercall_abi::version::decode_version(crate::hypercall::VERSION),
         grant_table: MemRange {
             base: GUEST_GNTTAB_BASE,

@@ -19,6 +19,7 @@ use crate::config::DomainConfig;
 use crate::sched::{self, Scheduler, VcpuId};
 use crate::vcpu::Power;
 use crate::vmid::VmidPool;
+use crate::vtime::{self, Timers};
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -107,6 +108,8 @@ pub(crate) struct Monitor {
     cpus: heapless::Vec<PerCpu, { arch::MAX_CPUS }>,
     sched: Scheduler,
     vmids: VmidPool,
+    timers: Timers,
+    privileged: u16,
     freq: u64,
     /// Physical counter at boot: system time 0, and every domain's CNTVOFF.
     boot_cnt: u64,
@@ -505,14 +508,19 @@ fn start(dtb_at: Range, info: &MachineInfo) -> Result<(), &'static str> {
         sched: Scheduler::new(cpus.len(), params),
         cpus,
         vmids: VmidPool::default(),
+        timers: Timers::new(),
+        privileged: 0,
         freq,
         boot_cnt,
         ticks: 0,
     };
     chip.enable(SGI_KICK);
-    for d in cfg.domains.iter() {
-        if let Err(e) = m.create_domain(d) {
-            println!("hyp: {} : cannot build: {}", d.name, e);
+    let privileged = cfg.privileged();
+    for (i, d) in cfg.domains.iter().enumerate() {
+        match m.create_domain(d) {
+            Ok(id) if i == privileged => m.privileged = id,
+            Ok(_) => {}
+            Err(e) => println!("hyp: {} : cannot build: {}", d.name, e),
         }
     }
     if m.domains.is_empty() {
@@ -536,7 +544,7 @@ fn start(dtb_at: Range, info: &MachineInfo) -> Result<(), &'static str> {
 impl Monitor {
     /// System time: ns since the monitor booted.
     fn now(&self) -> u64 {
-        vtime_ns(timer::now().wrapping_sub(self.boot_cnt), self.freq)
+        vtime::ticks_to_ns(timer::now().wrapping_sub(self.boot_cnt), self.freq)
     }
 
     /// Index of the CPU running this code.
@@ -708,35 +716,24 @@ impl Monitor {
     /// Arms CPU `c`'s timer for its scheduler deadline or the earliest vCPU
     /// timer, whichever is first (none: the timer stays off).
     fn arm_timer(&mut self, c: usize) {
-        let mut at = self.cpus[c].until;
-        for d in &self.domains {
-            for v in &d.vcpus {
-                if let Some(t) = v.deadline {
-                    at = at.min(t);
-                }
-            }
-        }
+        let at = match self.timers.earliest(|_| true) {
+            Some(t) => t.min(self.cpus[c].until),
+            None => self.cpus[c].until,
+        };
         if at == u64::MAX {
             timer::stop();
         } else {
-            timer::arm_at(self.boot_cnt.wrapping_add(vtime_ticks(at, self.freq)));
+            timer::arm_at(self.boot_cnt.wrapping_add(vtime::ns_to_ticks(at, self.freq)));
         }
     }
 
     /// Fires every vCPU timer that is due.
     fn fire_timers(&mut self, now: u64) {
-        let mut wake: heapless::Vec<VcpuId, 64> = heapless::Vec::new();
-        for d in &mut self.domains {
-            for v in &mut d.vcpus {
-                if v.deadline.is_some_and(|t| t <= now) {
-                    v.deadline = None;
-                    v.timer_pending = true;
-                    let _ = wake.push(VcpuId::new(d.id, v.id as u16));
-                }
+        for id in self.timers.expire(now) {
+            if let Some(v) = self.vcpu_mut(id) {
+                v.timer_pending = true;
+                self.notify(id);
             }
-        }
-        for v in wake {
-            self.notify(v);
         }
     }
 
@@ -779,8 +776,8 @@ impl Monitor {
                 self.regs(c).x[0] = 0;
                 if let Some(v) = self.vcpu_mut(cur) {
                     v.timer_pending = false;
-                    v.deadline = (t != 0).then_some(t);
                 }
+                self.timers.set(cur, t);
                 if t != 0 && t <= now {
                     self.fire_timers(now);
                 }
@@ -878,7 +875,7 @@ impl Monitor {
                 }
                 v.power = Power::Down;
                 v.blocked = true;
-                v.deadline = None;
+                self.timers.cancel(id);
                 if let Ok(Some(c)) = self.sched.block(id, now) {
                     self.kick(c);
                 }
@@ -893,7 +890,7 @@ impl Monitor {
                     return Errno::ETIME.to_raw();
                 }
                 v.timer_pending = false;
-                v.deadline = (deadline != 0).then_some(deadline);
+                self.timers.set(id, deadline);
                 if deadline != 0 && deadline <= now {
                     self.fire_timers(now);
                 }
@@ -1055,9 +1052,9 @@ impl Monitor {
             ),
         }
         for v in d.vcpus.iter_mut() {
-            v.deadline = None;
             v.power = Power::Down;
         }
+        self.timers.cancel_domain(id);
         if let Ok(mask) = self.sched.remove_domain(id) {
             self.kick_mask(mask);
         }
@@ -1107,18 +1104,8 @@ impl Monitor {
 }
 
 /// A domain's vCPUs, weight, cap and privilege.
-fn domain_params(_d: &DomainConfig) -> (usize, u16, u16, bool) {
-    (1, sched::DEFAULT_WEIGHT, 0, false)
-}
-
-/// Counter ticks to ns, without overflow for any 64-bit count.
-fn vtime_ns(ticks: u64, freq: u64) -> u64 {
-    (ticks as u128 * 1_000_000_000 / freq.max(1) as u128).min(u64::MAX as u128) as u64
-}
-
-/// ns to counter ticks.
-fn vtime_ticks(ns: u64, freq: u64) -> u64 {
-    (ns as u128 * freq as u128 / 1_000_000_000).min(u64::MAX as u128) as u64
+fn domain_params(d: &DomainConfig) -> (usize, u16, u16, bool) {
+    (d.vcpus.max(1) as usize, d.weight, d.cap, d.privileged)
 }
 
 /// Installs the normal vectors, or the benchmark floor ones.

@@ -127,8 +127,6 @@ pub struct Vcpu {
     pub blocked: bool,
     /// The physical CPU it is loaded on, if any.
     pub on_cpu: Option<usize>,
-    /// One-shot timer deadline (`set_timer_op`), system time in ns.
-    pub deadline: Option<u64>,
     /// The monitor's timer interrupt fired for this vCPU and the guest has
     /// not yet acknowledged it (by its next `set_timer_op`).
     pub timer_pending: bool,
@@ -164,7 +162,6 @@ impl Vcpu {
         self.regs.host_sp = host_sp;
         self.el1 = El1State::reset();
         self.fp = FpState::default();
-        self.deadline = None;
         self.timer_pending = false;
         self.blocked = false;
     }
@@ -200,7 +197,6 @@ mod tests {
         v.fp.q[3] = 7;
         v.el1.r[2] = 0x4444_0000;
         v.timer_pending = true;
-        v.deadline = Some(5);
         v.reset(0x4010_0000, 42);
         assert_eq!(v.regs.x[0], 42);
         assert_eq!(v.regs.x[5], 0);
@@ -209,6 +205,5 @@ mod tests {
         assert_eq!(v.fp, FpState::default());
         assert_eq!(v.el1, El1State::reset());
         assert!(!v.irq_line());
-        assert_eq!(v.deadline, None);
     }
 }
