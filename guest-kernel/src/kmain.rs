@@ -17,6 +17,8 @@ enum Command {
     Spin,
     Work(&'static str),
     Timer,
+    Mgr(&'static str),
+    Idle,
 }
 
 impl Command {
@@ -33,6 +35,8 @@ impl Command {
             "bench" => Command::Bench,
             "spin" => Command::Spin,
             "timer" => Command::Timer,
+            "idle" => Command::Idle,
+            w if w.starts_with("mgr=") => Command::Mgr(&w[4..]),
             w if w.starts_with("work=") => Command::Work(&w[5..]),
             _ => return None,
         })
@@ -84,6 +88,8 @@ extern "C" fn kmain(dtb: usize) -> ! {
         Some(Command::Spin) => spin(),
         Some(Command::Work(arg)) => crate::work::run(&info, arg),
         Some(Command::Timer) => crate::work::timer(),
+        Some(Command::Mgr(arg)) => crate::mgr::run(arg),
+        Some(Command::Idle) => crate::mgr::idle(),
         None => {
             println!("guest: unknown command line");
             guest::crash()

@@ -24,6 +24,8 @@ mod irq;
 #[cfg(target_os = "none")]
 mod kmain;
 #[cfg(target_os = "none")]
+mod mgr;
+#[cfg(target_os = "none")]
 mod smp;
 #[cfg(target_os = "none")]
 mod time;

@@ -12,6 +12,7 @@ use crate::memmap::{self, Range};
 use crate::pagetable::{MemType, TableMemory, PAGE_SIZE};
 use crate::vcpu::{Vcpu, VcpuRegs};
 use crate::{mrs, msr, println};
+mod manage;
 mod smp;
 
 use crate::arch::fp;
@@ -61,6 +62,8 @@ enum PowerOff {
 enum End {
     Shutdown(ShutdownReason),
     Fault,
+    /// By the privileged domain (`domctl`).
+    Destroyed,
 }
 
 /// SGI that asks another CPU to run its scheduler.
@@ -74,7 +77,6 @@ pub(crate) struct Domain {
     vmid: u16,
     ended: Option<End>,
     line: LineBuffer,
-    privileged: bool,
 }
 
 impl Domain {
@@ -586,7 +588,7 @@ impl Monitor {
         for &(pa, n) in &mem.chunks {
             arch::cache::sync_icache(pa, n * PAGE_SIZE);
         }
-        let (nvcpus, weight, cap, privileged) = domain_params(d);
+        let (nvcpus, weight, cap) = domain_params(d);
         println!(
             "hyp: dom{} ({}): {} MiB, {} vcpu(s), weight {}, {:?} kernel, entry {:#x}, device tree at {:#x}, command line \"{}\"",
             id, d.name, d.mem_mib, nvcpus, weight, d.kernel, mem.entry, mem.dtb, d.args
@@ -612,7 +614,6 @@ impl Monitor {
             vmid,
             ended: None,
             line: LineBuffer::default(),
-            privileged,
         });
         let now = self.now();
         if let Ok(Some(c)) = self.sched.wake(VcpuId::new(id, 0), now) {
@@ -929,6 +930,8 @@ impl Monitor {
         v.reset(entry, context);
         v.power = Power::Up;
         v.initialised = true;
+        // Down vCPUs are blocked in the scheduler: `notify` wakes it.
+        v.blocked = true;
         self.notify(VcpuId::new(dom, target as u16));
         psci::SUCCESS
     }
@@ -940,6 +943,13 @@ impl Monitor {
                 hypercall_abi::nr::HVC_IMM => {
                     let r = self.regs(c);
                     let (nr, args) = (r.x[16], [r.x[0], r.x[1], r.x[2], r.x[3], r.x[4]]);
+                    if nr == hypercall_abi::nr::DOMCTL {
+                        let v = self.domctl(cur, args[0]);
+                        if self.cpus[c].loaded == Some(cur) {
+                            self.regs(c).x[0] = v as u64;
+                        }
+                        return;
+                    }
                     let Some(i) = self.dom_index(cur.dom) else { return };
                     let dom = &mut self.domains[i];
                     let a = hypercall::dispatch(&mut LiveGuest { dom }, nr, args);
@@ -1050,6 +1060,7 @@ impl Monitor {
                 "hyp: dom{} ({}): ended after a fault; the other domains go on",
                 d.id, d.name
             ),
+            End::Destroyed => println!("hyp: dom{} ({}): destroyed", d.id, d.name),
         }
         for v in d.vcpus.iter_mut() {
             v.power = Power::Down;
@@ -1074,11 +1085,19 @@ impl Monitor {
             let frames = mem.frames();
             builder::release(&mut RealPhys, &mut self.frames, mem);
             println!(
-                "hyp: dom{} ({}): {} frames scrubbed and freed",
-                d.id, d.name, frames
+                "hyp: dom{} ({}): {} frames scrubbed and freed; {} MiB free",
+                d.id,
+                d.name,
+                frames,
+                self.frames.free_frames() * PAGE_SIZE >> 20
             );
         }
         d.vcpus.clear();
+        // Destroyed domains leave no trace but their report lines; their id
+        // may be used again.
+        if d.ended == Some(End::Destroyed) {
+            self.domains.remove(i);
+        }
         if self.domains.iter().all(|d| d.ended.is_some() && d.mem.is_none()) {
             self.finish();
         }
@@ -1091,6 +1110,7 @@ impl Monitor {
             let how = match d.ended {
                 Some(End::Shutdown(r)) => r.name(),
                 Some(End::Fault) => "fault",
+                Some(End::Destroyed) => "destroyed",
                 None => "running",
             };
             println!("hyp:   dom{} ({}): {}", d.id, d.name, how);
@@ -1103,9 +1123,9 @@ impl Monitor {
     }
 }
 
-/// A domain's vCPUs, weight, cap and privilege.
-fn domain_params(d: &DomainConfig) -> (usize, u16, u16, bool) {
-    (d.vcpus.max(1) as usize, d.weight, d.cap, d.privileged)
+/// A domain's vCPUs, weight and cap.
+fn domain_params(d: &DomainConfig) -> (usize, u16, u16) {
+    (d.vcpus.max(1) as usize, d.weight, d.cap)
 }
 
 /// Installs the normal vectors, or the benchmark floor ones.

@@ -1,0 +1,137 @@
+//! `mgr=N`: domain management from the privileged domain. N rounds of:
+//! create a child (which idles), check it is listed, pause it, unpause it,
+//! change its weight, destroy it, and check it is gone. Then the refusals:
+//! bad arguments, unknown domains, destroying itself. Run in an
+//! unprivileged domain, every call must be refused with `EPERM`.
+//!
+//! `idle`: block forever (`wfi` with nothing pending): a domain that uses no
+//! CPU until it is destroyed.
+
+use crate::console::println;
+use hypercall_abi::domctl::*;
+use hypercall_abi::{guest, Errno};
+
+fn create(name: &str, mem_mib: u32, vcpus: u32, args: &str) -> Result<u16, Errno> {
+    let mut op = Domctl::new(DOMCTL_CREATEDOMAIN, 0);
+    op.create.name[..name.len()].copy_from_slice(name.as_bytes());
+    op.create.mem_mib = mem_mib;
+    op.create.vcpus = vcpus;
+    op.create.cmdline[..args.len()].copy_from_slice(args.as_bytes());
+    guest::domctl(&mut op).map(|_| op.domain)
+}
+
+fn simple(cmd: u32, dom: u16) -> Result<u64, Errno> {
+    guest::domctl(&mut Domctl::new(cmd, dom))
+}
+
+fn info(from: u16) -> Result<DomainInfo, Errno> {
+    let mut op = Domctl::new(DOMCTL_GETDOMAININFO, from);
+    guest::domctl(&mut op).map(|_| op.info)
+}
+
+/// How many domains there are and the lowest id, through GETDOMAININFO
+/// from 0 upwards.
+fn list() -> (usize, u16) {
+    let (mut n, mut first) = (0, 0);
+    let mut from = 0u16;
+    while let Ok(i) = info(from) {
+        if n == 0 {
+            first = i.domain;
+        }
+        n += 1;
+        from = i.domain + 1;
+    }
+    (n, first)
+}
+
+struct Tally {
+    ok: u32,
+    all: u32,
+}
+
+impl Tally {
+    fn check(&mut self, what: &str, good: bool) {
+        self.all += 1;
+        if good {
+            self.ok += 1;
+        } else {
+            println!("guest: mgr FAIL: {what}");
+        }
+    }
+}
+
+/// `mgr=N`.
+pub fn run(arg: &str) -> ! {
+    let rounds: u32 = arg.parse().unwrap_or(3);
+    let mut t = Tally { ok: 0, all: 0 };
+    let me = list();
+    if info(0) == Err(Errno::EPERM) {
+        // Not the privileged domain: everything is refused.
+        t.check("create refused", create("x", 8, 1, "idle") == Err(Errno::EPERM));
+        t.check("destroy refused", simple(DOMCTL_DESTROYDOMAIN, 1) == Err(Errno::EPERM));
+        t.check("pause refused", simple(DOMCTL_PAUSEDOMAIN, 1) == Err(Errno::EPERM));
+        println!("guest: mgr: not privileged: {}/{} refusals as expected", t.ok, t.all);
+        guest::poweroff()
+    }
+    println!("guest: mgr: {} domain(s) at the start", me.0);
+    for r in 1..=rounds {
+        let id = match create("child", 8, 2, "idle") {
+            Ok(id) => id,
+            Err(e) => {
+                t.check("create", false);
+                println!("guest: mgr: create failed: {e}");
+                break;
+            }
+        };
+        let i = info(id);
+        t.check("child listed", i.is_ok_and(|i| i.domain == id && i.vcpus == 2 && i.mem_kib >= 8 * 1024));
+        t.check("pause", simple(DOMCTL_PAUSEDOMAIN, id).is_ok());
+        t.check("paused flag", info(id).is_ok_and(|i| i.flags & DOMINF_PAUSED != 0));
+        t.check("unpause", simple(DOMCTL_UNPAUSEDOMAIN, id).is_ok());
+        t.check("unpaused flag", info(id).is_ok_and(|i| i.flags & DOMINF_PAUSED == 0));
+        let mut op = Domctl::new(DOMCTL_SCHEDULER_OP, id);
+        op.sched = SchedCredit { op: SCHEDOP_PUTINFO, weight: 512, cap: 50 };
+        t.check("set weight", guest::domctl(&mut op).is_ok());
+        let mut op = Domctl::new(DOMCTL_SCHEDULER_OP, id);
+        op.sched.op = SCHEDOP_GETINFO;
+        t.check("get weight", guest::domctl(&mut op).is_ok() && op.sched.weight == 512 && op.sched.cap == 50);
+        t.check("destroy", simple(DOMCTL_DESTROYDOMAIN, id).is_ok());
+        // A destroyed domain whose vCPU was on another CPU is listed as
+        // dying until that CPU lets go of it.
+        t.check(
+            "child gone or dying",
+            info(id).map_or(true, |i| i.domain != id || i.flags & DOMINF_DYING != 0),
+        );
+        let mut waits = 0;
+        while info(id).is_ok_and(|i| i.domain == id) && waits < 10_000 {
+            let _ = guest::sched_yield();
+            waits += 1;
+        }
+        t.check("child gone", info(id).map(|i| i.domain) != Ok(id));
+        t.check("list as at the start", list().0 == me.0);
+        println!("guest: mgr round {r}: created, paused, unpaused, reweighted and destroyed dom{id}");
+    }
+    // The privileged domain is the first configured one here.
+    let self_id = me.1;
+    t.check("zero vcpus refused", create("bad", 8, 0, "idle") == Err(Errno::EINVAL));
+    t.check("bad name refused", create("no/slash", 8, 1, "idle") == Err(Errno::EINVAL));
+    t.check("too much memory refused", create("big", 1024, 1, "idle") == Err(Errno::ENOMEM));
+    t.check("unknown domain", simple(DOMCTL_DESTROYDOMAIN, 999) == Err(Errno::ESRCH));
+    t.check("destroying itself refused", simple(DOMCTL_DESTROYDOMAIN, self_id) == Err(Errno::EINVAL));
+    let mut op = Domctl::new(DOMCTL_GETDOMAININFO, 0);
+    op.interface_version = 99;
+    t.check("wrong interface version", guest::domctl(&mut op) == Err(Errno::EACCES));
+    let mut op = Domctl::new(DOMCTL_SCHEDULER_OP, self_id);
+    op.sched = SchedCredit { op: SCHEDOP_PUTINFO, weight: 0, cap: 0 };
+    t.check("weight 0 refused", guest::domctl(&mut op) == Err(Errno::EINVAL));
+    println!("guest: mgr checks passed {}/{}", t.ok, t.all);
+    guest::poweroff()
+}
+
+/// `idle`.
+pub fn idle() -> ! {
+    loop {
+        // SAFETY: waiting has no memory effects; nothing ever wakes us.
+        unsafe { core::arch::asm!("wfi", options(nomem, nostack)) };
+    }
+}
