@@ -108,7 +108,7 @@ pub fn run(arg: &str) -> ! {
             waits += 1;
         }
         t.check("child gone", info(id).map(|i| i.domain) != Ok(id));
-        t.check("list as at the start", list().0 == me.0);
+        t.check("no more domains than at the start", list().0 <= me.0);
         println!("guest: mgr round {r}: created, paused, unpaused, reweighted and destroyed dom{id}");
     }
     // The privileged domain is the first configured one here.

@@ -13,7 +13,9 @@
 //!   list of devices from `console`, `blk`, `net` (default `console`);
 //!   `args` becomes the domain's `/chosen/bootargs` and must come last (it
 //!   may contain commas).
-//! - `tick_ms=N`: period of the monitor's timer tick (default 10).
+//! - `tick_ms=N`: the scheduler's time slice (default 10).
+//! - `maxcpus=N`: use at most N physical CPUs (default: every CPU the
+//!   device tree lists); the others stay parked.
 //! - `semihosting`: report the final status through semihosting so that QEMU
 //!   exits with it (test runs only: it lets guests stop QEMU too).
 //! - `bench-floor`: benchmark only: until the first timer tick, answer every
@@ -112,6 +114,8 @@ pub struct Config {
     pub domains: Vec<DomainConfig, MAX_DOMAINS>,
     /// Timer tick period, milliseconds.
     pub tick_ms: u32,
+    /// Most physical CPUs to use (`maxcpus=`), `None` for all.
+    pub max_cpus: Option<u32>,
     /// Exit through semihosting with the final status.
     pub semihosting: bool,
     /// Bare-`eret` vectors until the first tick (benchmarks only).
@@ -294,6 +298,7 @@ pub fn parse(line: &str) -> Result<Config, ConfigError> {
     let mut cfg = Config {
         domains: Vec::new(),
         tick_ms: 10,
+        max_cpus: None,
         semihosting: false,
         bench_floor: false,
     };
@@ -318,6 +323,14 @@ pub fn parse(line: &str) -> Result<Config, ConfigError> {
                     .ok()
                     .filter(|t| (1..=1000).contains(t))
                     .ok_or_else(|| ConfigError::BadValue("tick_ms (1..=1000)", short(v)))?
+            }
+            "maxcpus" => {
+                cfg.max_cpus = Some(
+                    v.parse()
+                        .ok()
+                        .filter(|n| (1..=64).contains(n))
+                        .ok_or_else(|| ConfigError::BadValue("maxcpus (1..=64)", short(v)))?,
+                )
             }
             "semihosting" => cfg.semihosting = true,
             "bench-floor" => cfg.bench_floor = true,
@@ -396,6 +409,9 @@ mod tests {
             Err(ConfigError::UnterminatedQuote)
         ));
         assert!(matches!(parse("tick_ms=0"), Err(ConfigError::BadValue(..))));
+        assert!(matches!(parse("maxcpus=0"), Err(ConfigError::BadValue(..))));
+        assert_eq!(parse("maxcpus=2").unwrap().max_cpus, Some(2));
+        assert_eq!(parse("").unwrap().max_cpus, None);
         let many = "dom=a1 dom=a2 dom=a3 dom=a4 dom=a5 dom=a6 dom=a7 dom=a8 dom=a9";
         assert_eq!(parse(many), Err(ConfigError::TooManyDomains));
         let long = format!("dom=a,args={}", "x".repeat(300));

@@ -493,6 +493,9 @@ fn start(dtb_at: Range, info: &MachineInfo) -> Result<(), &'static str> {
     };
     // Index 0 is the boot CPU (boot.S and the stacks assume it).
     cpus.swap(0, boot);
+    if let Some(n) = cfg.max_cpus {
+        cpus.truncate(n as usize);
+    }
     cpus[0].online = true;
     let slice_ns = cfg.tick_ms as u64 * 1_000_000;
     let params = sched::Params {

@@ -28,9 +28,12 @@ def rpi4_dtb():
     sys.exit("no bcm2711-rpi-4-b.dtb: run scripts/setup")
 
 
-def qemu(board, smp=1):
+def qemu(board, smp=1, icount=False):
     base = ["qemu-system-aarch64", "-nographic", "-no-reboot", "-semihosting",
             "-monitor", "none", "-serial", "stdio"]
+    if icount:
+        # Deterministic: every CPU runs at the same virtual speed.
+        base += ["-icount", "shift=0,sleep=off"]
     if board == "virt":
         return base + ["-M", "virt,virtualization=on,gic-version=3", "-cpu", "cortex-a72",
                        "-m", "1G", "-smp", str(smp), "-kernel", os.path.join(OUT, "hyp-virt.elf")]
@@ -196,11 +199,87 @@ def scenarios():
         expect=BANNER + [r"hyp: dom1 \(huge\): cannot build: not enough memory: \d+ KiB needed, \d+ KiB free",
                          ("any", r"^\[small\] guest: hello, world")] + CLEAN_END,
         never=NEVER, exit_code=0))
+    # Weighted shares: three CPU-bound domains, weights 1:2:4, each reports
+    # the work units it got done by the same system time. Under icount every
+    # CPU runs at the same speed, so units measure CPU time.
+    for name, board, smp, opts, vcpus, ms in [("virt/weights-1cpu", "virt", 1, "", 1, 600),
+                                              ("virt/weights-smp4", "virt", 4, "", 4, 3000),
+                                              ("raspi4b/weights-1cpu", "raspi4b", 4, "maxcpus=1", 1, 600)]:
+        doms = " ".join(f'dom=w{w},weight={w},vcpus={vcpus},args="work={ms}"' for w in (1, 2, 4))
+        out.append(dict(
+            name=name, board=board, smp=smp, icount=True, timeout=240,
+            append=f"semihosting {opts} {doms}",
+            expect=BANNER + [("any", rf"^\[w{w}\] guest: work fp registers intact on {vcpus} vcpu\(s\)")
+                             for w in (1, 2, 4)] + CLEAN_END,
+            post=lambda text: shares(text, {"w1": 1, "w2": 2, "w4": 4}, 0.10),
+            never=NEVER, exit_code=0))
+    for b in ["virt", "raspi4b"]:
+        # set_timer_op deadlines waited for with wfi (the vCPU blocks).
+        out.append(dict(
+            name=f"{b}/timer", board=b, smp=2, append='semihosting dom=t,args="timer" dom=u,vcpus=2,args="timer"',
+            expect=BANNER + [("any", r"^\[t\] guest: timer checks passed 6/6"),
+                             ("any", r"^\[u\] guest: timer checks passed 6/6")] + CLEAN_END,
+            never=NEVER, exit_code=0))
+        # Domain management from the privileged (first) domain: create and
+        # destroy in a loop gives back every frame; refusals for bad input
+        # and for an unprivileged caller.
+        out.append(dict(
+            name=f"{b}/domctl", board=b, smp=4, append='semihosting dom=mgr,args="mgr=5" dom=other,args="mgr=1"',
+            expect=BANNER + [("any", r"^\[other\] guest: mgr: not privileged: 3/3 refusals as expected"),
+                             ("any", r"^\[mgr\] guest: mgr round 5: created, paused, unpaused, reweighted and destroyed dom\d+"),
+                             ("any", r"^\[mgr\] guest: mgr checks passed (\d+)/\1$")] + CLEAN_END,
+            post=same_free_memory,
+            never=NEVER, exit_code=0))
+    for b in ["virt", "virt-gicv2"]:
+        # Four CPUs, domains with several vCPUs; one crashes on purpose and
+        # another faults: both are reported, the others finish.
+        out.append(dict(
+            name=f"{b}/smp-crash", board=b, smp=4,
+            append='semihosting dom=busy,vcpus=4,args="work=400" dom=crash,vcpus=2,args="test=panic" '
+                   'dom=fault,args="test=s2fault" dom=t,vcpus=2,args="timer"',
+            expect=BANNER + [r"hyp: cpu 3 \(MPIDR 0x3\) online",
+                             ("any", r"hyp: dom2 \(crash\): shut down \(crash\)"),
+                             ("any", r"hyp: dom3 \(fault\): vcpu 0: unhandled synchronous exception"),
+                             ("any", r"hyp: dom3 \(fault\): ended after a fault; the other domains go on"),
+                             ("any", r"^\[busy\] guest: work fp registers intact on 4 vcpu\(s\)"),
+                             ("any", r"^\[t\] guest: timer checks passed 6/6"),
+                             ("any", r"hyp:   dom1 \(busy\): poweroff")] + CLEAN_END,
+            post=same_free_memory,
+            never=NEVER, exit_code=0))
     return out
 
 
+def shares(text, weights, tol):
+    """Each domain's work units as a share of the total, against its weight."""
+    units = {}
+    for d in weights:
+        m = re.search(rf"^\[{d}\] guest: work total (\d+) units", text, re.M)
+        if not m:
+            return [f"no work total from {d}"]
+        units[d] = int(m.group(1))
+    total, wsum = sum(units.values()), sum(weights.values())
+    problems = []
+    for d, w in weights.items():
+        got, want = units[d] / total, w / wsum
+        verdict = "ok" if abs(got - want) <= tol * want else "OUT OF RANGE"
+        line = f"share of {d}: {got:.3f}, weight share {want:.3f} ({verdict})"
+        print(f"        {line}")
+        if verdict != "ok":
+            problems.append(line)
+    return problems
+
+
+def same_free_memory(text):
+    """Free memory at the end equals free memory before any domain."""
+    a = re.search(r"hyp: (\d+) MiB free for domains", text)
+    b = re.search(r"hyp: (\d+) MiB free; powering off", text)
+    if not (a and b):
+        return ["free memory not reported"]
+    return [] if a.group(1) == b.group(1) else [f"free memory {a.group(1)} MiB at boot, {b.group(1)} MiB at the end"]
+
+
 def run(s):
-    cmd = qemu(s["board"], s.get("smp", 1)) + ["-append", s["append"]]
+    cmd = qemu(s["board"], s.get("smp", 1), s.get("icount", False)) + ["-append", s["append"]]
     t0 = time.time()
     try:
         p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -212,7 +291,10 @@ def run(s):
     os.makedirs(os.path.join(OUT, "transcripts"), exist_ok=True)
     with open(os.path.join(OUT, "transcripts", s["name"].replace("/", "_") + ".log"), "w") as f:
         f.write(" ".join(cmd) + "\n\n" + text)
-    return check(s["name"], text, rc, s["expect"], s["never"], s["exit_code"]), time.time() - t0
+    problems = check(s["name"], text, rc, s["expect"], s["never"], s["exit_code"])
+    if "post" in s:
+        problems += s["post"](text)
+    return problems, time.time() - t0
 
 
 def main():
