@@ -92,13 +92,23 @@ struct PerCpu {
     online: bool,
     /// The vCPU whose state is in this CPU's registers.
     loaded: Option<VcpuId>,
+    /// That vCPU (its box does not move or go away while it is loaded:
+    /// a domain's vCPUs are freed only once none is loaded anywhere).
+    loaded_ptr: *mut Vcpu,
     /// When the scheduler wants to be asked again (system time, ns).
     until: u64,
     /// The scheduler must run before returning to a guest.
     resched: bool,
     /// HCR_EL2 as last written.
     hcr: u64,
+    /// The timer deadline this CPU's timer is armed for (system time, ns;
+    /// `u64::MAX`: off), and the `timers_gen` it was computed at.
+    armed: (u64, u64),
 }
+
+// SAFETY: `loaded_ptr` is dereferenced only by code holding the monitor
+// lock, like every other part of the monitor's state.
+unsafe impl Send for PerCpu {}
 
 pub(crate) struct Monitor {
     domains: Vec<Domain>,
@@ -113,6 +123,10 @@ pub(crate) struct Monitor {
     timers: Timers,
     privileged: u16,
     freq: u64,
+    /// ns per counter tick, 32.32 fixed point.
+    ns_per_tick_32: u64,
+    /// Bumped whenever a vCPU timer changes: CPUs re-arm their timer.
+    timers_gen: u64,
     /// Physical counter at boot: system time 0, and every domain's CNTVOFF.
     boot_cnt: u64,
     ticks: u64,
@@ -482,9 +496,11 @@ fn start(dtb_at: Range, info: &MachineInfo) -> Result<(), &'static str> {
             enable: c.enable,
             online: false,
             loaded: None,
+            loaded_ptr: core::ptr::null_mut(),
             until: u64::MAX,
             resched: true,
             hcr: 0,
+            armed: (u64::MAX, u64::MAX),
         });
     }
     let me = arch::mpidr();
@@ -516,6 +532,8 @@ fn start(dtb_at: Range, info: &MachineInfo) -> Result<(), &'static str> {
         timers: Timers::new(),
         privileged: 0,
         freq,
+        ns_per_tick_32: ((1_000_000_000u128 << 32) / freq.max(1) as u128) as u64,
+        timers_gen: 0,
         boot_cnt,
         ticks: 0,
     };
@@ -549,7 +567,11 @@ fn start(dtb_at: Range, info: &MachineInfo) -> Result<(), &'static str> {
 impl Monitor {
     /// System time: ns since the monitor booted.
     fn now(&self) -> u64 {
-        vtime::ticks_to_ns(timer::now().wrapping_sub(self.boot_cnt), self.freq)
+        let t = timer::now().wrapping_sub(self.boot_cnt);
+        // ticks * (1e9 / freq), with the factor as a 32.32 fixed-point
+        // number rounded down, so this never runs ahead of the exact
+        // vtime::ticks_to_ns (no 128-bit division on the hot path).
+        ((t as u128 * self.ns_per_tick_32 as u128) >> 32) as u64
     }
 
     /// Index of the CPU running this code.
@@ -667,6 +689,7 @@ impl Monitor {
                 v.cpu_time += now.saturating_sub(v.since);
             }
             self.cpus[c].loaded = None;
+            self.cpus[c].loaded_ptr = core::ptr::null_mut();
             msr!("tpidr_el2", 0);
             if let Some(i) = self.dom_index(p.dom) {
                 if self.domains[i].ended.is_some() {
@@ -691,6 +714,7 @@ impl Monitor {
             v.since = now;
             let regs: *mut VcpuRegs = &mut v.regs;
             msr!("tpidr_el2", regs as u64);
+            self.cpus[c].loaded_ptr = &mut **v;
             self.cpus[c].loaded = Some(n);
         }
     }
@@ -698,14 +722,28 @@ impl Monitor {
     /// Before returning to the guest on CPU `c`: run the scheduler if asked,
     /// signal the loaded vCPU's virtual IRQ line, and arm the timer. Returns
     /// false when there is nothing to run (the CPU goes idle).
+    #[inline(always)]
     fn resume(&mut self, c: usize) -> bool {
+        // The common case: same vCPU, same IRQ line, timer already armed.
+        let cpu = &self.cpus[c];
+        if !cpu.resched && cpu.armed == (cpu.until, self.timers_gen) {
+            let hcr = cpu.hcr;
+            if let Some(v) = self.loaded(c) {
+                let want = el1::HCR_GUEST | if v.irq_line() { el1::HCR_VI } else { 0 };
+                if want == hcr {
+                    return true;
+                }
+            }
+        }
+        self.resume_slow(c)
+    }
+
+    #[inline(never)]
+    fn resume_slow(&mut self, c: usize) -> bool {
         if self.cpus[c].resched {
             self.reschedule(c);
         }
-        let line = match self.cpus[c].loaded {
-            Some(v) => self.vcpu_mut(v).map(|v| v.irq_line()),
-            None => None,
-        };
+        let line = self.loaded(c).map(|v| v.irq_line());
         let running = line.is_some();
         let hcr = el1::HCR_GUEST | if line == Some(true) { el1::HCR_VI } else { 0 };
         if running && self.cpus[c].hcr != hcr {
@@ -720,10 +758,16 @@ impl Monitor {
     /// Arms CPU `c`'s timer for its scheduler deadline or the earliest vCPU
     /// timer, whichever is first (none: the timer stays off).
     fn arm_timer(&mut self, c: usize) {
+        let until = self.cpus[c].until;
+        if self.cpus[c].armed.1 == self.timers_gen && self.cpus[c].armed.0 == until {
+            return;
+        }
         let at = match self.timers.earliest(|_| true) {
-            Some(t) => t.min(self.cpus[c].until),
-            None => self.cpus[c].until,
+            Some(t) => t.min(until),
+            None => until,
         };
+        // Keyed by the scheduler deadline it started from.
+        self.cpus[c].armed = (until, self.timers_gen);
         if at == u64::MAX {
             timer::stop();
         } else {
@@ -733,6 +777,7 @@ impl Monitor {
 
     /// Fires every vCPU timer that is due.
     fn fire_timers(&mut self, now: u64) {
+        self.timers_gen += 1;
         for id in self.timers.expire(now) {
             if let Some(v) = self.vcpu_mut(id) {
                 v.timer_pending = true;
@@ -758,15 +803,35 @@ impl Monitor {
         }
     }
 
-    fn regs(&mut self, c: usize) -> &mut VcpuRegs {
-        let v = self.cpus[c].loaded.expect("a guest trapped, so a vCPU is loaded");
-        &mut self.vcpu_mut(v).expect("the loaded vCPU exists").regs
+    /// The vCPU loaded on CPU `c`.
+    fn loaded(&mut self, c: usize) -> Option<&mut Vcpu> {
+        let p = self.cpus[c].loaded_ptr;
+        // SAFETY: `loaded_ptr` is null or points at the boxed vCPU loaded on
+        // `c`, which stays allocated while loaded (see `PerCpu`); the
+        // monitor lock is held (`&mut self`), so no other reference to it
+        // is live.
+        unsafe { p.as_mut() }
     }
 
+    fn regs(&mut self, c: usize) -> &mut VcpuRegs {
+        &mut self.loaded(c).expect("a guest trapped, so a vCPU is loaded").regs
+    }
+
+    #[inline(always)]
     fn apply(&mut self, c: usize, cur: VcpuId, a: Action) {
+        if let Action::Return(v) = a {
+            // The common case, kept short.
+            self.regs(c).x[0] = v as u64;
+        } else {
+            self.apply_slow(c, cur, a);
+        }
+    }
+
+    #[inline(never)]
+    fn apply_slow(&mut self, c: usize, cur: VcpuId, a: Action) {
         let now = self.now();
         match a {
-            Action::Return(v) => self.regs(c).x[0] = v as u64,
+            Action::Return(_) => {}
             Action::Yield => {
                 self.regs(c).x[0] = 0;
                 let _ = self.sched.yield_(cur);
@@ -782,6 +847,7 @@ impl Monitor {
                     v.timer_pending = false;
                 }
                 self.timers.set(cur, t);
+                self.timers_gen += 1;
                 if t != 0 && t <= now {
                     self.fire_timers(now);
                 }
@@ -880,6 +946,7 @@ impl Monitor {
                 v.power = Power::Down;
                 v.blocked = true;
                 self.timers.cancel(id);
+                self.timers_gen += 1;
                 if let Ok(Some(c)) = self.sched.block(id, now) {
                     self.kick(c);
                 }
@@ -895,6 +962,7 @@ impl Monitor {
                 }
                 v.timer_pending = false;
                 self.timers.set(id, deadline);
+                self.timers_gen += 1;
                 if deadline != 0 && deadline <= now {
                     self.fire_timers(now);
                 }
@@ -996,6 +1064,7 @@ impl Monitor {
         while let Some(irq) = self.gic.ack() {
             if irq.intid == self.timer_intid {
                 timer::stop();
+                self.cpus[c].armed = (u64::MAX, u64::MAX);
                 self.ticks += 1;
                 let now = self.now();
                 self.fire_timers(now);
@@ -1069,6 +1138,7 @@ impl Monitor {
             v.power = Power::Down;
         }
         self.timers.cancel_domain(id);
+        self.timers_gen += 1;
         if let Ok(mask) = self.sched.remove_domain(id) {
             self.kick_mask(mask);
         }
@@ -1173,10 +1243,6 @@ extern "C" fn rust_guest_exception(_regs: *mut VcpuRegs, kind: u64) {
                 m.report(c, cur, k, Esr(mrs!("esr_el2")));
                 m.end_domain(cur.dom, End::Fault);
             }
-        }
-        // A vCPU whose domain has ended leaves the CPU.
-        if m.cpus[c].loaded.and_then(|v| m.dom_index(v.dom)).is_some_and(|i| m.domains[i].ended.is_some()) {
-            m.cpus[c].resched = true;
         }
     }
     if !m.resume(c) {
