@@ -12,6 +12,7 @@ pub static TIMER_IRQS: [AtomicU64; smp::MAX_VCPUS] = [const { AtomicU64::new(0) 
 
 /// Called from the IRQ vector.
 pub fn handle() {
+    crate::bench_sched::IRQ_AT.store(time::counter(), Ordering::SeqCst);
     let me = smp::vcpu_index();
     if let Some(c) = TIMER_IRQS.get(me) {
         c.fetch_add(1, Ordering::Relaxed);

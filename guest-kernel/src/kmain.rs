@@ -35,6 +35,8 @@ impl Command {
             "bench" => Command::Bench,
             "spin" => Command::Spin,
             "timer" => Command::Timer,
+            "bench=switch" => Command::Fault(crate::bench_sched::switch),
+            "bench=timer" => Command::Fault(crate::bench_sched::timer),
             "idle" => Command::Idle,
             w if w.starts_with("mgr=") => Command::Mgr(&w[4..]),
             w if w.starts_with("work=") => Command::Work(&w[5..]),

@@ -14,6 +14,8 @@ mod console;
 #[cfg(target_os = "none")]
 mod bench;
 #[cfg(target_os = "none")]
+mod bench_sched;
+#[cfg(target_os = "none")]
 mod boot;
 #[cfg(target_os = "none")]
 mod dt;

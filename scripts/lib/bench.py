@@ -41,6 +41,16 @@ def per_iteration(text):
     return (hvc - nop) * ns_per_tick / n + 1
 
 
+def ticks_per(text, name):
+    """`BENCH <name> <ticks> <n>` as instructions per item (1 ns each)."""
+    m = re.search(rf"BENCH {name} (\d+) (\d+)", text)
+    f = re.search(r"guest: cntfrq (\d+)", text)
+    if not m or not f:
+        sys.exit(f"no BENCH {name} line in the transcript:\n" + text)
+    ticks, n = int(m.group(1)), int(m.group(2))
+    return ticks * NS_PER_S / int(f.group(1)) / n
+
+
 def main():
     results = {}
     # The floor: an EL2 handler that only returns.
@@ -48,6 +58,12 @@ def main():
     results["hvc_floor"] = (round(floor, 1), "instructions")
     full = per_iteration(boot('semihosting dom=bench,args="bench"'))
     results["null_hypercall"] = (round(full, 1), "instructions")
+    # Domain-to-domain switch: two domains yielding to each other.
+    text = boot('semihosting dom=a,args="bench=switch" dom=b,args="bench=switch"')
+    results["vcpu_switch"] = (round(ticks_per(text, "vcpu_switch_ticks"), 1), "instructions")
+    # Timer expiry to the guest's handler, the vCPU running.
+    text = boot('semihosting dom=t,args="bench=timer"')
+    results["timer_virq_latency"] = (round(ticks_per(text, "timer_virq_latency_ticks"), 1), "instructions")
     for k, (v, unit) in results.items():
         print(f"BENCH {k} {v} {unit}")
     os.makedirs(OUT, exist_ok=True)
