@@ -77,6 +77,8 @@ pub(crate) struct Domain {
     vmid: u16,
     ended: Option<End>,
     line: LineBuffer,
+    /// CPU time used, ns (recorded when the domain ends).
+    cpu_ns: u64,
 }
 
 impl Domain {
@@ -639,6 +641,7 @@ impl Monitor {
             vmid,
             ended: None,
             line: LineBuffer::default(),
+            cpu_ns: 0,
         });
         let now = self.now();
         if let Ok(Some(c)) = self.sched.wake(VcpuId::new(id, 0), now) {
@@ -1139,6 +1142,8 @@ impl Monitor {
         }
         self.timers.cancel_domain(id);
         self.timers_gen += 1;
+        let now = self.now();
+        self.domains[i].cpu_ns = self.sched.domain_time(id, now).unwrap_or(0);
         if let Ok(mask) = self.sched.remove_domain(id) {
             self.kick_mask(mask);
         }
@@ -1186,7 +1191,13 @@ impl Monitor {
                 Some(End::Destroyed) => "destroyed",
                 None => "running",
             };
-            println!("hyp:   dom{} ({}): {}", d.id, d.name, how);
+            println!(
+                "hyp:   dom{} ({}): {}, {} ms of CPU time",
+                d.id,
+                d.name,
+                how,
+                d.cpu_ns / 1_000_000
+            );
         }
         println!(
             "hyp: {} MiB free; powering off",
