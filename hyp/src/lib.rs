@@ -15,6 +15,7 @@ pub mod hypercall;
 pub mod loader;
 pub mod memmap;
 pub mod pagetable;
+pub mod pvmmu;
 pub mod vcpu;
 
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
