@@ -14,6 +14,7 @@ pub mod frames;
 pub mod hypercall;
 pub mod loader;
 pub mod memmap;
+pub mod mmu_calls;
 pub mod pagetable;
 pub mod pvmmu;
 pub mod vcpu;

@@ -173,7 +173,7 @@ impl PvMmu {
 
     /// Takes a level-`level` table reference on the frame at `ipa`,
     /// validating it if it is the first.
-    fn get_table(&mut self, env: &mut impl MmuEnv, ipa: u64, level: u8) -> Result<(), Errno> {
+    fn get_table(&mut self, env: &mut (impl MmuEnv + ?Sized), ipa: u64, level: u8) -> Result<(), Errno> {
         let i = self.index(ipa).ok_or(Errno::EPERM)?;
         let f = self.frames[i];
         if f.count > 0 {
@@ -205,7 +205,7 @@ impl PvMmu {
 
     /// Drops a table reference on the frame at `ipa` (a validated table),
     /// releasing its entries when it was the last.
-    fn put_table(&mut self, env: &mut impl MmuEnv, ipa: u64) {
+    fn put_table(&mut self, env: &mut (impl MmuEnv + ?Sized), ipa: u64) {
         let Some(i) = self.index(ipa) else { return };
         let Type::Table(level) = self.frames[i].ty else {
             return;
@@ -224,7 +224,7 @@ impl PvMmu {
     }
 
     /// Takes the references the entries of the table at `t` need.
-    fn validate(&mut self, env: &mut impl MmuEnv, t: u64, level: u8) -> Result<(), Errno> {
+    fn validate(&mut self, env: &mut (impl MmuEnv + ?Sized), t: u64, level: u8) -> Result<(), Errno> {
         for k in 0..ENTRIES {
             let d = env.read(t + 8 * k);
             if let Err(e) = self.get_desc(env, d, level) {
@@ -239,7 +239,7 @@ impl PvMmu {
     }
 
     /// Takes the references descriptor `d` in a level-`level` table needs.
-    fn get_desc(&mut self, env: &mut impl MmuEnv, d: u64, level: u8) -> Result<(), Errno> {
+    fn get_desc(&mut self, env: &mut (impl MmuEnv + ?Sized), d: u64, level: u8) -> Result<(), Errno> {
         match desc::decode(d, level)? {
             Desc::Invalid => Ok(()),
             Desc::Table(next) => self.get_table(env, next, level + 1),
@@ -266,7 +266,7 @@ impl PvMmu {
     }
 
     /// Drops the references of descriptor `d` (validated earlier).
-    fn put_desc(&mut self, env: &mut impl MmuEnv, d: u64, level: u8) {
+    fn put_desc(&mut self, env: &mut (impl MmuEnv + ?Sized), d: u64, level: u8) {
         match desc::decode(d, level) {
             Ok(Desc::Table(next)) => self.put_table(env, next),
             Ok(Desc::Leaf {
@@ -312,7 +312,7 @@ impl PvMmu {
 
     /// `MMU_NORMAL_PT_UPDATE`: writes `val` at `ptr` (command in bits 1:0),
     /// validating it if `ptr` lies in a validated table.
-    pub fn update(&mut self, env: &mut impl MmuEnv, ptr: u64, val: u64) -> Result<(), Errno> {
+    pub fn update(&mut self, env: &mut (impl MmuEnv + ?Sized), ptr: u64, val: u64) -> Result<(), Errno> {
         let r = self.update_inner(env, ptr, val);
         if r.is_ok() {
             self.stats.updates += 1;
@@ -320,7 +320,7 @@ impl PvMmu {
         self.refused(r)
     }
 
-    fn update_inner(&mut self, env: &mut impl MmuEnv, ptr: u64, val: u64) -> Result<(), Errno> {
+    fn update_inner(&mut self, env: &mut (impl MmuEnv + ?Sized), ptr: u64, val: u64) -> Result<(), Errno> {
         if ptr & hypercall_abi::mmu::MMU_CMD_MASK != hypercall_abi::mmu::MMU_NORMAL_PT_UPDATE {
             return Err(Errno::ENOSYS);
         }
@@ -353,7 +353,7 @@ impl PvMmu {
 
     /// A trapped direct store of `val` at `ipa` into a protected table:
     /// validated and done exactly like a one-entry update, and counted.
-    pub fn trapped_store(&mut self, env: &mut impl MmuEnv, ipa: u64, val: u64) -> Result<(), Errno> {
+    pub fn trapped_store(&mut self, env: &mut (impl MmuEnv + ?Sized), ipa: u64, val: u64) -> Result<(), Errno> {
         let r = if ipa % 8 != 0 {
             Err(Errno::EINVAL)
         } else {
@@ -366,12 +366,12 @@ impl PvMmu {
     }
 
     /// Pins the frame at `ipa` as a level-`level` table.
-    pub fn pin(&mut self, env: &mut impl MmuEnv, ipa: u64, level: u8) -> Result<(), Errno> {
+    pub fn pin(&mut self, env: &mut (impl MmuEnv + ?Sized), ipa: u64, level: u8) -> Result<(), Errno> {
         let r = self.pin_inner(env, ipa, level);
         self.refused(r)
     }
 
-    fn pin_inner(&mut self, env: &mut impl MmuEnv, ipa: u64, level: u8) -> Result<(), Errno> {
+    fn pin_inner(&mut self, env: &mut (impl MmuEnv + ?Sized), ipa: u64, level: u8) -> Result<(), Errno> {
         if level > MAX_LEVEL {
             return Err(Errno::EINVAL);
         }
@@ -385,12 +385,12 @@ impl PvMmu {
     }
 
     /// Releases the pin of the table at `ipa`.
-    pub fn unpin(&mut self, env: &mut impl MmuEnv, ipa: u64) -> Result<(), Errno> {
+    pub fn unpin(&mut self, env: &mut (impl MmuEnv + ?Sized), ipa: u64) -> Result<(), Errno> {
         let r = self.unpin_inner(env, ipa);
         self.refused(r)
     }
 
-    fn unpin_inner(&mut self, env: &mut impl MmuEnv, ipa: u64) -> Result<(), Errno> {
+    fn unpin_inner(&mut self, env: &mut (impl MmuEnv + ?Sized), ipa: u64) -> Result<(), Errno> {
         let i = self.index(ipa).ok_or(Errno::EPERM)?;
         if !self.frames[i].pinned {
             return Err(Errno::EINVAL);
@@ -408,7 +408,7 @@ impl PvMmu {
     /// releasing the previous one.
     pub fn set_base(
         &mut self,
-        env: &mut impl MmuEnv,
+        env: &mut (impl MmuEnv + ?Sized),
         vcpu: usize,
         which: Ttbr,
         ipa: u64,
@@ -419,7 +419,7 @@ impl PvMmu {
 
     fn set_base_inner(
         &mut self,
-        env: &mut impl MmuEnv,
+        env: &mut (impl MmuEnv + ?Sized),
         vcpu: usize,
         which: Ttbr,
         ipa: u64,
