@@ -20,6 +20,8 @@ use hypercall_abi::sched::ShutdownReason;
 use platform::devtree::{self, MachineInfo, PsciMethod};
 use platform::gic::IrqChip;
 
+mod mmu_traps;
+
 /// Heap for the monitor's own allocations.
 const HEAP_SIZE: u64 = 8 << 20;
 
@@ -61,6 +63,7 @@ struct Domain {
     vcpu: Box<Vcpu>,
     ended: Option<End>,
     line: LineBuffer,
+    pvmmu: Option<crate::pvmmu::PvMmu>,
 }
 
 struct Monitor {
@@ -107,6 +110,7 @@ impl Phys for RealPhys {
 /// The calling domain, as hypercall handlers see it.
 struct LiveGuest<'a> {
     dom: &'a mut Domain,
+    frames: &'a mut Frames,
 }
 
 impl LiveGuest<'_> {
@@ -176,6 +180,18 @@ impl Guest for LiveGuest<'_> {
         let mut h = [0u8; 16];
         h[14..16].copy_from_slice(&self.dom.id.to_be_bytes());
         h
+    }
+    fn with_mmu(
+        &mut self,
+        f: &mut dyn FnMut(&mut crate::pvmmu::PvMmu, &mut dyn crate::pvmmu::MmuEnv),
+    ) -> Result<(), Errno> {
+        mmu_traps::with_mmu(self.dom, self.frames, f)
+    }
+    fn load_ttbr(&mut self, which: crate::pvmmu::Ttbr, val: u64) {
+        mmu_traps::load_ttbr(which, val)
+    }
+    fn tlb_flush(&mut self, va: Option<u64>) {
+        mmu_traps::tlb_flush(va)
     }
 }
 
@@ -488,6 +504,7 @@ fn build_domains(cfg: &Config, frames: &mut Frames) -> Vec<Domain> {
                     vcpu,
                     ended: None,
                     line: LineBuffer::default(),
+                    pvmmu: None,
                 });
             }
             Err(e) => println!("hyp: dom{} ({}): cannot build: {}", id, d.name, e),
@@ -502,6 +519,7 @@ impl Monitor {
         let d = &mut self.domains[i];
         let mem = d.mem.as_ref().expect("runnable domains have memory");
         el1::restore(&d.vcpu.el1);
+        arch::pvmmu::set_dc(d.vcpu.el1.sctlr() & 1 == 0);
         stage2::activate(mem.p2m.root, d.id);
         el1::set_vmpidr(d.vcpu.id);
         let regs: *mut VcpuRegs = &mut d.vcpu.regs;
@@ -555,7 +573,8 @@ impl Monitor {
                     let r = &self.domains[self.current].vcpu.regs;
                     let (nr, args) = (r.x[16], [r.x[0], r.x[1], r.x[2], r.x[3], r.x[4]]);
                     let dom = &mut self.domains[self.current];
-                    let a = hypercall::dispatch(&mut LiveGuest { dom }, nr, args);
+                    let frames = &mut self.frames;
+                    let a = hypercall::dispatch(&mut LiveGuest { dom, frames }, nr, args);
                     self.apply(a);
                 }
                 0 => {
@@ -573,6 +592,8 @@ impl Monitor {
                 self.regs().elr += 4;
                 self.apply(Action::Yield);
             }
+            ec::SYSREG => self.sysreg_trap(esr),
+            ec::DABT_LOWER if self.table_store(esr) => {}
             _ => {
                 self.report(ExceptionKind::Sync, esr);
                 self.end_current(End::Fault);
@@ -638,6 +659,7 @@ impl Monitor {
         let name = d.name.clone();
         d.line.flush(|l| console::domain_line(&name, l));
         d.ended = Some(how);
+        mmu_traps::report(d);
         match how {
             End::Shutdown(r) => println!("hyp: dom{} ({}): shut down ({})", d.id, d.name, r.name()),
             End::Fault => println!(

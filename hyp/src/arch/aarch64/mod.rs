@@ -8,6 +8,7 @@ pub mod cache;
 pub mod el1;
 pub mod firmware;
 pub mod mmu;
+pub mod pvmmu;
 pub mod stage2;
 pub mod timer;
 
