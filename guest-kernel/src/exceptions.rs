@@ -1,9 +1,13 @@
-//! The EL1 vector table: any exception is fatal. Every entry saves the
-//! general-purpose registers and calls [`exception_handler`], which prints
-//! a report and shuts the domain down with reason `Crash`.
+//! The EL1 vector table. Every entry saves the general-purpose registers
+//! and calls [`exception_handler`], which prints a report and shuts the
+//! domain down with reason `Crash`, except in two cases: a synchronous
+//! exception from EL0 goes to the task switcher (`tasks::el0_sync`), and a
+//! synchronous exception at EL1 that a check announced with [`expect`] is
+//! recorded, stepped over and returned from.
 
 use crate::console::println;
 use core::arch::asm;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use hypercall_abi::guest;
 
 core::arch::global_asm!(
@@ -14,10 +18,14 @@ core::arch::global_asm!(
 guest_vectors:
     .irp    n, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15
     .balign 128
+    .if     \n == 8
+    b       el0_sync            // synchronous from EL0: a task trapped
+    .else
     sub     sp, sp, #{frame}
     stp     x0, x1, [sp]
     mov     x0, #\n
     b       exception_common
+    .endif
     .endr
 
 exception_common:
@@ -38,8 +46,25 @@ exception_common:
     str     x30, [sp, #240]
     mov     x1, sp
     bl      exception_handler
-5:  wfe
-    b       5b
+    // Returns only for an expected exception, with ELR_EL1 moved on.
+    ldp     x2, x3, [sp, #16]
+    ldp     x4, x5, [sp, #32]
+    ldp     x6, x7, [sp, #48]
+    ldp     x8, x9, [sp, #64]
+    ldp     x10, x11, [sp, #80]
+    ldp     x12, x13, [sp, #96]
+    ldp     x14, x15, [sp, #112]
+    ldp     x16, x17, [sp, #128]
+    ldp     x18, x19, [sp, #144]
+    ldp     x20, x21, [sp, #160]
+    ldp     x22, x23, [sp, #176]
+    ldp     x24, x25, [sp, #192]
+    ldp     x26, x27, [sp, #208]
+    ldp     x28, x29, [sp, #224]
+    ldr     x30, [sp, #240]
+    ldp     x0, x1, [sp]
+    add     sp, sp, #{frame}
+    eret
     .text
 "#,
     frame = const core::mem::size_of::<Regs>(),
@@ -90,9 +115,29 @@ fn ec_name(ec: u64) -> &'static str {
     }
 }
 
+/// Set by [`expect`]: the next synchronous exception at EL1 is recorded.
+static EXPECTING: AtomicBool = AtomicBool::new(false);
+/// ESR_EL1 of the last expected exception, 0 if none came.
+static CAUGHT: AtomicU64 = AtomicU64::new(0);
+
+/// Runs `f`, which is expected to raise one synchronous exception at EL1
+/// (e.g. a trapped instruction the monitor refuses); returns its ESR_EL1,
+/// or `None` if `f` completed without one. The faulting instruction is
+/// skipped.
+pub fn expect(f: impl FnOnce()) -> Option<u64> {
+    CAUGHT.store(0, Ordering::SeqCst);
+    EXPECTING.store(true, Ordering::SeqCst);
+    f();
+    EXPECTING.store(false, Ordering::SeqCst);
+    match CAUGHT.load(Ordering::SeqCst) {
+        0 => None,
+        esr => Some(esr),
+    }
+}
+
 /// Called by every vector entry with its index and the saved registers.
 #[no_mangle]
-extern "C" fn exception_handler(vector: u64, regs: &Regs) -> ! {
+extern "C" fn exception_handler(vector: u64, regs: &Regs) {
     let (esr, far, elr): (u64, u64, u64);
     // SAFETY: reading EL1 syndrome registers has no side effects.
     unsafe {
@@ -105,6 +150,13 @@ extern "C" fn exception_handler(vector: u64, regs: &Regs) -> ! {
             elr = out(reg) elr,
             options(nomem, nostack, preserves_flags),
         );
+    }
+    // Vector 4: synchronous, current EL with SP_ELx.
+    if vector == 4 && EXPECTING.swap(false, Ordering::SeqCst) {
+        CAUGHT.store(esr, Ordering::SeqCst);
+        // SAFETY: resume after the faulting (32-bit) instruction.
+        unsafe { asm!("msr elr_el1, {}", in(reg) elr + 4, options(nomem, nostack)) };
+        return;
     }
     let (kind, from) = vector_name(vector);
     let ec = esr >> 26;

@@ -15,6 +15,7 @@ enum Command {
     Fault(fn() -> !),
     Bench,
     Spin,
+    Run(fn(&dt::BootInfo) -> !),
 }
 
 impl Command {
@@ -30,6 +31,9 @@ impl Command {
             "test=panic" => Command::Fault(tests::panic),
             "bench" => Command::Bench,
             "spin" => Command::Spin,
+            "mmu" => Command::Run(crate::paging::run),
+            "test=mmu" => Command::Run(crate::mmu_checks::run),
+            "bench=mmu" => Command::Run(crate::mmu_bench::run),
             _ => return None,
         })
     }
@@ -78,6 +82,7 @@ extern "C" fn kmain(dtb: usize) -> ! {
         Some(Command::Fault(f)) => f(),
         Some(Command::Bench) => bench::run(),
         Some(Command::Spin) => spin(),
+        Some(Command::Run(f)) => f(&info),
         None => {
             println!("guest: unknown command line");
             guest::crash()

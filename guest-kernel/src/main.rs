@@ -23,6 +23,14 @@ mod exceptions;
 mod kmain;
 #[cfg(target_os = "none")]
 mod tests;
+#[cfg(target_os = "none")]
+mod mmu_bench;
+#[cfg(target_os = "none")]
+mod mmu_checks;
+#[cfg(target_os = "none")]
+mod paging;
+#[cfg(target_os = "none")]
+mod tasks;
 
 /// Host stub: the kernel only runs on the bare-metal target.
 #[cfg(not(target_os = "none"))]
