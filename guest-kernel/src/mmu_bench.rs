@@ -77,7 +77,7 @@ pub fn run(_: &BootInfo) -> ! {
             for i in 0..512 {
                 // SAFETY: a 64-bit store into guest RAM (MMU off): into the
                 // table it traps and the monitor validates and emulates it.
-                unsafe { core::ptr::write_volatile((base + 8 * i) as *mut u64, v) };
+                unsafe { crate::paging::store_table_entry(base + 8 * i, v) };
             }
         }
         ticks() - t0

@@ -147,12 +147,12 @@ fn checks(info: &BootInfo, c: &mut Checks) -> Result<(), Errno> {
     let good = ro(e2);
     // SAFETY: a 64-bit store into the level-3 table: it traps to the
     // monitor, which validates and emulates it.
-    unsafe { core::ptr::write_volatile(slot(6) as *mut u64, good) };
+    unsafe { crate::paging::store_table_entry(slot(6), good) };
     c.check("direct_store_valid", format_args!("{:#x}", peek(slot(6))), peek(slot(6)) == good);
     let esr = expect(|| {
         // SAFETY: as above; this descriptor is refused and the monitor
         // injects a permission fault, which `expect` catches.
-        unsafe { core::ptr::write_volatile(slot(7) as *mut u64, rw(ct)) }
+        unsafe { crate::paging::store_table_entry(slot(7), rw(ct)) }
     });
     c.check("direct_store_bad_descriptor", format_args!("ESR {:#x}, entry {:#x}", esr.unwrap_or(0), peek(slot(7))),
         esr.is_some_and(|e| e >> 26 == 0x25 && e & 0x3f == 0x0f) && peek(slot(7)) == 0);

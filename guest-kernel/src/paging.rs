@@ -262,6 +262,19 @@ macro_rules! mrs_el1 {
 }
 pub(crate) use mrs_el1;
 
+/// A direct store of a descriptor: one `str` of a 64-bit register without
+/// writeback, the only form the monitor emulates when it hits a protected
+/// table (the syndrome then names the register).
+///
+/// # Safety
+///
+/// `addr` must be an 8-byte aligned address of this guest's RAM that the
+/// current translation lets it store to (or that traps to the monitor).
+pub unsafe fn store_table_entry(addr: u64, val: u64) {
+    // SAFETY: forwarded to the caller.
+    unsafe { asm!("str {v}, [{a}]", v = in(reg) val, a = in(reg) addr, options(nostack)) };
+}
+
 /// SCTLR_EL1 bits M, C and I.
 pub const SCTLR_MMU_CACHES: u64 = 1 | 1 << 2 | 1 << 12;
 

@@ -161,7 +161,12 @@ impl Monitor {
         let regs = &mut self.domains[self.current].vcpu.regs;
         match r {
             Ok(()) => regs.elr += 4,
-            Err(_) => {
+            Err(e) => {
+                println!(
+                    "hyp: dom{}: refused a direct store into the table at {ipa:#x} ({e}, ESR {:#x})",
+                    self.domains[self.current].id, esr.0
+                );
+                let regs = &mut self.domains[self.current].vcpu.regs;
                 let from_el0 = regs.spsr & 0xf == 0;
                 cpu::inject_sync(regs, cpu::esr_write_fault(from_el0), far);
             }
