@@ -86,6 +86,15 @@ pub struct DomainMemory {
 }
 
 impl DomainMemory {
+    /// Machine address of guest RAM address `ipa`, without a table walk:
+    /// RAM is mapped chunk after chunk, each but the last 2 MiB.
+    pub fn ram_pa(&self, ipa: u64) -> Option<u64> {
+        let off = ipa.checked_sub(self.ram.0).filter(|o| *o < self.ram.1)?;
+        let (pa, n) = *self.chunks.get((off / (CHUNK_FRAMES * PAGE_SIZE)) as usize)?;
+        let o = off % (CHUNK_FRAMES * PAGE_SIZE);
+        (o < n * PAGE_SIZE).then_some(pa + o)
+    }
+
     /// Frames owned, tables included.
     pub fn frames(&self) -> u64 {
         self.chunks.iter().map(|c| c.1).sum::<u64>() + self.tables.len() as u64
@@ -410,6 +419,12 @@ mod tests {
         let after: Vec<_> = (0..16 << 20).step_by(0x3_3000).map(|o| mem.p2m.translate(&phys, GUEST_RAM_BASE + o).unwrap()).collect();
         assert_eq!(after.iter().map(|t| t.0).collect::<Vec<_>>(), before);
         assert!(after.iter().all(|t| t.2 == PAGE_SIZE));
+        for o in (0..16u64 << 20).step_by(0x1_1008) {
+            let ipa = GUEST_RAM_BASE + o;
+            assert_eq!(mem.ram_pa(ipa), mem.p2m.translate(&phys, ipa).map(|t| t.0));
+        }
+        assert_eq!(mem.ram_pa(GUEST_RAM_BASE + (16 << 20)), None);
+        assert_eq!(mem.ram_pa(GUEST_RAM_BASE - 8), None);
         release(&mut phys, &mut frames, mem);
         assert_eq!(frames.free_frames(), free);
     }

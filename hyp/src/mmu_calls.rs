@@ -7,7 +7,7 @@
 use crate::hypercall::{self, Guest};
 use crate::pvmmu::Ttbr;
 use hypercall_abi::errno::{result_to_raw, Errno};
-use hypercall_abi::mmu::{self as abi, MmuUpdate, MmuextOp};
+use hypercall_abi::mmu::{self as abi, MmuextOp};
 use hypercall_abi::multicall::MULTICALL_MAX;
 use hypercall_abi::nr;
 
@@ -48,28 +48,52 @@ fn u64_at(b: &[u8], off: usize) -> u64 {
     u64::from_le_bytes(b[off..off + 8].try_into().unwrap())
 }
 
-/// `mmu_update(reqs, count, pdone, foreigndom)`.
+/// Requests read from the guest at a time.
+const CHUNK: usize = 32;
+
+/// `mmu_update(reqs, count, pdone, foreigndom)`. Requests are read up to
+/// [`CHUNK`] at a time and run under one [`Guest::with_mmu`]; a chunk that
+/// cannot be read whole is read request by request, so that the ones
+/// before an unreadable request still run.
 pub fn mmu_update(g: &mut impl Guest, reqs: u64, count: u64, pdone: u64, foreigndom: u64) -> Result<u64, Errno> {
     let n = start(g, count, pdone, foreigndom)?;
     let mut done = 0;
     let mut r = Ok(());
+    let mut buf = [0u8; 16 * CHUNK];
     while done < n {
-        let mut b = [0u8; 16];
-        if let Err(e) = entry(reqs, done, 16).and_then(|a| g.read(a, &mut b)) {
-            r = Err(e);
-            break;
-        }
-        let u = MmuUpdate {
-            ptr: u64_at(&b, 0),
-            val: u64_at(&b, 8),
+        let k = (n - done).min(CHUNK);
+        let whole = entry(reqs, done, 16).and_then(|a| g.read(a, &mut buf[..16 * k]));
+        let readable = match whole {
+            Ok(()) => k,
+            Err(_) => (0..k)
+                .take_while(|&j| {
+                    entry(reqs, done + j, 16)
+                        .and_then(|a| g.read(a, &mut buf[16 * j..16 * j + 16]))
+                        .is_ok()
+                })
+                .count(),
         };
-        let mut one = Ok(());
-        g.with_mmu(&mut |m, env| one = m.update(env, u.ptr, u.val))?;
-        if let Err(e) = one {
-            r = Err(e);
+        let mut ran = 0;
+        let mut failed = Ok(());
+        g.with_mmu(&mut |m, env| {
+            while ran < readable {
+                let b = &buf[16 * ran..16 * ran + 16];
+                if let Err(e) = m.update(env, u64_at(b, 0), u64_at(b, 8)) {
+                    failed = Err(e);
+                    return;
+                }
+                ran += 1;
+            }
+        })?;
+        done += ran;
+        if failed.is_err() {
+            r = failed;
             break;
         }
-        done += 1;
+        if readable < k {
+            r = Err(Errno::EFAULT);
+            break;
+        }
     }
     finish(g, pdone, done, r)
 }

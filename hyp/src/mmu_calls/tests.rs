@@ -6,6 +6,7 @@ use crate::hypercall::sim::SimGuest;
 use crate::hypercall::{dispatch, Action};
 use crate::pvmmu::{MmuEnv, PvMmu, Type};
 use hypercall_abi::mmu::desc as d;
+use hypercall_abi::mmu::MmuUpdate;
 use hypercall_abi::multicall::MulticallEntry;
 use std::collections::BTreeSet;
 

@@ -8,7 +8,7 @@ use crate::arch::pvmmu as cpu;
 use crate::builder;
 use crate::esr::Esr;
 use crate::frames::Frames;
-use crate::pagetable::PageTable;
+use crate::builder::DomainMemory;
 use crate::pvmmu::sysreg::{self, Decision, Reg};
 use crate::pvmmu::{trap, MmuEnv, PvMmu, Ttbr};
 use crate::{mrs, println};
@@ -16,12 +16,12 @@ use hypercall_abi::errno::Errno;
 
 /// Guest memory through the domain's P2M, with stage-2 protection.
 struct LiveEnv<'a> {
-    p2m: &'a PageTable,
+    mem: &'a DomainMemory,
 }
 
 impl LiveEnv<'_> {
     fn pa(&self, ipa: u64) -> Option<u64> {
-        self.p2m.translate(&RealPhys, ipa).map(|t| t.0)
+        self.mem.ram_pa(ipa)
     }
 }
 
@@ -43,7 +43,7 @@ impl MmuEnv for LiveEnv<'_> {
     fn protect(&mut self, ipa: u64, table: bool) {
         // RAM is mapped with pages once the PV MMU exists, so this cannot
         // fail for a frame of the domain's RAM (the only ones passed).
-        let _ = self.p2m.set_page_write(&mut RealPhys, ipa, !table);
+        let _ = self.mem.p2m.set_page_write(&mut RealPhys, ipa, !table);
         cpu::flush_ipa(ipa);
     }
 }
@@ -60,7 +60,7 @@ pub(super) fn with_mmu(
         crate::arch::stage2::flush_vmid(mem.p2m.root, dom.id);
         dom.pvmmu = Some(PvMmu::new(mem.ram.0, mem.ram.1, 1));
     }
-    let mut env = LiveEnv { p2m: &mem.p2m };
+    let mut env = LiveEnv { mem };
     match dom.pvmmu.as_mut() {
         Some(m) => {
             f(m, &mut env);
