@@ -59,9 +59,14 @@ pub fn mmu_update(g: &mut impl Guest, reqs: u64, count: u64, pdone: u64, foreign
     let n = start(g, count, pdone, foreigndom)?;
     let mut done = 0;
     let mut r = Ok(());
-    let mut buf = [0u8; 16 * CHUNK];
+    // Read as words: with the byte buffer the compiler could not know the
+    // alignment and would assemble every word from single bytes.
+    let mut words = [0u64; 2 * CHUNK];
     while done < n {
         let k = (n - done).min(CHUNK);
+        // SAFETY: a byte view of exactly the array, which any bytes are
+        // valid for; it is last used before the array is read below.
+        let buf = unsafe { core::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<u8>(), 16 * CHUNK) };
         let whole = entry(reqs, done, 16).and_then(|a| g.read(a, &mut buf[..16 * k]));
         let readable = match whole {
             Ok(()) => k,
@@ -77,8 +82,8 @@ pub fn mmu_update(g: &mut impl Guest, reqs: u64, count: u64, pdone: u64, foreign
         let mut failed = Ok(());
         g.with_mmu(&mut |m, env| {
             while ran < readable {
-                let b = &buf[16 * ran..16 * ran + 16];
-                if let Err(e) = m.update(env, u64_at(b, 0), u64_at(b, 8)) {
+                let (ptr, val) = (u64::from_le(words[2 * ran]), u64::from_le(words[2 * ran + 1]));
+                if let Err(e) = m.update(env, ptr, val) {
                     failed = Err(e);
                     return;
                 }

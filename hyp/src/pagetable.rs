@@ -388,7 +388,7 @@ impl PageTable {
                 let t = mem.alloc_table().ok_or(MapError::NoMemory)?;
                 let page = if step == PAGE_SIZE { TABLE_OR_PAGE } else { 0 };
                 for i in 0..ENTRIES {
-                    mem.write(t, i, base + i as u64 * step | attrs | page);
+                    mem.write(t, i, (base + i as u64 * step) | attrs | page);
                 }
                 mem.write(table, idx, 0);
                 mem.write(table, idx, t | VALID | TABLE_OR_PAGE);
@@ -617,8 +617,8 @@ mod tests {
         assert_eq!(after.iter().map(|t| t.0).collect::<Vec<_>>(), before);
         assert!(after.iter().all(|t| t.1 == Attrs::RWX && t.2 == PAGE_SIZE));
         pt.set_page_write(&mut m, G + M2 + PAGE_SIZE, false).unwrap();
-        assert_eq!(pt.translate(&m, G + M2 + PAGE_SIZE).unwrap().1.write, false);
-        assert_eq!(pt.translate(&m, G + M2).unwrap().1.write, true);
+        assert!(!pt.translate(&m, G + M2 + PAGE_SIZE).unwrap().1.write);
+        assert!(pt.translate(&m, G + M2).unwrap().1.write);
         pt.set_page_write(&mut m, G + M2 + PAGE_SIZE, true).unwrap();
         assert_eq!(pt.translate(&m, G + M2 + PAGE_SIZE).unwrap().1, Attrs::RWX);
         assert_eq!(pt.set_page_write(&mut m, 0, true), Err(MapError::NotMapped));

@@ -331,7 +331,7 @@ mod mmu_abi {
         assert_eq!(size_of::<MulticallEntry>(), 64);
         assert_eq!(offset_of!(MulticallEntry, result), 8);
         assert_eq!(offset_of!(MulticallEntry, args), 16);
-        assert!(MULTICALL_MAX > 0);
+        assert_eq!(MULTICALL_MAX, 64);
     }
 
     #[test]
