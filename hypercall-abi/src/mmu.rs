@@ -92,14 +92,26 @@
 //! those after it are not, and the monitor's state is exactly as after the
 //! done ones. The number done is stored at `pdone` (also on success, where
 //! it is `count`), so a guest can fix or skip the failing request and
-//! resubmit the rest. [`MmuBatch`] does this bookkeeping.
+//! resubmit the rest. [`MmuBatch`] does this bookkeeping. (The monitor may
+//! read up to 32 requests ahead of the one it runs: a batch must not
+//! rewrite its own later requests.)
+//!
+//! # Direct stores
+//!
+//! Table frames are read-only in stage 2. With the stage-1 MMU off, a store
+//! into a validated table traps to the monitor: a single aligned 64-bit
+//! `str` of a general-purpose register *without writeback* is validated and
+//! done like a one-entry update (slower than a batch); any other access, or
+//! a refused value, gets a permission fault (data abort, DFSC 0x0f) at EL1.
+//! With the MMU on, tables are mapped read-only, so a store faults in the
+//! guest's own stage 1 first.
 //!
 //! Results: 0 on success, else the failing request's error:
 //! `-EINVAL` (bad command bits, misaligned `ptr`, reserved bits or a
-//! reserved encoding in `val`, misaligned block output address, a table
-//! entry pointing at a frame already typed otherwise), `-EPERM` (`ptr` or a
-//! mapped frame outside the domain's RAM; a writable mapping of a table
-//! frame), `-ENOSYS` (unimplemented command), `-EFAULT` (request `i` is not
+//! reserved encoding in `val`, misaligned block output address), `-EPERM`
+//! (`ptr` or a mapped frame outside the domain's RAM; a writable mapping of
+//! a table frame; a table entry pointing at a frame mapped writable or in
+//! use as a table of another level), `-ENOSYS` (unimplemented command), `-EFAULT` (request `i` is not
 //! readable: the vector crosses out of the guest's memory). Checked before
 //! anything is done (with 0 done): `count > MMU_BATCH_MAX` → `-EINVAL`;
 //! `foreigndom != DOMID_SELF` → `-EPERM`; `pdone` not writable → `-EFAULT`.
@@ -110,7 +122,7 @@
 //!
 //! | `cmd` | `arg1` | `arg2` | effect, errors |
 //! |---|---|---|---|
-//! | [`MMUEXT_PIN_L1_TABLE`]..[`MMUEXT_PIN_L4_TABLE`] | frame number | - | validate as a table of that level and hold it; `-EINVAL` if already pinned or not valid, `-EPERM` if foreign |
+//! | [`MMUEXT_PIN_L1_TABLE`]..[`MMUEXT_PIN_L4_TABLE`] | frame number | - | validate as a table of that level and hold it; `-EINVAL` if already pinned or an entry is invalid, `-EPERM` if foreign, mapped writable or a table of another level |
 //! | [`MMUEXT_UNPIN_TABLE`] | frame number | - | release the pin; `-EINVAL` if not pinned, `-EBUSY` while it is a TTBR base |
 //! | [`MMUEXT_NEW_BASEPTR`] | frame number | ASID | `TTBR0_EL1 := ASID << 48 \| frame << 12`; the frame must be a pinned level-0 table (`-EINVAL`) |
 //! | [`MMUEXT_NEW_TTBR1_BASEPTR`] | frame number | ASID | the same for `TTBR1_EL1` |
