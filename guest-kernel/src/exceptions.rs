@@ -1,9 +1,13 @@
-//! The EL1 vector table: any exception is fatal. Every entry saves the
-//! general-purpose registers and calls [`exception_handler`], which prints
-//! a report and shuts the domain down with reason `Crash`.
+//! The EL1 vector table. Every entry saves the general-purpose registers
+//! and calls [`exception_handler`], which prints a report and shuts the
+//! domain down with reason `Crash`, except in two cases: a synchronous
+//! exception from EL0 goes to the task switcher (`tasks::el0_sync`), and a
+//! synchronous exception at EL1 that a check announced with [`expect`] is
+//! recorded, stepped over and returned from.
 
 use crate::console::println;
 use core::arch::asm;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use hypercall_abi::guest;
 
 core::arch::global_asm!(
@@ -14,10 +18,14 @@ core::arch::global_asm!(
 guest_vectors:
     .irp    n, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15
     .balign 128
+    .if     \n == 8
+    b       el0_sync            // synchronous from EL0: a task trapped
+    .else
     sub     sp, sp, #{frame}
     stp     x0, x1, [sp]
     mov     x0, #\n
     b       exception_common
+    .endif
     .endr
 
 exception_common:
@@ -38,7 +46,8 @@ exception_common:
     str     x30, [sp, #240]
     mov     x1, sp
     bl      exception_handler
-    // The handler returned: an interrupt was handled; resume.
+    // The handler returned: an interrupt was handled, or an expected
+    // exception with ELR_EL1 moved on; resume.
     ldp     x2, x3, [sp, #16]
     ldp     x4, x5, [sp, #32]
     ldp     x6, x7, [sp, #48]
@@ -107,6 +116,26 @@ fn ec_name(ec: u64) -> &'static str {
     }
 }
 
+/// Set by [`expect`]: the next synchronous exception at EL1 is recorded.
+static EXPECTING: AtomicBool = AtomicBool::new(false);
+/// ESR_EL1 of the last expected exception, 0 if none came.
+static CAUGHT: AtomicU64 = AtomicU64::new(0);
+
+/// Runs `f`, which is expected to raise one synchronous exception at EL1
+/// (e.g. a trapped instruction the monitor refuses); returns its ESR_EL1,
+/// or `None` if `f` completed without one. The faulting instruction is
+/// skipped.
+pub fn expect(f: impl FnOnce()) -> Option<u64> {
+    CAUGHT.store(0, Ordering::SeqCst);
+    EXPECTING.store(true, Ordering::SeqCst);
+    f();
+    EXPECTING.store(false, Ordering::SeqCst);
+    match CAUGHT.load(Ordering::SeqCst) {
+        0 => None,
+        esr => Some(esr),
+    }
+}
+
 /// Called by every vector entry with its index and the saved registers.
 /// Returns only for an interrupt from the kernel itself (vectors 1 and 5),
 /// which [`crate::irq::handle`] deals with.
@@ -128,6 +157,13 @@ extern "C" fn exception_handler(vector: u64, regs: &Regs) {
             elr = out(reg) elr,
             options(nomem, nostack, preserves_flags),
         );
+    }
+    // Vector 4: synchronous, current EL with SP_ELx.
+    if vector == 4 && EXPECTING.swap(false, Ordering::SeqCst) {
+        CAUGHT.store(esr, Ordering::SeqCst);
+        // SAFETY: resume after the faulting (32-bit) instruction.
+        unsafe { asm!("msr elr_el1, {}", in(reg) elr + 4, options(nomem, nostack)) };
+        return;
     }
     let (kind, from) = vector_name(vector);
     let ec = esr >> 26;

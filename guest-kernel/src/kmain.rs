@@ -19,6 +19,7 @@ enum Command {
     Timer,
     Mgr(&'static str),
     Idle,
+    Run(fn(&dt::BootInfo) -> !),
 }
 
 impl Command {
@@ -40,6 +41,9 @@ impl Command {
             "idle" => Command::Idle,
             w if w.starts_with("mgr=") => Command::Mgr(&w[4..]),
             w if w.starts_with("work=") => Command::Work(&w[5..]),
+            "mmu" => Command::Run(crate::paging::run),
+            "test=mmu" => Command::Run(crate::mmu_checks::run),
+            "bench=mmu" => Command::Run(crate::mmu_bench::run),
             _ => return None,
         })
     }
@@ -92,6 +96,7 @@ extern "C" fn kmain(dtb: usize) -> ! {
         Some(Command::Timer) => crate::work::timer(),
         Some(Command::Mgr(arg)) => crate::mgr::run(arg),
         Some(Command::Idle) => crate::mgr::idle(),
+        Some(Command::Run(f)) => f(&info),
         None => {
             println!("guest: unknown command line");
             guest::crash()

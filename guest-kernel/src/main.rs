@@ -35,6 +35,14 @@ mod time;
 mod work;
 #[cfg(target_os = "none")]
 mod tests;
+#[cfg(target_os = "none")]
+mod mmu_bench;
+#[cfg(target_os = "none")]
+mod mmu_checks;
+#[cfg(target_os = "none")]
+mod paging;
+#[cfg(target_os = "none")]
+mod tasks;
 
 /// Host stub: the kernel only runs on the bare-metal target.
 #[cfg(not(target_os = "none"))]

@@ -41,8 +41,8 @@ pub const ENOSYS_CHECKS: &[Check] = &[
         expect: &[ENOSYS],
     },
     Check {
-        name: "mmu_update",
-        run: mmu_update,
+        name: "update_va_mapping",
+        run: update_va_mapping,
         expect: &[ENOSYS],
     },
     Check {
@@ -100,9 +100,9 @@ fn hypercall_99(_: &BootInfo) -> i64 {
     unsafe { raw(99, [0; 5]) }
 }
 
-fn mmu_update(_: &BootInfo) -> i64 {
-    // SAFETY: a null, zero-length request list; not provided anyway.
-    unsafe { raw(nr::MMU_UPDATE, [0; 5]) }
+fn update_va_mapping(_: &BootInfo) -> i64 {
+    // SAFETY: an x86-only call the monitor does not provide.
+    unsafe { raw(nr::UPDATE_VA_MAPPING, [0; 5]) }
 }
 
 fn hvc_wrong_immediate(_: &BootInfo) -> i64 {

@@ -86,6 +86,15 @@ pub struct DomainMemory {
 }
 
 impl DomainMemory {
+    /// Machine address of guest RAM address `ipa`, without a table walk:
+    /// RAM is mapped chunk after chunk, each but the last 2 MiB.
+    pub fn ram_pa(&self, ipa: u64) -> Option<u64> {
+        let off = ipa.checked_sub(self.ram.0).filter(|o| *o < self.ram.1)?;
+        let (pa, n) = *self.chunks.get((off / (CHUNK_FRAMES * PAGE_SIZE)) as usize)?;
+        let o = off % (CHUNK_FRAMES * PAGE_SIZE);
+        (o < n * PAGE_SIZE).then_some(pa + o)
+    }
+
     /// Frames owned, tables included.
     pub fn frames(&self) -> u64 {
         self.chunks.iter().map(|c| c.1).sum::<u64>() + self.tables.len() as u64
@@ -235,6 +244,25 @@ fn copy_in(phys: &mut impl Phys, mem: &DomainMemory, ipa: u64, data: &[u8]) {
     }
 }
 
+/// Maps the domain's RAM with pages instead of blocks (same addresses and
+/// attributes), with tables from `frames`, so that single pages can be
+/// made read-only (the PV MMU's page tables). The caller flushes the
+/// domain's TLB entries afterwards.
+pub fn split_ram(
+    phys: &mut impl Phys,
+    frames: &mut Frames,
+    mem: &mut DomainMemory,
+) -> Result<(), BuildError> {
+    let mut tm = FrameTables {
+        phys,
+        frames,
+        tables: &mut mem.tables,
+    };
+    mem.p2m
+        .split_to_pages(&mut tm, mem.ram.0, mem.ram.1)
+        .map_err(BuildError::Map)
+}
+
 /// Scrubs and frees everything a domain owns.
 pub fn release(phys: &mut impl Phys, frames: &mut Frames, mem: DomainMemory) {
     for (pa, n) in mem.chunks {
@@ -377,6 +405,28 @@ mod tests {
         let fdt = fdt::Fdt::new(&dt).unwrap();
         assert_eq!(fdt.chosen().bootargs(), Some("hello there"));
         assert_eq!(fdt.memory().regions().next().unwrap().size, Some(6 << 20));
+    }
+
+    #[test]
+    fn split_ram_keeps_the_map_and_is_released_with_the_domain() {
+        let (mut phys, mut frames) = machine(64);
+        let free = frames.free_frames();
+        let mut mem = build(&mut phys, &mut frames, &cfg(16), &image(4096)).unwrap();
+        let before: Vec<_> = (0..16 << 20).step_by(0x3_3000).map(|o| mem.p2m.translate(&phys, GUEST_RAM_BASE + o).unwrap().0).collect();
+        let tables = mem.tables.len();
+        split_ram(&mut phys, &mut frames, &mut mem).unwrap();
+        assert_eq!(mem.tables.len(), tables + 8, "one level-3 table per 2 MiB");
+        let after: Vec<_> = (0..16 << 20).step_by(0x3_3000).map(|o| mem.p2m.translate(&phys, GUEST_RAM_BASE + o).unwrap()).collect();
+        assert_eq!(after.iter().map(|t| t.0).collect::<Vec<_>>(), before);
+        assert!(after.iter().all(|t| t.2 == PAGE_SIZE));
+        for o in (0..16u64 << 20).step_by(0x1_1008) {
+            let ipa = GUEST_RAM_BASE + o;
+            assert_eq!(mem.ram_pa(ipa), mem.p2m.translate(&phys, ipa).map(|t| t.0));
+        }
+        assert_eq!(mem.ram_pa(GUEST_RAM_BASE + (16 << 20)), None);
+        assert_eq!(mem.ram_pa(GUEST_RAM_BASE - 8), None);
+        release(&mut phys, &mut frames, mem);
+        assert_eq!(frames.free_frames(), free);
     }
 
     #[test]

@@ -8,6 +8,8 @@ use hypercall_abi::sched::{ShutdownReason, SCHEDOP_BLOCK, SCHEDOP_SHUTDOWN, SCHE
 use hypercall_abi::vcpu::VcpuGuestContext;
 use hypercall_abi::version as ver;
 use hypercall_abi::{nr, psci};
+use crate::mmu_calls;
+use crate::pvmmu::{MmuEnv, PvMmu, Ttbr};
 
 /// What a handler may ask of the calling domain.
 pub trait Guest {
@@ -21,6 +23,25 @@ pub trait Guest {
     fn console(&mut self, bytes: &[u8]);
     /// The domain's handle (UUID).
     fn handle(&self) -> [u8; 16];
+    /// Runs `f` on the domain's PV MMU state and the machine hooks it
+    /// needs; `ENOSYS` if the domain has none (see [`crate::mmu_calls`]).
+    fn with_mmu(&mut self, f: &mut dyn FnMut(&mut PvMmu, &mut dyn MmuEnv)) -> Result<(), Errno> {
+        let _ = f;
+        Err(Errno::ENOSYS)
+    }
+    /// Index of the calling vCPU in its domain.
+    fn vcpu(&self) -> usize {
+        0
+    }
+    /// Loads TTBR0_EL1 or TTBR1_EL1 of the calling vCPU with `val`
+    /// (already validated).
+    fn load_ttbr(&mut self, which: Ttbr, val: u64) {
+        let _ = (which, val);
+    }
+    /// Invalidates the domain's stage-1 TLB entries: all, or one VA.
+    fn tlb_flush(&mut self, va: Option<u64>) {
+        let _ = va;
+    }
 }
 
 /// What the monitor does after a hypercall.
@@ -99,6 +120,9 @@ pub fn dispatch(g: &mut impl Guest, nr: u64, a: [u64; 5]) -> Action {
         nr::SCHED_OP => sched_op(g, a[0], a[1]),
         nr::SET_TIMER_OP => Action::SetTimer(a[0]),
         nr::VCPU_OP => vcpu_op(g, a[0], a[1], a[2]),
+        nr::MMU_UPDATE => ret(mmu_calls::mmu_update(g, a[0], a[1], a[2], a[3])),
+        nr::MMUEXT_OP => ret(mmu_calls::mmuext_op(g, a[0], a[1], a[2], a[3])),
+        nr::MULTICALL => ret(mmu_calls::multicall(g, a[0], a[1])),
         _ => ret(Err(Errno::ENOSYS)),
     }
 }

@@ -30,6 +30,8 @@ use hypercall_abi::sched::ShutdownReason;
 use platform::devtree::{self, CpuEnable, MachineInfo, PsciMethod};
 use platform::gic::IrqChip;
 
+mod mmu_traps;
+
 /// Heap for the monitor's own allocations.
 const HEAP_SIZE: u64 = 8 << 20;
 
@@ -79,6 +81,8 @@ pub(crate) struct Domain {
     line: LineBuffer,
     /// CPU time used, ns (recorded when the domain ends).
     cpu_ns: u64,
+    /// Its paravirtual MMU state, from its first page-table hypercall.
+    pvmmu: Option<crate::pvmmu::PvMmu>,
 }
 
 impl Domain {
@@ -103,6 +107,9 @@ struct PerCpu {
     resched: bool,
     /// HCR_EL2 as last written.
     hcr: u64,
+    /// The loaded vCPU runs with its stage-1 MMU off: its memory is made
+    /// cacheable by HCR_EL2.DC.
+    dc: bool,
     /// The timer deadline this CPU's timer is armed for (system time, ns;
     /// `u64::MAX`: off), and the `timers_gen` it was computed at.
     armed: (u64, u64),
@@ -166,6 +173,9 @@ impl Phys for RealPhys {
 /// The calling domain, as hypercall handlers see it.
 struct LiveGuest<'a> {
     dom: &'a mut Domain,
+    frames: &'a mut Frames,
+    /// The calling vCPU's index.
+    vcpu: usize,
 }
 
 impl LiveGuest<'_> {
@@ -235,6 +245,21 @@ impl Guest for LiveGuest<'_> {
         let mut h = [0u8; 16];
         h[14..16].copy_from_slice(&self.dom.id.to_be_bytes());
         h
+    }
+    fn with_mmu(
+        &mut self,
+        f: &mut dyn FnMut(&mut crate::pvmmu::PvMmu, &mut dyn crate::pvmmu::MmuEnv),
+    ) -> Result<(), Errno> {
+        mmu_traps::with_mmu(self.dom, self.frames, f)
+    }
+    fn vcpu(&self) -> usize {
+        self.vcpu
+    }
+    fn load_ttbr(&mut self, which: crate::pvmmu::Ttbr, val: u64) {
+        mmu_traps::load_ttbr(which, val)
+    }
+    fn tlb_flush(&mut self, va: Option<u64>) {
+        mmu_traps::tlb_flush(va)
     }
 }
 
@@ -502,6 +527,7 @@ fn start(dtb_at: Range, info: &MachineInfo) -> Result<(), &'static str> {
             until: u64::MAX,
             resched: true,
             hcr: 0,
+            dc: true,
             armed: (u64::MAX, u64::MAX),
         });
     }
@@ -642,6 +668,7 @@ impl Monitor {
             ended: None,
             line: LineBuffer::default(),
             cpu_ns: 0,
+            pvmmu: None,
         });
         let now = self.now();
         if let Ok(Some(c)) = self.sched.wake(VcpuId::new(id, 0), now) {
@@ -710,6 +737,7 @@ impl Monitor {
             let Some(v) = d.vcpus.get_mut(n.vcpu as usize) else { return };
             el1::restore(&v.el1);
             fp::restore(&v.fp);
+            self.cpus[c].dc = v.el1.sctlr() & 1 == 0;
             stage2::activate(root, vmid);
             el1::set_vmpidr(v.id);
             v.regs.host_sp = arch::stack_top(c);
@@ -731,9 +759,9 @@ impl Monitor {
         let cpu = &self.cpus[c];
         if !cpu.resched && cpu.armed == (cpu.until, self.timers_gen) {
             let hcr = cpu.hcr;
+            let dc = cpu.dc;
             if let Some(v) = self.loaded(c) {
-                let want = el1::HCR_GUEST | if v.irq_line() { el1::HCR_VI } else { 0 };
-                if want == hcr {
+                if hcr_for(dc, v.irq_line()) == hcr {
                     return true;
                 }
             }
@@ -748,7 +776,7 @@ impl Monitor {
         }
         let line = self.loaded(c).map(|v| v.irq_line());
         let running = line.is_some();
-        let hcr = el1::HCR_GUEST | if line == Some(true) { el1::HCR_VI } else { 0 };
+        let hcr = hcr_for(self.cpus[c].dc, line == Some(true));
         if running && self.cpus[c].hcr != hcr {
             msr!("hcr_el2", hcr);
             arch::isb();
@@ -1026,7 +1054,9 @@ impl Monitor {
                     }
                     let Some(i) = self.dom_index(cur.dom) else { return };
                     let dom = &mut self.domains[i];
-                    let a = hypercall::dispatch(&mut LiveGuest { dom }, nr, args);
+                    let frames = &mut self.frames;
+                    let vcpu = cur.vcpu as usize;
+                    let a = hypercall::dispatch(&mut LiveGuest { dom, frames, vcpu }, nr, args);
                     self.apply(c, cur, a);
                 }
                 0 => {
@@ -1052,6 +1082,8 @@ impl Monitor {
                     self.cpus[c].resched = true;
                 }
             }
+            ec::SYSREG => self.sysreg_trap(c, cur, esr),
+            ec::DABT_LOWER if self.table_store(c, cur, esr) => {}
             _ => {
                 self.report(c, cur, ExceptionKind::Sync, esr);
                 self.end_domain(cur.dom, End::Fault);
@@ -1129,6 +1161,8 @@ impl Monitor {
         let name = d.name.clone();
         d.line.flush(|l| console::domain_line(&name, l));
         d.ended = Some(how);
+        mmu_traps::report(&self.domains[i]);
+        let d = &mut self.domains[i];
         match how {
             End::Shutdown(r) => println!("hyp: dom{} ({}): shut down ({})", d.id, d.name, r.name()),
             End::Fault => println!(
@@ -1205,6 +1239,19 @@ impl Monitor {
         );
         power_off(self.power)
     }
+}
+
+/// HCR_EL2 for a guest: DC while its MMU is off, VI while an interrupt is
+/// pending for it.
+fn hcr_for(dc: bool, irq: bool) -> u64 {
+    let mut h = el1::HCR_GUEST;
+    if !dc {
+        h &= !el1::HCR_DC;
+    }
+    if irq {
+        h |= el1::HCR_VI;
+    }
+    h
 }
 
 /// A domain's vCPUs, weight and cap.

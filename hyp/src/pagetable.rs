@@ -362,6 +362,65 @@ impl PageTable {
         }
     }
 
+    /// Replaces every block mapping in `[va, va+size)` by tables of pages
+    /// with the same output addresses and attributes, so that single pages
+    /// can change permissions. The translation of every address is the
+    /// same before and after (each block entry is cleared, then replaced by
+    /// its table: the caller invalidates the TLBs afterwards). Stops at the
+    /// first allocation failure, leaving what was split split.
+    pub fn split_to_pages(
+        &self,
+        mem: &mut impl TableMemory,
+        va: u64,
+        size: u64,
+    ) -> Result<(), MapError> {
+        check_range(va, size)?;
+        let mut a = va;
+        while a < va + size {
+            while let Some((table, idx, bs)) = self.leaf_slot(mem, a) {
+                if bs == PAGE_SIZE {
+                    break;
+                }
+                let d = mem.read(table, idx);
+                let attrs = d & !ADDR_MASK & !TABLE_OR_PAGE;
+                let base = d & ADDR_MASK & !(bs - 1);
+                let step = bs / ENTRIES as u64;
+                let t = mem.alloc_table().ok_or(MapError::NoMemory)?;
+                let page = if step == PAGE_SIZE { TABLE_OR_PAGE } else { 0 };
+                for i in 0..ENTRIES {
+                    mem.write(t, i, (base + i as u64 * step) | attrs | page);
+                }
+                mem.write(table, idx, 0);
+                mem.write(table, idx, t | VALID | TABLE_OR_PAGE);
+            }
+            a += PAGE_SIZE;
+        }
+        Ok(())
+    }
+
+    /// Makes the page mapping `va` writable or read-only. It must be a
+    /// page (level 3), not part of a block.
+    pub fn set_page_write(
+        &self,
+        mem: &mut impl TableMemory,
+        va: u64,
+        write: bool,
+    ) -> Result<(), MapError> {
+        let (table, idx, bs) = self.leaf_slot(mem, va).ok_or(MapError::NotMapped)?;
+        if bs != PAGE_SIZE {
+            return Err(MapError::SplitsBlock);
+        }
+        let d = mem.read(table, idx);
+        let d = match (self.regime, write) {
+            (Regime::Stage2, true) => d | 0b11 << 6,
+            (Regime::Stage2, false) => (d & !(0b11 << 6)) | 0b01 << 6,
+            (Regime::El2, true) => d & !(1 << 7),
+            (Regime::El2, false) => d | 1 << 7,
+        };
+        mem.write(table, idx, d);
+        Ok(())
+    }
+
     /// Calls `f(table_pa)` for every table of the tree, root last.
     pub fn for_each_table(&self, mem: &impl TableMemory, f: &mut impl FnMut(u64)) {
         fn rec(mem: &impl TableMemory, t: u64, level: u32, f: &mut impl FnMut(u64)) {
@@ -535,6 +594,34 @@ mod tests {
         let r = pt.map(&mut m, G - PAGE_SIZE, 0, 2 * PAGE_SIZE, Attrs::RW);
         assert_eq!(r, Err(MapError::NoMemory));
         assert!(!pt.any_mapped(&m, 0, 2 * G));
+    }
+
+    #[test]
+    fn splitting_keeps_translations_and_allows_page_permissions() {
+        let mut m = SimMemory::default();
+        let pt = PageTable::new(&mut m, Regime::Stage2).unwrap();
+        pt.map(&mut m, G, 0x8000_0000, G + 2 * M2, Attrs::RWX).unwrap();
+        let before: Vec<_> = (0..(G + 2 * M2) / PAGE_SIZE)
+            .step_by(97)
+            .map(|p| pt.translate(&m, G + p * PAGE_SIZE).unwrap().0)
+            .collect();
+        assert_eq!(
+            pt.set_page_write(&mut m, G + 2 * G / 2, false),
+            Err(MapError::SplitsBlock)
+        );
+        pt.split_to_pages(&mut m, G, G + 2 * M2).unwrap();
+        let after: Vec<_> = (0..(G + 2 * M2) / PAGE_SIZE)
+            .step_by(97)
+            .map(|p| pt.translate(&m, G + p * PAGE_SIZE).unwrap())
+            .collect();
+        assert_eq!(after.iter().map(|t| t.0).collect::<Vec<_>>(), before);
+        assert!(after.iter().all(|t| t.1 == Attrs::RWX && t.2 == PAGE_SIZE));
+        pt.set_page_write(&mut m, G + M2 + PAGE_SIZE, false).unwrap();
+        assert!(!pt.translate(&m, G + M2 + PAGE_SIZE).unwrap().1.write);
+        assert!(pt.translate(&m, G + M2).unwrap().1.write);
+        pt.set_page_write(&mut m, G + M2 + PAGE_SIZE, true).unwrap();
+        assert_eq!(pt.translate(&m, G + M2 + PAGE_SIZE).unwrap().1, Attrs::RWX);
+        assert_eq!(pt.set_page_write(&mut m, 0, true), Err(MapError::NotMapped));
     }
 
     proptest! {

@@ -27,6 +27,8 @@
 use crate::console::{self, CONSOLEIO_READ, CONSOLEIO_WRITE};
 use crate::errno::{result_from_raw, Errno};
 use crate::hvc;
+use crate::mmu;
+use crate::multicall::MulticallEntry;
 use crate::nr;
 use crate::psci;
 use crate::sched::{self, SchedShutdown, ShutdownReason};
@@ -251,6 +253,75 @@ pub fn psci_cpu_off() -> i32 {
     // on success (no Rust state is left half-updated).
     let r = unsafe { hvc::smccc_hvc0(psci::CPU_OFF, 0, 0, 0) };
     psci::status_from_x0(r)
+}
+
+/// `mmu_update(reqs, reqs.len(), &done, DOMID_SELF)`: how many requests
+/// were done, and the error of the first one that was not (see
+/// [`crate::mmu`]).
+pub fn mmu_update(reqs: &[mmu::MmuUpdate]) -> (usize, Result<(), Errno>) {
+    let mut done: u32 = 0;
+    // SAFETY: `reqs` is a live slice the monitor only reads; `done` is a
+    // live u32 it writes. The monitor validates every page-table change
+    // against the domain's own memory; keeping the program's own code and
+    // data mapped is the caller's concern, exactly as with a direct store
+    // into one of its tables.
+    let ret = unsafe {
+        hvc::hypercall4(
+            nr::MMU_UPDATE,
+            reqs.as_ptr() as u64,
+            reqs.len() as u64,
+            core::ptr::from_mut(&mut done) as u64,
+            mmu::DOMID_SELF,
+        )
+    };
+    (done as usize, result_from_raw(ret).map(|_| ()))
+}
+
+/// `mmuext_op(ops, ops.len(), &done, DOMID_SELF)`: how many operations
+/// were done, and the error of the first one that was not.
+pub fn mmuext_op(ops: &[mmu::MmuextOp]) -> (usize, Result<(), Errno>) {
+    let mut done: u32 = 0;
+    // SAFETY: as for `mmu_update`: `ops` is only read, `done` written.
+    let ret = unsafe {
+        hvc::hypercall4(
+            nr::MMUEXT_OP,
+            ops.as_ptr() as u64,
+            ops.len() as u64,
+            core::ptr::from_mut(&mut done) as u64,
+            mmu::DOMID_SELF,
+        )
+    };
+    (done as usize, result_from_raw(ret).map(|_| ()))
+}
+
+/// `multicall(calls, calls.len())`: runs each entry and stores its result
+/// in its `result` field.
+pub fn multicall(calls: &mut [MulticallEntry]) -> Result<(), Errno> {
+    // SAFETY: `calls` is a live slice the monitor reads and writes (the
+    // `result` fields); the entries' own buffers are the caller's business
+    // as for direct calls of the batched hypercalls, which are limited to
+    // ones that only read or write memory they are given.
+    let ret = unsafe {
+        hvc::hypercall2(
+            nr::MULTICALL,
+            calls.as_mut_ptr() as u64,
+            calls.len() as u64,
+        )
+    };
+    result_from_raw(ret).map(|_| ())
+}
+
+/// The monitor, as the [`mmu::Submit`] of an [`mmu::MmuBatch`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Hypervisor;
+
+impl mmu::Submit for Hypervisor {
+    fn mmu_update(&mut self, reqs: &[mmu::MmuUpdate]) -> (usize, Result<(), Errno>) {
+        mmu_update(reqs)
+    }
+    fn mmuext_op(&mut self, ops: &[mmu::MmuextOp]) -> (usize, Result<(), Errno>) {
+        mmuext_op(ops)
+    }
 }
 
 /// `VCPUOP_initialise`: set where down vCPU `vcpu` of this domain starts.

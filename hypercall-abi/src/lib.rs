@@ -49,6 +49,9 @@
 //! * [`domctl`]: domain management (create, destroy, pause, list,
 //!   scheduler parameters) from the privileged domain.
 //! * [`version`]: `xen_version`: ABI version, identification, features.
+//! * [`mmu`]: the paravirtual MMU: `mmu_update`, `mmuext_op`, the rules
+//!   the monitor validates stage-1 tables against, and [`mmu::MmuBatch`].
+//! * [`multicall`]: several hypercalls in one trap.
 //! * [`psci`]: SMCCC/PSCI function ids and status codes for `hvc #0`.
 //! * `hvc` (aarch64 only): the raw `hypercall0`..`hypercall5` and
 //!   `smccc_hvc0` instructions, the only `unsafe` code.
@@ -142,6 +145,8 @@
 pub mod console;
 pub mod domctl;
 pub mod errno;
+pub mod mmu;
+pub mod multicall;
 pub mod nr;
 pub mod psci;
 pub mod sched;
@@ -161,4 +166,4 @@ pub use errno::{result_from_raw, result_to_raw, Errno};
 /// Major version of the ABI; bumped on any incompatible change.
 pub const ABI_VERSION_MAJOR: u16 = 1;
 /// Minor version of the ABI; bumped on backwards-compatible additions.
-pub const ABI_VERSION_MINOR: u16 = 0;
+pub const ABI_VERSION_MINOR: u16 = 1;

@@ -353,3 +353,171 @@ fn domctl_numbers_and_layout() {
     assert_eq!(CreateDomain::new("a\0b", ""), None);
     assert_eq!(until_nul(&[b'x'; 4]), None);
 }
+
+mod mmu_abi {
+    use crate::mmu::{self, desc, BatchError, MmuBatch, MmuUpdate, MmuextOp, Submit};
+    use crate::multicall::{MulticallEntry, MULTICALL_MAX};
+    use crate::{nr, Errno};
+    use core::mem::{align_of, offset_of, size_of};
+    use proptest::prelude::*;
+
+    #[test]
+    fn layouts_match_xen() {
+        assert_eq!(size_of::<MmuUpdate>(), 16);
+        assert_eq!(offset_of!(MmuUpdate, val), 8);
+        assert_eq!(size_of::<MmuextOp>(), 24);
+        assert_eq!(offset_of!(MmuextOp, arg1), 8);
+        assert_eq!(offset_of!(MmuextOp, arg2), 16);
+        assert_eq!(align_of::<MmuextOp>(), 8);
+        assert_eq!(size_of::<MulticallEntry>(), 64);
+        assert_eq!(offset_of!(MulticallEntry, result), 8);
+        assert_eq!(offset_of!(MulticallEntry, args), 16);
+        assert_eq!(MULTICALL_MAX, 64);
+    }
+
+    #[test]
+    fn numbers_match_xen() {
+        assert_eq!(nr::MMU_UPDATE, 1);
+        assert_eq!(nr::MULTICALL, 13);
+        assert_eq!(nr::MMUEXT_OP, 26);
+        assert_eq!(
+            [
+                mmu::MMU_NORMAL_PT_UPDATE,
+                mmu::MMU_MACHPHYS_UPDATE,
+                mmu::MMU_PT_UPDATE_PRESERVE_AD,
+                mmu::MMU_PT_UPDATE_NO_TRANSLATE
+            ],
+            [0, 1, 2, 3]
+        );
+        let cmds = [
+            mmu::MMUEXT_PIN_L1_TABLE,
+            mmu::MMUEXT_PIN_L2_TABLE,
+            mmu::MMUEXT_PIN_L3_TABLE,
+            mmu::MMUEXT_PIN_L4_TABLE,
+            mmu::MMUEXT_UNPIN_TABLE,
+            mmu::MMUEXT_NEW_BASEPTR,
+            mmu::MMUEXT_TLB_FLUSH_LOCAL,
+            mmu::MMUEXT_INVLPG_LOCAL,
+            mmu::MMUEXT_TLB_FLUSH_MULTI,
+            mmu::MMUEXT_INVLPG_MULTI,
+            mmu::MMUEXT_TLB_FLUSH_ALL,
+            mmu::MMUEXT_INVLPG_ALL,
+        ];
+        assert_eq!(cmds, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+        assert_eq!(mmu::MMUEXT_NEW_USER_BASEPTR, 15);
+        assert_eq!(mmu::DOMID_SELF, 0x7ff0);
+    }
+
+    #[test]
+    fn xen_levels_map_onto_aarch64_levels() {
+        // Xen's L4 is the AArch64 root (level 0); its L1 holds pages (level 3).
+        assert_eq!(mmu::pin_cmd(0), Some(mmu::MMUEXT_PIN_L4_TABLE));
+        assert_eq!(mmu::pin_cmd(3), Some(mmu::MMUEXT_PIN_L1_TABLE));
+        assert_eq!(mmu::pin_cmd(4), None);
+        for l in 0..4 {
+            assert_eq!(mmu::pin_level(mmu::pin_cmd(l).unwrap()), Some(l));
+        }
+        assert_eq!(mmu::pin_level(mmu::MMUEXT_UNPIN_TABLE), None);
+    }
+
+    #[test]
+    fn descriptors() {
+        assert_eq!(desc::table(0x4000_1234), 0x4000_1003);
+        let p = desc::page(0x4000_2000, desc::RW_EL1 | desc::NORMAL);
+        assert_eq!(p & 3, 3);
+        assert_eq!(p & desc::AP_RO, 0);
+        assert_eq!(p & desc::ADDR_MASK, 0x4000_2000);
+        assert_eq!(desc::block(0x4020_0000, desc::RO_EL1) & 3, 1);
+        let va = 0x0000_0080_4020_3000u64;
+        assert_eq!(
+            [0, 1, 2, 3].map(|l| desc::index(va, l)),
+            [1, 1, 1, 3]
+        );
+        assert_eq!(MmuUpdate::normal(0x4000_0013, 7).ptr, 0x4000_0010);
+        assert_eq!(MmuUpdate { ptr: 0x4000_0012, val: 0 }.cmd(), 2);
+    }
+
+    /// A monitor model: refuses requests whose value is `u64::MAX`.
+    #[derive(Default)]
+    struct Model {
+        applied: Vec<MmuUpdate>,
+        calls: Vec<usize>,
+    }
+
+    impl Submit for Model {
+        fn mmu_update(&mut self, reqs: &[MmuUpdate]) -> (usize, Result<(), Errno>) {
+            self.calls.push(reqs.len());
+            for (i, r) in reqs.iter().enumerate() {
+                if r.val == u64::MAX {
+                    return (i, Err(Errno::EPERM));
+                }
+                self.applied.push(*r);
+            }
+            (reqs.len(), Ok(()))
+        }
+        fn mmuext_op(&mut self, ops: &[MmuextOp]) -> (usize, Result<(), Errno>) {
+            (ops.len(), Ok(()))
+        }
+    }
+
+    #[test]
+    fn batch_flushes_when_full_and_resumes_after_errors() {
+        let mut b: MmuBatch<Model, 4> = MmuBatch::new(Model::default());
+        for i in 0..9 {
+            b.push(MmuUpdate::normal(0x4000_0000 + 8 * i, i)).unwrap();
+        }
+        // Two full batches went out by themselves; one request is queued.
+        assert_eq!(b.submitter().calls, vec![4, 4]);
+        assert_eq!(b.len(), 1);
+        b.flush().unwrap();
+        assert_eq!(b.stats(), (9, 3));
+        // A bad request in the middle: the first is done, the bad one and
+        // the one after stay queued.
+        b.push(MmuUpdate::normal(0x4000_1000, 1)).unwrap();
+        b.push(MmuUpdate::normal(0x4000_1008, u64::MAX)).unwrap();
+        b.push(MmuUpdate::normal(0x4000_1010, 3)).unwrap();
+        let e = b.flush().unwrap_err();
+        assert_eq!(
+            e,
+            BatchError {
+                errno: Errno::EPERM,
+                failed: MmuUpdate::normal(0x4000_1008, u64::MAX)
+            }
+        );
+        assert_eq!(b.len(), 2);
+        b.skip();
+        b.flush().unwrap();
+        let addrs: Vec<u64> = b.submitter().applied[9..].iter().map(|u| u.ptr).collect();
+        assert_eq!(addrs, vec![0x4000_1000, 0x4000_1010]);
+        assert!(b.is_empty());
+        assert!(b.flush().is_ok(), "an empty flush makes no call");
+        assert_eq!(b.stats().1, 5);
+    }
+
+    proptest! {
+        /// Whatever fails, every good request reaches the monitor exactly
+        /// once and in order, when the caller skips each failing one.
+        #[test]
+        fn batch_delivers_every_good_request_once(vals in prop::collection::vec(prop_oneof![Just(u64::MAX), 0u64..1000], 0..40)) {
+            let mut b: MmuBatch<Model, 5> = MmuBatch::new(Model::default());
+            let mut failures = 0;
+            for (i, &v) in vals.iter().enumerate() {
+                let u = MmuUpdate::normal(8 * i as u64, v);
+                while let Err(e) = b.push(u) {
+                    prop_assert_eq!(e.failed.val, u64::MAX);
+                    b.skip();
+                    failures += 1;
+                }
+            }
+            while let Err(e) = b.flush() {
+                prop_assert_eq!(e.failed.val, u64::MAX);
+                b.skip();
+                failures += 1;
+            }
+            let good: Vec<u64> = vals.iter().copied().filter(|&v| v != u64::MAX).collect();
+            let got: Vec<u64> = b.submitter().applied.iter().map(|u| u.val).collect();
+            prop_assert_eq!(got, good);
+            prop_assert_eq!(failures, vals.iter().filter(|&&v| v == u64::MAX).count());
+        }
+    }
+}

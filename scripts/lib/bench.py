@@ -64,6 +64,15 @@ def main():
     # Timer expiry to the guest's handler, the vCPU running.
     text = boot('semihosting dom=t,args="bench=timer"')
     results["timer_virq_latency"] = (round(ticks_per(text, "timer_virq_latency_ticks"), 1), "instructions")
+    # The PV MMU: instructions per descriptor, batched and trapped.
+    text = boot('semihosting dom=bench,args="bench=mmu"')
+    f = re.search(r"guest: cntfrq (\d+)", text)
+    rows = re.findall(r"BENCH (pt_update_\w+)_ticks (\d+) (\d+) (\d+)", text)
+    if not f or len(rows) != 4:
+        sys.exit("no pt_update BENCH lines in the transcript:\n" + text)
+    ns_per_tick = NS_PER_S / int(f.group(1))
+    for name, t, n, overhead in rows:
+        results[name] = (round((int(t) - int(overhead)) * ns_per_tick / int(n), 1), "instructions per entry")
     for k, (v, unit) in results.items():
         print(f"BENCH {k} {v} {unit}")
     os.makedirs(OUT, exist_ok=True)

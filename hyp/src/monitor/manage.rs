@@ -22,7 +22,8 @@ impl Monitor {
     pub(super) fn domctl(&mut self, cur: VcpuId, op_gva: u64) -> i64 {
         let Some(i) = self.dom_index(cur.dom) else { return Errno::ESRCH.to_raw() };
         let mut b = [0u8; SIZE];
-        if let Err(e) = (LiveGuest { dom: &mut self.domains[i] }).read(op_gva, &mut b) {
+        let g = LiveGuest { dom: &mut self.domains[i], frames: &mut self.frames, vcpu: cur.vcpu as usize };
+        if let Err(e) = g.read(op_gva, &mut b) {
             return e.to_raw();
         }
         // SAFETY: `Domctl` is `repr(C)` plain data (integers and byte
@@ -34,7 +35,12 @@ impl Monitor {
             // SAFETY: as above; a `Domctl` has no uninitialised bytes.
             let out: [u8; SIZE] = unsafe { core::mem::transmute(op) };
             let Some(i) = self.dom_index(cur.dom) else { return Errno::ESRCH.to_raw() };
-            if let Err(e) = (LiveGuest { dom: &mut self.domains[i] }).write(op_gva, &out) {
+            let mut g = LiveGuest {
+                dom: &mut self.domains[i],
+                frames: &mut self.frames,
+                vcpu: cur.vcpu as usize,
+            };
+            if let Err(e) = g.write(op_gva, &out) {
                 return e.to_raw();
             }
         }

@@ -31,8 +31,10 @@ save_restore! {
 /// invalidates upgraded (SWIO); IRQ, FIQ and SError routed to EL2 (IMO, FMO,
 /// AMO); SMC trapped so guests cannot reach firmware (TSC); WFI trapped so
 /// an idle guest gives up the CPU (TWI); the guest's memory cacheable while
-/// its stage-1 MMU is off (DC).
+/// its stage-1 MMU is off (DC, cleared while it is on); writes of the EL1
+/// translation registers trapped for the PV MMU (TVM).
 pub const HCR_GUEST: u64 = (1 << 31)
+    | (1 << 26)
     | (1 << 0)
     | (1 << 1)
     | (1 << 3)
@@ -41,6 +43,9 @@ pub const HCR_GUEST: u64 = (1 << 31)
     | (1 << 19)
     | (1 << 13)
     | (1 << 12);
+
+/// HCR_EL2.DC: default cacheable, for a guest whose stage-1 MMU is off.
+pub const HCR_DC: u64 = 1 << 12;
 
 /// HCR_EL2.VI: a virtual IRQ is pending for the guest.
 pub const HCR_VI: u64 = 1 << 7;

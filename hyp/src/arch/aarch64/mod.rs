@@ -9,6 +9,7 @@ pub mod el1;
 pub mod firmware;
 pub mod fp;
 pub mod mmu;
+pub mod pvmmu;
 pub mod stage2;
 pub mod timer;
 

@@ -1,0 +1,182 @@
+//! The monitor's side of the PV MMU: each domain's `PvMmu` (created on
+//! first use, when its RAM is remapped with pages in stage 2), the machine
+//! hooks the validator uses, trapped EL1 translation-register writes
+//! (HCR_EL2.TVM) and trapped stores into protected tables.
+
+use super::{Domain, Monitor, RealPhys};
+use crate::sched::VcpuId;
+use crate::arch::pvmmu as cpu;
+use crate::builder;
+use crate::esr::Esr;
+use crate::frames::Frames;
+use crate::builder::DomainMemory;
+use crate::pvmmu::sysreg::{self, Decision, Reg};
+use crate::pvmmu::{trap, MmuEnv, PvMmu, Ttbr};
+use crate::{mrs, println};
+use hypercall_abi::errno::Errno;
+
+/// Guest memory through the domain's P2M, with stage-2 protection.
+struct LiveEnv<'a> {
+    mem: &'a DomainMemory,
+}
+
+impl LiveEnv<'_> {
+    fn pa(&self, ipa: u64) -> Option<u64> {
+        self.mem.ram_pa(ipa)
+    }
+}
+
+impl MmuEnv for LiveEnv<'_> {
+    fn read(&self, ipa: u64) -> u64 {
+        match self.pa(ipa) {
+            // SAFETY: `pa` is the domain's RAM (its P2M says so),
+            // identity-mapped at EL2; `ipa` is 8-byte aligned.
+            Some(pa) => unsafe { (pa as *const u64).read_volatile() },
+            None => 0,
+        }
+    }
+    fn write(&mut self, ipa: u64, val: u64) {
+        if let Some(pa) = self.pa(ipa) {
+            // SAFETY: as in `read`.
+            unsafe { (pa as *mut u64).write_volatile(val) }
+        }
+    }
+    fn protect(&mut self, ipa: u64, table: bool) {
+        // RAM is mapped with pages once the PV MMU exists, so this cannot
+        // fail for a frame of the domain's RAM (the only ones passed).
+        let _ = self.mem.p2m.set_page_write(&mut RealPhys, ipa, !table);
+        cpu::flush_ipa(ipa);
+    }
+}
+
+/// Runs `f` on the domain's PV MMU, creating it on first use.
+pub(super) fn with_mmu(
+    dom: &mut Domain,
+    frames: &mut Frames,
+    f: &mut dyn FnMut(&mut PvMmu, &mut dyn MmuEnv),
+) -> Result<(), Errno> {
+    let mem = dom.mem.as_mut().ok_or(Errno::EFAULT)?;
+    if dom.pvmmu.is_none() {
+        builder::split_ram(&mut RealPhys, frames, mem).map_err(|_| Errno::ENOMEM)?;
+        crate::arch::stage2::flush_vmid(mem.p2m.root, dom.vmid);
+        dom.pvmmu = Some(PvMmu::new(mem.ram.0, mem.ram.1, dom.vcpus.len().max(1)));
+    }
+    let mut env = LiveEnv { mem };
+    match dom.pvmmu.as_mut() {
+        Some(m) => {
+            f(m, &mut env);
+            Ok(())
+        }
+        None => Err(Errno::ENOSYS),
+    }
+}
+
+/// Loads a TTBR of the running vCPU.
+pub(super) fn load_ttbr(which: Ttbr, val: u64) {
+    let reg = match which {
+        Ttbr::Ttbr0 => Reg::Ttbr0,
+        Ttbr::Ttbr1 => Reg::Ttbr1,
+    };
+    cpu::write_el1(reg, val);
+}
+
+/// Invalidates the running domain's stage-1 TLB entries.
+pub(super) fn tlb_flush(va: Option<u64>) {
+    cpu::flush_stage1(va);
+}
+
+/// Prints a domain's PV MMU counters when it ends (if it used one).
+pub(super) fn report(d: &Domain) {
+    if let Some(m) = &d.pvmmu {
+        let s = m.stats;
+        println!(
+            "hyp: dom{} ({}): pv mmu: {} updates, {} trapped stores, {} refused, {} tables validated",
+            d.id, d.name, s.updates, s.trapped, s.refused, s.validated
+        );
+    }
+}
+
+impl Monitor {
+    fn reg_value(&mut self, c: usize, rt: u8) -> u64 {
+        if rt >= 31 {
+            0
+        } else {
+            self.regs(c).x[rt as usize]
+        }
+    }
+
+    /// A trapped MSR/MRS (HCR_EL2.TVM traps writes of the EL1 translation
+    /// registers): done if the rules allow it, else an undefined-instruction
+    /// exception for the guest.
+    pub(super) fn sysreg_trap(&mut self, c: usize, cur: VcpuId, esr: Esr) {
+        let a = sysreg::decode(esr.iss());
+        let r = match a.reg {
+            Some(reg) if a.write => {
+                let v = self.reg_value(c, a.rt);
+                self.sysreg_write(c, cur, reg, v)
+            }
+            _ => Err(Errno::ENOSYS),
+        };
+        let regs = self.regs(c);
+        match r {
+            Ok(()) => regs.elr += 4,
+            Err(_) => cpu::inject_sync(regs, cpu::ESR_UNDEF, 0),
+        }
+    }
+
+    fn sysreg_write(&mut self, c: usize, cur: VcpuId, reg: Reg, val: u64) -> Result<(), Errno> {
+        let i = self.dom_index(cur.dom).ok_or(Errno::ESRCH)?;
+        let v = cur.vcpu as usize;
+        let d = &mut self.domains[i];
+        let bases = d.pvmmu.as_ref().map_or([false; 2], |m| {
+            [m.base(v, Ttbr::Ttbr0).is_some(), m.base(v, Ttbr::Ttbr1).is_some()]
+        });
+        if let Decision::Base(which, ipa) = sysreg::check(reg, val, cpu::tcr_el1(), bases)? {
+            let mut r = Ok(());
+            with_mmu(d, &mut self.frames, &mut |m, env| r = m.set_base(env, v, which, ipa))?;
+            r?;
+        }
+        cpu::write_el1(reg, val);
+        if reg == Reg::Sctlr {
+            // HCR_EL2.DC follows (written before the guest resumes).
+            self.cpus[c].dc = !sysreg::mmu_on(val);
+        }
+        Ok(())
+    }
+
+    /// A stage-2 permission fault: if it is a store into one of the
+    /// domain's protected tables, emulate it through the validator (and
+    /// step over it) or, if refused, give the guest the permission fault.
+    /// Returns false for any other fault.
+    pub(super) fn table_store(&mut self, c: usize, cur: VcpuId, esr: Esr) -> bool {
+        if !(0x0d..=0x0f).contains(&esr.fault_status()) {
+            return false;
+        }
+        let Some(i) = self.dom_index(cur.dom) else { return false };
+        let far = mrs!("far_el2");
+        let ipa = trap::fault_ipa(mrs!("hpfar_el2"), far);
+        if !self.domains[i].pvmmu.as_ref().is_some_and(|m| m.is_table(ipa)) {
+            return false;
+        }
+        let r = trap::store_register(esr.0, ipa).and_then(|rt| {
+            let val = self.reg_value(c, rt);
+            let mut r = Ok(());
+            let d = &mut self.domains[i];
+            with_mmu(d, &mut self.frames, &mut |m, env| r = m.trapped_store(env, ipa, val))?;
+            r
+        });
+        match r {
+            Ok(()) => self.regs(c).elr += 4,
+            Err(e) => {
+                println!(
+                    "hyp: dom{}: refused a direct store into the table at {ipa:#x} ({e}, ESR {:#x})",
+                    cur.dom, esr.0
+                );
+                let regs = self.regs(c);
+                let from_el0 = regs.spsr & 0xf == 0;
+                cpu::inject_sync(regs, cpu::esr_write_fault(from_el0), far);
+            }
+        }
+        true
+    }
+}

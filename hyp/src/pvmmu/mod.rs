@@ -1,0 +1,450 @@
+//! The paravirtual MMU: per-frame types and reference counts for one
+//! domain, and the operations that change them (validated descriptor
+//! updates, pin, unpin, base switches), following Xen's direct-paging
+//! model on AArch64 stage-1 tables. The ABI and the rules are documented
+//! in `hypercall_abi::mmu`; this module enforces them.
+//!
+//! # Model
+//!
+//! Every 4 KiB frame of the domain's RAM has a [`Type`] and a type count:
+//! the number of references that need it to keep that type. The type may
+//! change only while the count is zero. References are held by:
+//!
+//! * a pin (one per pinned table),
+//! * a TTBR base (one per vCPU and TTBR that names the table),
+//! * a table entry of a *validated* table: a table entry at level `L`
+//!   holds a level-`L+1` table reference on the frame it points at; a
+//!   writable block or page holds a writable reference on every frame it
+//!   maps. Read-only leaves and invalid entries hold nothing.
+//!
+//! A frame is a *validated* table exactly while its type is a table and its
+//! count is non-zero: taking the first table reference validates all of its
+//! 512 entries (taking their references, recursively); dropping the last
+//! releases them. Because writable and table are distinct types, no table
+//! frame is ever mapped writable, and every frame an entry reaches is inside
+//! the domain's RAM. Each time a frame becomes (or stops being) a table the
+//! machine is told through [`MmuEnv::protect`], so that the monitor makes it
+//! read-only (or writable again) in stage 2.
+//!
+//! Every operation either succeeds completely or returns an error with the
+//! state (counts, types, memory, protections) as it was.
+
+pub mod desc;
+pub mod sysreg;
+pub mod trap;
+
+#[cfg(test)]
+mod audit;
+#[cfg(test)]
+pub mod sim;
+#[cfg(test)]
+mod tests;
+
+use alloc::vec;
+use alloc::vec::Vec;
+use desc::Desc;
+use hypercall_abi::errno::Errno;
+
+/// Frame size.
+pub const PAGE: u64 = 4096;
+/// Entries per table.
+pub const ENTRIES: u64 = 512;
+/// Highest table level (AArch64 level 3 holds pages).
+pub const MAX_LEVEL: u8 = 3;
+
+/// What the validator needs from the machine, for one domain.
+pub trait MmuEnv {
+    /// Reads the descriptor at guest-physical `ipa` (8-byte aligned, in
+    /// the domain's RAM).
+    fn read(&self, ipa: u64) -> u64;
+    /// Writes the descriptor at guest-physical `ipa` (8-byte aligned, in
+    /// the domain's RAM).
+    fn write(&mut self, ipa: u64, val: u64);
+    /// The frame at `ipa` became a page table (`true`: make it read-only
+    /// in stage 2) or stopped being one (`false`: writable again).
+    fn protect(&mut self, ipa: u64, table: bool);
+}
+
+/// The type of a frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Type {
+    /// Neither mapped writable nor a table.
+    #[default]
+    None,
+    /// Mapped writable by at least one validated entry.
+    Writable,
+    /// A table of this AArch64 level (0..=3).
+    Table(u8),
+}
+
+/// Per-frame state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Frame {
+    /// Current type (meaningful while `count > 0`).
+    pub ty: Type,
+    /// Type reference count.
+    pub count: u32,
+    /// Holds a pin reference.
+    pub pinned: bool,
+}
+
+/// Which translation table base register.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ttbr {
+    /// TTBR0_EL1 (lower VA range).
+    Ttbr0 = 0,
+    /// TTBR1_EL1 (upper VA range).
+    Ttbr1 = 1,
+}
+
+/// Counters for reports and benchmarks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Descriptor updates done through `mmu_update`.
+    pub updates: u64,
+    /// Direct stores to tables that trapped and were emulated.
+    pub trapped: u64,
+    /// Requests refused (any operation).
+    pub refused: u64,
+    /// Tables validated (first reference).
+    pub validated: u64,
+}
+
+/// One domain's PV MMU state.
+#[derive(Clone, Debug)]
+pub struct PvMmu {
+    base: u64,
+    frames: Vec<Frame>,
+    bases: Vec<[Option<u64>; 2]>,
+    /// Counters.
+    pub stats: Stats,
+}
+
+impl PvMmu {
+    /// State for RAM `[base, base + size)` (page aligned) and `vcpus` vCPUs.
+    pub fn new(base: u64, size: u64, vcpus: usize) -> Self {
+        Self {
+            base,
+            frames: vec![Frame::default(); (size / PAGE) as usize],
+            bases: vec![[None, None]; vcpus],
+            stats: Stats::default(),
+        }
+    }
+
+    /// Guest RAM as `(base, size)`.
+    pub fn ram(&self) -> (u64, u64) {
+        (self.base, self.frames.len() as u64 * PAGE)
+    }
+
+    /// Index of the frame holding `ipa`, if it is the domain's RAM.
+    fn index(&self, ipa: u64) -> Option<usize> {
+        let i = ipa.checked_sub(self.base)? / PAGE;
+        (i < self.frames.len() as u64).then_some(i as usize)
+    }
+
+    fn frame_ipa(&self, i: usize) -> u64 {
+        self.base + i as u64 * PAGE
+    }
+
+    /// The state of the frame holding `ipa`.
+    pub fn frame(&self, ipa: u64) -> Option<Frame> {
+        self.index(ipa).map(|i| self.frames[i])
+    }
+
+    /// Whether the frame holding `ipa` is a validated table.
+    pub fn is_table(&self, ipa: u64) -> bool {
+        self.frame(ipa)
+            .is_some_and(|f| f.count > 0 && matches!(f.ty, Type::Table(_)))
+    }
+
+    /// The table at the base of `which` for `vcpu`, if one is set.
+    pub fn base(&self, vcpu: usize, which: Ttbr) -> Option<u64> {
+        self.bases.get(vcpu).and_then(|b| b[which as usize])
+    }
+
+    fn refused<T>(&mut self, r: Result<T, Errno>) -> Result<T, Errno> {
+        if r.is_err() {
+            self.stats.refused += 1;
+        }
+        r
+    }
+
+    // ---- references ----------------------------------------------------
+
+    /// Takes a level-`level` table reference on the frame at `ipa`,
+    /// validating it if it is the first.
+    fn get_table(&mut self, env: &mut (impl MmuEnv + ?Sized), ipa: u64, level: u8) -> Result<(), Errno> {
+        let i = self.index(ipa).ok_or(Errno::EPERM)?;
+        let f = self.frames[i];
+        if f.count > 0 {
+            if f.ty != Type::Table(level) {
+                return Err(Errno::EPERM);
+            }
+            self.frames[i].count = f.count.checked_add(1).ok_or(Errno::EOVERFLOW)?;
+            return Ok(());
+        }
+        // Protect before reading the entries, so no other writer can change
+        // them between validation and use.
+        self.frames[i].ty = Type::Table(level);
+        self.frames[i].count = 1;
+        let t = self.frame_ipa(i);
+        env.protect(t, true);
+        match self.validate(env, t, level) {
+            Ok(()) => {
+                self.stats.validated += 1;
+                Ok(())
+            }
+            Err(e) => {
+                self.frames[i].ty = Type::None;
+                self.frames[i].count = 0;
+                env.protect(t, false);
+                Err(e)
+            }
+        }
+    }
+
+    /// Drops a table reference on the frame at `ipa` (a validated table),
+    /// releasing its entries when it was the last.
+    fn put_table(&mut self, env: &mut (impl MmuEnv + ?Sized), ipa: u64) {
+        let Some(i) = self.index(ipa) else { return };
+        let Type::Table(level) = self.frames[i].ty else {
+            return;
+        };
+        debug_assert!(self.frames[i].count > 0);
+        self.frames[i].count -= 1;
+        if self.frames[i].count == 0 {
+            let t = self.frame_ipa(i);
+            for k in 0..ENTRIES {
+                let d = env.read(t + 8 * k);
+                self.put_desc(env, d, level);
+            }
+            self.frames[i].ty = Type::None;
+            env.protect(t, false);
+        }
+    }
+
+    /// Takes the references the entries of the table at `t` need.
+    fn validate(&mut self, env: &mut (impl MmuEnv + ?Sized), t: u64, level: u8) -> Result<(), Errno> {
+        for k in 0..ENTRIES {
+            let d = env.read(t + 8 * k);
+            if let Err(e) = self.get_desc(env, d, level) {
+                for j in 0..k {
+                    let d = env.read(t + 8 * j);
+                    self.put_desc(env, d, level);
+                }
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes the references descriptor `d` in a level-`level` table needs.
+    fn get_desc(&mut self, env: &mut (impl MmuEnv + ?Sized), d: u64, level: u8) -> Result<(), Errno> {
+        match desc::decode(d, level)? {
+            Desc::Invalid => Ok(()),
+            Desc::Table(next) => self.get_table(env, next, level + 1),
+            Desc::Leaf { oa, size, writable } => {
+                let first = self.index(oa).ok_or(Errno::EPERM)?;
+                let n = (size / PAGE) as usize;
+                if first + n > self.frames.len() {
+                    return Err(Errno::EPERM);
+                }
+                if !writable {
+                    return Ok(());
+                }
+                for j in first..first + n {
+                    if let Err(e) = self.get_writable(j) {
+                        for k in first..j {
+                            self.put_writable(k);
+                        }
+                        return Err(e);
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Drops the references of descriptor `d` (validated earlier).
+    fn put_desc(&mut self, env: &mut (impl MmuEnv + ?Sized), d: u64, level: u8) {
+        match desc::decode(d, level) {
+            Ok(Desc::Table(next)) => self.put_table(env, next),
+            Ok(Desc::Leaf {
+                oa,
+                size,
+                writable: true,
+            }) => {
+                if let Some(first) = self.index(oa) {
+                    for j in first..first + (size / PAGE) as usize {
+                        self.put_writable(j);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn get_writable(&mut self, i: usize) -> Result<(), Errno> {
+        let f = &mut self.frames[i];
+        if f.count == 0 {
+            f.ty = Type::Writable;
+            f.count = 1;
+            Ok(())
+        } else if f.ty == Type::Writable {
+            f.count = f.count.checked_add(1).ok_or(Errno::EOVERFLOW)?;
+            Ok(())
+        } else {
+            Err(Errno::EPERM)
+        }
+    }
+
+    fn put_writable(&mut self, i: usize) {
+        let f = &mut self.frames[i];
+        if f.ty == Type::Writable && f.count > 0 {
+            f.count -= 1;
+            if f.count == 0 {
+                f.ty = Type::None;
+            }
+        }
+    }
+
+    // ---- operations ----------------------------------------------------
+
+    /// `MMU_NORMAL_PT_UPDATE`: writes `val` at `ptr` (command in bits 1:0),
+    /// validating it if `ptr` lies in a validated table.
+    pub fn update(&mut self, env: &mut (impl MmuEnv + ?Sized), ptr: u64, val: u64) -> Result<(), Errno> {
+        let r = self.update_inner(env, ptr, val);
+        if r.is_ok() {
+            self.stats.updates += 1;
+        }
+        self.refused(r)
+    }
+
+    fn update_inner(&mut self, env: &mut (impl MmuEnv + ?Sized), ptr: u64, val: u64) -> Result<(), Errno> {
+        if ptr & hypercall_abi::mmu::MMU_CMD_MASK != hypercall_abi::mmu::MMU_NORMAL_PT_UPDATE {
+            return Err(Errno::ENOSYS);
+        }
+        let a = ptr & !hypercall_abi::mmu::MMU_CMD_MASK;
+        if a % 8 != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let i = self.index(a).ok_or(Errno::EPERM)?;
+        let f = self.frames[i];
+        match f.ty {
+            Type::Table(level) if f.count > 0 => {
+                let old = env.read(a);
+                if old == val {
+                    return Ok(());
+                }
+                // New references first: if the old entry pointed at the same
+                // table, it stays validated throughout.
+                self.get_desc(env, val, level)?;
+                env.write(a, val);
+                self.put_desc(env, old, level);
+                Ok(())
+            }
+            // Not a table: the domain's own memory, a plain store.
+            _ => {
+                env.write(a, val);
+                Ok(())
+            }
+        }
+    }
+
+    /// A trapped direct store of `val` at `ipa` into a protected table:
+    /// validated and done exactly like a one-entry update, and counted.
+    pub fn trapped_store(&mut self, env: &mut (impl MmuEnv + ?Sized), ipa: u64, val: u64) -> Result<(), Errno> {
+        let r = if ipa % 8 != 0 {
+            Err(Errno::EINVAL)
+        } else {
+            self.update_inner(env, ipa, val)
+        };
+        if r.is_ok() {
+            self.stats.trapped += 1;
+        }
+        self.refused(r)
+    }
+
+    /// Pins the frame at `ipa` as a level-`level` table.
+    pub fn pin(&mut self, env: &mut (impl MmuEnv + ?Sized), ipa: u64, level: u8) -> Result<(), Errno> {
+        let r = self.pin_inner(env, ipa, level);
+        self.refused(r)
+    }
+
+    fn pin_inner(&mut self, env: &mut (impl MmuEnv + ?Sized), ipa: u64, level: u8) -> Result<(), Errno> {
+        if level > MAX_LEVEL {
+            return Err(Errno::EINVAL);
+        }
+        let i = self.index(ipa).ok_or(Errno::EPERM)?;
+        if self.frames[i].pinned {
+            return Err(Errno::EINVAL);
+        }
+        self.get_table(env, ipa, level)?;
+        self.frames[i].pinned = true;
+        Ok(())
+    }
+
+    /// Releases the pin of the table at `ipa`.
+    pub fn unpin(&mut self, env: &mut (impl MmuEnv + ?Sized), ipa: u64) -> Result<(), Errno> {
+        let r = self.unpin_inner(env, ipa);
+        self.refused(r)
+    }
+
+    fn unpin_inner(&mut self, env: &mut (impl MmuEnv + ?Sized), ipa: u64) -> Result<(), Errno> {
+        let i = self.index(ipa).ok_or(Errno::EPERM)?;
+        if !self.frames[i].pinned {
+            return Err(Errno::EINVAL);
+        }
+        let t = self.frame_ipa(i);
+        if self.bases.iter().flatten().any(|b| *b == Some(t)) {
+            return Err(Errno::EBUSY);
+        }
+        self.frames[i].pinned = false;
+        self.put_table(env, t);
+        Ok(())
+    }
+
+    /// Makes the pinned level-0 table at `ipa` the `which` base of `vcpu`,
+    /// releasing the previous one.
+    pub fn set_base(
+        &mut self,
+        env: &mut (impl MmuEnv + ?Sized),
+        vcpu: usize,
+        which: Ttbr,
+        ipa: u64,
+    ) -> Result<(), Errno> {
+        let r = self.set_base_inner(env, vcpu, which, ipa);
+        self.refused(r)
+    }
+
+    fn set_base_inner(
+        &mut self,
+        env: &mut (impl MmuEnv + ?Sized),
+        vcpu: usize,
+        which: Ttbr,
+        ipa: u64,
+    ) -> Result<(), Errno> {
+        if vcpu >= self.bases.len() {
+            return Err(Errno::EINVAL);
+        }
+        let i = self.index(ipa).ok_or(Errno::EPERM)?;
+        let f = self.frames[i];
+        if !f.pinned || f.ty != Type::Table(0) || ipa % PAGE != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let t = self.frame_ipa(i);
+        self.get_table(env, t, 0)?;
+        if let Some(old) = self.bases[vcpu][which as usize].replace(t) {
+            self.put_table(env, old);
+        }
+        Ok(())
+    }
+
+    /// Whether `ipa` (a TTBR's table address) is a pinned level-0 table.
+    pub fn is_root(&self, ipa: u64) -> bool {
+        ipa % PAGE == 0
+            && self
+                .frame(ipa)
+                .is_some_and(|f| f.pinned && f.ty == Type::Table(0))
+    }
+}
