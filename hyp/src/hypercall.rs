@@ -113,13 +113,23 @@ pub const EXTRAVERSION: &[u8] = b"-pvh";
 pub const CAPABILITIES: &[u8] = b"xen-3.0-aarch64 ";
 
 /// Dispatches hypercall `nr` with arguments x0..x4.
+#[inline(always)]
 pub fn dispatch(g: &mut impl Guest, nr: u64, a: [u64; 5]) -> Action {
     match nr {
         nr::XEN_VERSION => ret(xen_version(g, a[0], a[1])),
-        nr::CONSOLE_IO => ret(console_io(g, a[0], a[1], a[2])),
-        nr::SCHED_OP => sched_op(g, a[0], a[1]),
         nr::SET_TIMER_OP => Action::SetTimer(a[0]),
+        nr::SCHED_OP => sched_op(g, a[0], a[1]),
+        nr::CONSOLE_IO => ret(console_io(g, a[0], a[1], a[2])),
         nr::VCPU_OP => vcpu_op(g, a[0], a[1], a[2]),
+        _ => dispatch_other(g, nr, a),
+    }
+}
+
+/// The hypercalls off the hot path (kept out of line so that the common
+/// ones stay short).
+#[inline(never)]
+fn dispatch_other(g: &mut impl Guest, nr: u64, a: [u64; 5]) -> Action {
+    match nr {
         nr::MMU_UPDATE => ret(mmu_calls::mmu_update(g, a[0], a[1], a[2], a[3])),
         nr::MMUEXT_OP => ret(mmu_calls::mmuext_op(g, a[0], a[1], a[2], a[3])),
         nr::MULTICALL => ret(mmu_calls::multicall(g, a[0], a[1])),
@@ -128,7 +138,18 @@ pub fn dispatch(g: &mut impl Guest, nr: u64, a: [u64; 5]) -> Action {
 }
 
 /// `xen_version(cmd, arg)`.
+#[inline(always)]
 pub fn xen_version(g: &mut impl Guest, cmd: u64, arg: u64) -> Result<u64, Errno> {
+    match cmd {
+        // The common question, answered without touching guest memory.
+        ver::XENVER_VERSION => Ok(VERSION as u64),
+        _ => xen_version_other(g, cmd, arg),
+    }
+}
+
+/// The other `xen_version` commands.
+#[inline(never)]
+fn xen_version_other(g: &mut impl Guest, cmd: u64, arg: u64) -> Result<u64, Errno> {
     // A NUL-terminated string in a fixed-size guest buffer of `len` bytes.
     let mut put_str = |s: &[u8], len: usize| {
         let mut buf = [0u8; ver::XEN_CAPABILITIES_LEN];
@@ -137,7 +158,6 @@ pub fn xen_version(g: &mut impl Guest, cmd: u64, arg: u64) -> Result<u64, Errno>
         g.write(arg, &buf[..len])
     };
     match cmd {
-        ver::XENVER_VERSION => Ok(VERSION as u64),
         ver::XENVER_EXTRAVERSION => put_str(EXTRAVERSION, ver::XEN_EXTRAVERSION_LEN).map(|_| 0),
         ver::XENVER_CAPABILITIES => put_str(CAPABILITIES, ver::XEN_CAPABILITIES_LEN).map(|_| 0),
         ver::XENVER_CHANGESET => put_str(
