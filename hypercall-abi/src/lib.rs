@@ -169,6 +169,8 @@ pub mod hvc;
 mod tests;
 #[cfg(test)]
 mod ring_tests;
+#[cfg(test)]
+mod event_tests;
 
 const _: () = {
     assert!(core::mem::size_of::<ring::SharedRing>() == 4096);
