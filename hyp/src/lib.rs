@@ -10,6 +10,7 @@ pub mod builder;
 pub mod config;
 pub mod console;
 pub mod esr;
+pub mod evtchn;
 pub mod frames;
 pub mod hypercall;
 pub mod loader;
