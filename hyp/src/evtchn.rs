@@ -217,13 +217,25 @@ impl<P: Deref<Target = SharedInfo>> EventChannels<P> {
     }
 
     /// `EVTCHNOP_alloc_unbound`.
-    pub fn alloc_unbound(&mut self, caller: DomId, dom: DomId, remote: DomId) -> Result<Port, Errno> {
+    pub fn alloc_unbound(
+        &mut self,
+        caller: DomId,
+        dom: DomId,
+        remote: DomId,
+    ) -> Result<Port, Errno> {
         if resolve(caller, dom) != caller {
             return Err(Errno::EPERM);
         }
         let remote = resolve(caller, remote);
         let p = self.free_port(caller)?;
-        self.set(caller, p, PortEntry { state: PortState::Unbound { remote }, vcpu: 0 });
+        self.set(
+            caller,
+            p,
+            PortEntry {
+                state: PortState::Unbound { remote },
+                vcpu: 0,
+            },
+        );
         Ok(p)
     }
 
@@ -244,9 +256,29 @@ impl<P: Deref<Target = SharedInfo>> EventChannels<P> {
         }
         // (A loopback bind never gets the remote port itself: it is not free.)
         let lp = self.free_port(caller)?;
-        self.set(caller, lp, PortEntry { state: PortState::Interdomain { remote: rd, port: remote_port }, vcpu: 0 });
+        self.set(
+            caller,
+            lp,
+            PortEntry {
+                state: PortState::Interdomain {
+                    remote: rd,
+                    port: remote_port,
+                },
+                vcpu: 0,
+            },
+        );
         let rvcpu = self.doms[&rd].ports[remote_port as usize].vcpu;
-        self.set(rd, remote_port, PortEntry { state: PortState::Interdomain { remote: caller, port: lp }, vcpu: rvcpu });
+        self.set(
+            rd,
+            remote_port,
+            PortEntry {
+                state: PortState::Interdomain {
+                    remote: caller,
+                    port: lp,
+                },
+                vcpu: rvcpu,
+            },
+        );
         Ok((lp, self.mark(caller, lp)))
     }
 
@@ -267,7 +299,14 @@ impl<P: Deref<Target = SharedInfo>> EventChannels<P> {
             return Err(Errno::EEXIST);
         }
         let p = self.free_port(caller)?;
-        self.set(caller, p, PortEntry { state: PortState::Virq(virq), vcpu });
+        self.set(
+            caller,
+            p,
+            PortEntry {
+                state: PortState::Virq(virq),
+                vcpu,
+            },
+        );
         self.dom_mut(caller)?.virqs[virq as usize] = Some(p);
         Ok(p)
     }
@@ -278,7 +317,14 @@ impl<P: Deref<Target = SharedInfo>> EventChannels<P> {
             return Err(Errno::ENOENT);
         }
         let p = self.free_port(caller)?;
-        self.set(caller, p, PortEntry { state: PortState::Ipi, vcpu });
+        self.set(
+            caller,
+            p,
+            PortEntry {
+                state: PortState::Ipi,
+                vcpu,
+            },
+        );
         Ok(p)
     }
 
@@ -323,7 +369,12 @@ impl<P: Deref<Target = SharedInfo>> EventChannels<P> {
             Some(e) if port != 0 => *e,
             _ => return Err(Errno::EINVAL),
         };
-        let mut s = EvtchnStatus { dom, port, vcpu: e.vcpu, ..Default::default() };
+        let mut s = EvtchnStatus {
+            dom,
+            port,
+            vcpu: e.vcpu,
+            ..Default::default()
+        };
         match e.state {
             PortState::Free => s.status = EVTCHNSTAT_CLOSED,
             PortState::Unbound { remote } => {
@@ -351,7 +402,10 @@ impl<P: Deref<Target = SharedInfo>> EventChannels<P> {
             Some(e) if port != 0 => *e,
             _ => return Err(Errno::EINVAL),
         };
-        Ok(d.page.unmask(port).then_some(Upcall { dom: caller, vcpu: e.vcpu }))
+        Ok(d.page.unmask(port).then_some(Upcall {
+            dom: caller,
+            vcpu: e.vcpu,
+        }))
     }
 
     /// `EVTCHNOP_bind_vcpu`.
@@ -391,7 +445,12 @@ impl<P: Deref<Target = SharedInfo>> EventChannels<P> {
                             .get(&remote)
                             .and_then(|r| r.ports.get(port as usize))
                             .ok_or("interdomain peer missing")?;
-                        if back.state != (PortState::Interdomain { remote: id, port: p as Port }) {
+                        if back.state
+                            != (PortState::Interdomain {
+                                remote: id,
+                                port: p as Port,
+                            })
+                        {
                             return Err("interdomain peer does not point back");
                         }
                     }
@@ -408,7 +467,8 @@ impl<P: Deref<Target = SharedInfo>> EventChannels<P> {
             }
             for (v, p) in d.virqs.iter().enumerate() {
                 if let Some(p) = p {
-                    if d.ports.get(*p as usize).map(|e| e.state) != Some(PortState::Virq(v as u32)) {
+                    if d.ports.get(*p as usize).map(|e| e.state) != Some(PortState::Virq(v as u32))
+                    {
                         return Err("virq table names a port not bound to it");
                     }
                 }

@@ -12,6 +12,7 @@ pub mod console;
 pub mod esr;
 pub mod evtchn;
 pub mod frames;
+pub mod grant;
 pub mod hypercall;
 pub mod loader;
 pub mod memmap;

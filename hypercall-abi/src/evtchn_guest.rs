@@ -21,13 +21,7 @@ fn op<T>(cmd: u64, arg: &mut T) -> Result<(), Errno> {
     // SAFETY: `arg` is a live, aligned `#[repr(C)]` struct of the type the
     // monitor expects for `cmd` (each caller below pairs them); the monitor
     // reads and writes only that struct.
-    let r = unsafe {
-        hvc::hypercall2(
-            nr::EVENT_CHANNEL_OP,
-            cmd,
-            core::ptr::from_mut(arg) as u64,
-        )
-    };
+    let r = unsafe { hvc::hypercall2(nr::EVENT_CHANNEL_OP, cmd, core::ptr::from_mut(arg) as u64) };
     result_from_raw(r).map(|_| ())
 }
 

@@ -166,11 +166,11 @@ pub mod guest;
 pub mod hvc;
 
 #[cfg(test)]
-mod tests;
+mod event_tests;
 #[cfg(test)]
 mod ring_tests;
 #[cfg(test)]
-mod event_tests;
+mod tests;
 
 const _: () = {
     assert!(core::mem::size_of::<ring::SharedRing>() == 4096);

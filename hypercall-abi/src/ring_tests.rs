@@ -14,7 +14,12 @@ fn sizes_follow_ring_h() {
     assert_eq!(ring_size(0, PAGE_SLOT_WORDS), 0);
     assert_eq!(ring_size(PAGE_SLOT_WORDS + 1, PAGE_SLOT_WORDS), 0);
     let page = SharedRing::new();
-    assert_eq!(FrontRing::<[u32; 28], [u32; 4]>::init(&page).unwrap().size(), 32);
+    assert_eq!(
+        FrontRing::<[u32; 28], [u32; 4]>::init(&page)
+            .unwrap()
+            .size(),
+        32
+    );
     assert_eq!(
         FrontRing::<[u32; 2000], u32>::init(&page).err(),
         Some(RingError::TooBig)
@@ -30,7 +35,10 @@ fn init_sets_events_and_full_ring_refuses() {
         f.push_request(&i).unwrap();
     }
     assert_eq!(f.push_request(&9), Err(RingError::Full));
-    assert!(f.push_requests(), "req_event starts at 1: the first push notifies");
+    assert!(
+        f.push_requests(),
+        "req_event starts at 1: the first push notifies"
+    );
     let mut b = BackRing::<u64, u64, 8>::attach(&page).unwrap();
     assert_eq!(b.push_response(&0), Err(RingError::NoRequest));
     for i in 0..4 {
@@ -82,7 +90,10 @@ fn hostile_request_producer_is_refused() {
     page.poke(n + 1, 0);
     assert_eq!(
         b.take_request(),
-        Err(RingError::ProducerOverflow { prod: n + 1, cons: 0 })
+        Err(RingError::ProducerOverflow {
+            prod: n + 1,
+            cons: 0
+        })
     );
     // Exactly a full ring is legitimate.
     page.poke(n, 0);

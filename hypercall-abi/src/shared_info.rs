@@ -147,7 +147,10 @@ const _: () = {
 };
 
 fn split(port: u32) -> (usize, u64) {
-    ((port / BITS_PER_WORD) as usize, 1u64 << (port % BITS_PER_WORD))
+    (
+        (port / BITS_PER_WORD) as usize,
+        1u64 << (port % BITS_PER_WORD),
+    )
 }
 
 impl SharedInfo {

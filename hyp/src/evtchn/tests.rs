@@ -15,7 +15,17 @@ fn setup(n: u16) -> Ev {
 }
 
 /// The comparable part of the state (ports, VIRQs and the pages' bits).
-fn snapshot(ev: &Ev) -> Vec<(DomId, Vec<PortEntry>, Vec<Option<Port>>, Vec<u64>, Vec<u64>, u64, u8)> {
+fn snapshot(
+    ev: &Ev,
+) -> Vec<(
+    DomId,
+    Vec<PortEntry>,
+    Vec<Option<Port>>,
+    Vec<u64>,
+    Vec<u64>,
+    u64,
+    u8,
+)> {
     use core::sync::atomic::Ordering::Relaxed;
     ev.domains()
         .map(|(id, d)| {
@@ -40,10 +50,17 @@ fn connect_send_close() {
     assert_eq!(p1, 1, "port 0 is never allocated");
     assert_eq!(ev.send(1, p1), Err(Errno::ENOTCONN));
     let (p2, up) = ev.bind_interdomain(2, 1, p1).unwrap();
-    assert_eq!(up, Some(Upcall { dom: 2, vcpu: 0 }), "the binder's port starts pending");
+    assert_eq!(
+        up,
+        Some(Upcall { dom: 2, vcpu: 0 }),
+        "the binder's port starts pending"
+    );
     assert!(ev.page(2).unwrap().is_pending(p2));
     let s = ev.status(1, DOMID_SELF, p1).unwrap();
-    assert_eq!((s.status, s.remote_dom(), s.remote_port()), (EVTCHNSTAT_INTERDOMAIN, 2, p2));
+    assert_eq!(
+        (s.status, s.remote_dom(), s.remote_port()),
+        (EVTCHNSTAT_INTERDOMAIN, 2, p2)
+    );
     // Send from 1 reaches 2's port; 2's upcall is already pending: no new one.
     ev.page(2).unwrap().take_pending(0, |_| {});
     assert_eq!(ev.send(1, p1), Ok(Some(Upcall { dom: 2, vcpu: 0 })));
@@ -85,22 +102,74 @@ fn bad_input_is_refused_and_changes_nothing() {
     let p1 = ev.alloc_unbound(1, 1, 2).unwrap();
     let before = snapshot(&ev);
     let checks: Vec<(&str, Result<(), Errno>, Errno)> = vec![
-        ("alloc in another domain", ev.alloc_unbound(1, 2, 2).map(|_| ()), Errno::EPERM),
-        ("bind a port meant for another", ev.bind_interdomain(3, 1, p1).map(|_| ()), Errno::EINVAL),
-        ("bind a free port", ev.bind_interdomain(2, 1, 7).map(|_| ()), Errno::EINVAL),
-        ("bind port 0", ev.bind_interdomain(2, 1, 0).map(|_| ()), Errno::EINVAL),
-        ("bind to no such domain", ev.bind_interdomain(2, 9, 1).map(|_| ()), Errno::ESRCH),
-        ("send on a free port", ev.send(1, 5).map(|_| ()), Errno::EINVAL),
+        (
+            "alloc in another domain",
+            ev.alloc_unbound(1, 2, 2).map(|_| ()),
+            Errno::EPERM,
+        ),
+        (
+            "bind a port meant for another",
+            ev.bind_interdomain(3, 1, p1).map(|_| ()),
+            Errno::EINVAL,
+        ),
+        (
+            "bind a free port",
+            ev.bind_interdomain(2, 1, 7).map(|_| ()),
+            Errno::EINVAL,
+        ),
+        (
+            "bind port 0",
+            ev.bind_interdomain(2, 1, 0).map(|_| ()),
+            Errno::EINVAL,
+        ),
+        (
+            "bind to no such domain",
+            ev.bind_interdomain(2, 9, 1).map(|_| ()),
+            Errno::ESRCH,
+        ),
+        (
+            "send on a free port",
+            ev.send(1, 5).map(|_| ()),
+            Errno::EINVAL,
+        ),
         ("send on port 0", ev.send(1, 0).map(|_| ()), Errno::EINVAL),
-        ("send on another domain's port number", ev.send(2, p1).map(|_| ()), Errno::EINVAL),
+        (
+            "send on another domain's port number",
+            ev.send(2, p1).map(|_| ()),
+            Errno::EINVAL,
+        ),
         ("close a free port", ev.close(1, 3), Errno::EINVAL),
         ("close past the table", ev.close(1, u32::MAX), Errno::EINVAL),
-        ("status of another domain", ev.status(2, 1, p1).map(|_| ()), Errno::EPERM),
-        ("virq out of range", ev.bind_virq(1, NR_VIRQS, 0).map(|_| ()), Errno::EINVAL),
-        ("virq on a missing vcpu", ev.bind_virq(1, VIRQ_TIMER, 1).map(|_| ()), Errno::ENOENT),
-        ("ipi on a missing vcpu", ev.bind_ipi(1, 5).map(|_| ()), Errno::ENOENT),
-        ("bind_vcpu of a free port", ev.bind_vcpu(1, 9, 0), Errno::EINVAL),
-        ("bind_vcpu to a missing vcpu", ev.bind_vcpu(1, p1, 3), Errno::ENOENT),
+        (
+            "status of another domain",
+            ev.status(2, 1, p1).map(|_| ()),
+            Errno::EPERM,
+        ),
+        (
+            "virq out of range",
+            ev.bind_virq(1, NR_VIRQS, 0).map(|_| ()),
+            Errno::EINVAL,
+        ),
+        (
+            "virq on a missing vcpu",
+            ev.bind_virq(1, VIRQ_TIMER, 1).map(|_| ()),
+            Errno::ENOENT,
+        ),
+        (
+            "ipi on a missing vcpu",
+            ev.bind_ipi(1, 5).map(|_| ()),
+            Errno::ENOENT,
+        ),
+        (
+            "bind_vcpu of a free port",
+            ev.bind_vcpu(1, 9, 0),
+            Errno::EINVAL,
+        ),
+        (
+            "bind_vcpu to a missing vcpu",
+            ev.bind_vcpu(1, p1, 3),
+            Errno::ENOENT,
+        ),
         ("unknown caller", ev.send(7, 1).map(|_| ()), Errno::ESRCH),
     ];
     for (what, got, want) in checks {
@@ -114,13 +183,28 @@ fn bad_input_is_refused_and_changes_nothing() {
 fn virqs_and_ipis() {
     let mut ev = setup(1);
     let t = ev.bind_virq(1, VIRQ_TIMER, 0).unwrap();
-    assert_eq!(ev.bind_virq(1, VIRQ_TIMER, 0), Err(Errno::EEXIST), "binding twice");
-    assert_eq!(ev.send(1, t), Err(Errno::EINVAL), "a VIRQ port is not sent on");
-    assert_eq!(ev.raise_virq(1, VIRQ_TIMER), Some(Upcall { dom: 1, vcpu: 0 }));
+    assert_eq!(
+        ev.bind_virq(1, VIRQ_TIMER, 0),
+        Err(Errno::EEXIST),
+        "binding twice"
+    );
+    assert_eq!(
+        ev.send(1, t),
+        Err(Errno::EINVAL),
+        "a VIRQ port is not sent on"
+    );
+    assert_eq!(
+        ev.raise_virq(1, VIRQ_TIMER),
+        Some(Upcall { dom: 1, vcpu: 0 })
+    );
     assert_eq!(ev.raise_virq(1, VIRQ_DEBUG), None, "not bound");
     assert_eq!(ev.raise_virq(1, 999), None);
     assert_eq!(ev.status(1, 1, t).unwrap().virq(), VIRQ_TIMER);
-    assert_eq!(ev.bind_vcpu(1, t, 0), Err(Errno::EINVAL), "per-vCPU VIRQs cannot move");
+    assert_eq!(
+        ev.bind_vcpu(1, t, 0),
+        Err(Errno::EINVAL),
+        "per-vCPU VIRQs cannot move"
+    );
     let c = ev.bind_virq(1, VIRQ_DOM_EXC, 0).unwrap();
     ev.bind_vcpu(1, c, 0).unwrap();
     ev.close(1, t).unwrap();
@@ -152,7 +236,10 @@ fn destroying_a_domain_unbinds_its_peers() {
     // A new domain cannot take over the dead one's ports.
     ev.add_domain(4, 1, Box::new(SharedInfo::new())).unwrap();
     assert_eq!(ev.bind_interdomain(4, 2, b).map(|_| ()), Err(Errno::EINVAL));
-    assert_eq!(ev.add_domain(4, 1, Box::new(SharedInfo::new())), Err(Errno::EEXIST));
+    assert_eq!(
+        ev.add_domain(4, 1, Box::new(SharedInfo::new())),
+        Err(Errno::EEXIST)
+    );
 }
 
 #[test]
@@ -162,7 +249,10 @@ fn ports_run_out_cleanly() {
         ev.bind_ipi(1, 0).unwrap();
     }
     assert_eq!(ev.bind_ipi(1, 0), Err(Errno::ENOSPC));
-    assert_eq!(ev.domain(1).unwrap().ports().len(), NR_EVENT_CHANNELS as usize);
+    assert_eq!(
+        ev.domain(1).unwrap().ports().len(),
+        NR_EVENT_CHANNELS as usize
+    );
 }
 
 #[derive(Clone, Debug)]
