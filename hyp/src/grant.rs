@@ -42,6 +42,14 @@ pub trait GrantEnv {
     fn copy(&mut self, src: u64, src_off: u16, dst: u64, dst_off: u16, len: u16);
 }
 
+/// Where new grant-table frames come from.
+pub trait FrameSource<P> {
+    /// A new zeroed frame, if memory allows.
+    fn alloc(&mut self) -> Option<P>;
+    /// Gives back a frame that was never used.
+    fn free(&mut self, f: P);
+}
+
 /// A grantee's mapping.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Mapping {
@@ -169,16 +177,14 @@ impl<P: Deref<Target = GrantFrameV1>> Grants<P> {
     }
 
     /// Grows the caller's table to `nr` frames (`GNTTABOP_setup_table`,
-    /// and `XENMAPSPACE_grant_table`), taking new frames from `alloc`.
-    /// All or nothing: on failure the frames got so far are returned
-    /// through `free`.
+    /// and `XENMAPSPACE_grant_table`), taking new frames from `src`.
+    /// All or nothing: on failure the frames got so far go back to `src`.
     pub fn grow(
         &mut self,
         caller: DomId,
         dom: DomId,
         nr: u32,
-        mut alloc: impl FnMut() -> Option<P>,
-        mut free: impl FnMut(P),
+        src: &mut impl FrameSource<P>,
     ) -> Result<(), i16> {
         if resolve(caller, dom) != caller {
             return Err(GNTST_PERMISSION_DENIED);
@@ -189,10 +195,10 @@ impl<P: Deref<Target = GrantFrameV1>> Grants<P> {
         }
         let mut new = Vec::new();
         while d.frames.len() + new.len() < nr as usize {
-            match alloc() {
+            match src.alloc() {
                 Some(f) => new.push(f),
                 None => {
-                    new.into_iter().for_each(&mut free);
+                    new.into_iter().for_each(|f| src.free(f));
                     return Err(GNTST_NO_SPACE);
                 }
             }

@@ -17,6 +17,7 @@ pub mod hypercall;
 pub mod loader;
 pub mod memmap;
 pub mod pagetable;
+pub mod pvops;
 pub mod vcpu;
 
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
