@@ -20,6 +20,9 @@ use hypercall_abi::sched::ShutdownReason;
 use platform::devtree::{self, MachineInfo, PsciMethod};
 use platform::gic::IrqChip;
 
+#[path = "monitor_pv.rs"]
+mod pv;
+
 /// Heap for the monitor's own allocations.
 const HEAP_SIZE: u64 = 8 << 20;
 
@@ -554,8 +557,13 @@ impl Monitor {
                 hypercall_abi::nr::HVC_IMM => {
                     let r = &self.domains[self.current].vcpu.regs;
                     let (nr, args) = (r.x[16], [r.x[0], r.x[1], r.x[2], r.x[3], r.x[4]]);
-                    let dom = &mut self.domains[self.current];
-                    let a = hypercall::dispatch(&mut LiveGuest { dom }, nr, args);
+                    let a = match pv::hypercall(self, nr, args) {
+                        Some(a) => a,
+                        None => {
+                            let dom = &mut self.domains[self.current];
+                            hypercall::dispatch(&mut LiveGuest { dom }, nr, args)
+                        }
+                    };
                     self.apply(a);
                 }
                 0 => {
@@ -592,6 +600,7 @@ impl Monitor {
                 timer::arm(self.tick);
                 self.ticks += 1;
                 preempt = true;
+                pv::tick();
             } else {
                 log::warn!("unexpected interrupt {}", irq.intid);
                 self.gic.disable(irq.intid);
@@ -634,6 +643,7 @@ impl Monitor {
 
     fn end_current(&mut self, how: End) {
         let i = self.current;
+        pv::domain_ended(self, i);
         let d = &mut self.domains[i];
         let name = d.name.clone();
         d.line.flush(|l| console::domain_line(&name, l));
@@ -717,6 +727,7 @@ extern "C" fn rust_guest_exception(_regs: *mut VcpuRegs, kind: u64) {
             m.schedule();
         }
     }
+    pv::update_vi(m);
 }
 
 /// Called by vectors.S for an exception taken at EL2: a monitor bug.
