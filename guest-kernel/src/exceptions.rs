@@ -14,10 +14,14 @@ core::arch::global_asm!(
 guest_vectors:
     .irp    n, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15
     .balign 128
+    .if \n == 5
+    b       irq_entry           // IRQ at EL1 with SP_EL1: the event upcall
+    .else
     sub     sp, sp, #{frame}
     stp     x0, x1, [sp]
     mov     x0, #\n
     b       exception_common
+    .endif
     .endr
 
 exception_common:

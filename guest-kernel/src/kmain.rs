@@ -15,6 +15,7 @@ enum Command {
     Fault(fn() -> !),
     Bench,
     Spin,
+    Pv(fn(&crate::dt::BootInfo) -> !),
 }
 
 impl Command {
@@ -30,6 +31,10 @@ impl Command {
             "test=panic" => Command::Fault(tests::panic),
             "bench" => Command::Bench,
             "spin" => Command::Spin,
+            "ring=front" => Command::Pv(crate::ring_test::front),
+            "ring=back" => Command::Pv(crate::ring_test::back),
+            "test=pvio" => Command::Pv(crate::pv_checks::run),
+            "bench=pv" => Command::Pv(crate::pv_bench::run),
             _ => return None,
         })
     }
@@ -78,6 +83,7 @@ extern "C" fn kmain(dtb: usize) -> ! {
         Some(Command::Fault(f)) => f(),
         Some(Command::Bench) => bench::run(),
         Some(Command::Spin) => spin(),
+        Some(Command::Pv(f)) => f(&info),
         None => {
             println!("guest: unknown command line");
             guest::crash()

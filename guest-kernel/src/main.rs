@@ -18,7 +18,15 @@ mod boot;
 #[cfg(target_os = "none")]
 mod dt;
 #[cfg(target_os = "none")]
+mod events;
+#[cfg(target_os = "none")]
 mod exceptions;
+#[cfg(target_os = "none")]
+mod pv_bench;
+#[cfg(target_os = "none")]
+mod pv_checks;
+#[cfg(target_os = "none")]
+mod ring_test;
 #[cfg(target_os = "none")]
 mod kmain;
 #[cfg(target_os = "none")]

@@ -188,6 +188,7 @@ fn free_deferred(st: &mut State, frames: &mut Frames) {
         }
         RealPhys.zero(pa, n * PAGE_SIZE);
         frames.free(pa, n);
+        crate::println!("hyp: {n} frames of a destroyed domain freed after their last grant mapping went");
         false
     });
 }
@@ -413,6 +414,13 @@ impl PvEnv for Env<'_> {
     }
     fn unmap_page(&mut self, dom: DomId, ipa: u64) {
         self.unmap_at(dom, ipa)
+    }
+    fn page_free(&self, dom: DomId, ipa: u64) -> bool {
+        self.domains
+            .iter()
+            .find(|d| d.id == dom && d.ended.is_none())
+            .and_then(|d| d.mem.as_ref())
+            .is_some_and(|m| !m.p2m.any_mapped(&RealPhys, ipa, PAGE_SIZE))
     }
     fn alloc_grant_frame(&mut self) -> Option<Self::Frame> {
         new_page(self.frames)

@@ -35,6 +35,8 @@ pub trait PvEnv: GrantEnv {
     fn map_page(&mut self, dom: DomId, ipa: u64, pa: u64) -> Result<(), Errno>;
     /// Removes the mapping at `ipa` of `dom`, with TLB maintenance.
     fn unmap_page(&mut self, dom: DomId, ipa: u64);
+    /// Whether nothing is mapped at `ipa` of `dom`.
+    fn page_free(&self, dom: DomId, ipa: u64) -> bool;
     /// A new zeroed grant-table frame.
     fn alloc_grant_frame(&mut self) -> Option<Self::Frame>;
     /// Frees a grant-table frame (never mapped anywhere any more).
@@ -360,11 +362,15 @@ where
         if self.placed.get(&(caller, what)) == Some(&gpfn) {
             return Ok(0);
         }
+        // Refuse a busy page before anything changes (the table must not
+        // grow for a placement that fails).
+        if !env.page_free(caller, ipa) {
+            return Err(Errno::EBUSY);
+        }
         let pa = match what {
             Placed::SharedInfo => self.ev.page(caller).ok_or(Errno::ESRCH)?.machine_addr(),
             Placed::GrantFrame(i) => {
-                // The table grows to idx + 1 frames if needed, as in Xen (a
-                // grown table is harmless if the mapping below fails).
+                // The table grows to idx + 1 frames if needed, as in Xen.
                 let have = self
                     .gt
                     .nr_frames(caller, caller)

@@ -60,6 +60,9 @@ impl PvEnv for Env {
     fn unmap_page(&mut self, dom: DomId, ipa: u64) {
         self.maps.remove(&(dom, ipa));
     }
+    fn page_free(&self, dom: DomId, ipa: u64) -> bool {
+        !self.maps.contains_key(&(dom, ipa))
+    }
     fn alloc_grant_frame(&mut self) -> Option<Frame> {
         self.frames_left = self.frames_left.checked_sub(1)?;
         Some(Box::new(
