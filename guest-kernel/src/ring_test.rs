@@ -20,7 +20,7 @@
 use crate::console::println;
 use crate::dt::BootInfo;
 use crate::events;
-use hypercall_abi::event_channel::{DOMID_SELF, EVTCHNSTAT_UNBOUND};
+use hypercall_abi::event_channel::{DOMID_SELF, EVTCHNSTAT_INTERDOMAIN, EVTCHNSTAT_UNBOUND};
 use hypercall_abi::evtchn_guest as ev;
 use hypercall_abi::gnttab_guest as gt;
 use hypercall_abi::grant_table::GrantRef;
@@ -102,6 +102,15 @@ pub fn front(info: &BootInfo) -> ! {
         fail("first port", format_args!("got {port}, the convention says {RING_PORT}"));
     }
     ev::unmask(port).unwrap_or_else(|e| fail("unmask", e));
+    // Wait for the back end to bind (its bind marks our port pending too).
+    let mut waited = 0u32;
+    while ev::status(DOMID_SELF, port).map(|s| s.status) != Ok(EVTCHNSTAT_INTERDOMAIN) {
+        if waited == 100_000 {
+            fail("waiting for the back end", "it never bound");
+        }
+        events::yield_with_irqs();
+        waited += 1;
+    }
     println!("guest: ring front: ref {RING_REF} and port {port} for dom{peer}; {count} pairs, {batch} in flight");
     let t0 = counter();
     let (mut sent, mut got, mut sum) = (0u32, 0u32, 0u64);
@@ -130,7 +139,9 @@ pub fn front(info: &BootInfo) -> ! {
                 guest::crash();
             }
         }
-        if got < count && !front.final_check_for_responses().unwrap_or(true)
+        // Wait only when no more requests may be sent.
+        let blocked = sent == count || front.outstanding() >= batch;
+        if got < count && blocked && !front.final_check_for_responses().unwrap_or(true)
             && events::wait(port, seen, || peer_gone(port)).is_none()
         {
             println!("guest: ring front: the back end is gone after {got} pairs");
