@@ -35,7 +35,9 @@ pub const RING_PORT: u32 = 1;
 /// Sequence number that ends the exchange.
 const QUIT: u32 = u32::MAX;
 
-type Msg = [u32; 2];
+/// `[seq, value, t_lo, t_hi]`: `t` is the counter when the request was
+/// queued (for the wake-up figure); responses carry `[seq, answer, 0, 0]`.
+type Msg = [u32; 4];
 
 /// The back end's answer to request `[seq, value]`.
 fn answer(seq: u32, value: u32) -> u32 {
@@ -117,7 +119,10 @@ pub fn front(info: &BootInfo) -> ! {
     let mut notifies = 0u32;
     while got < count {
         while sent < count && front.outstanding() < batch {
-            front.push_request(&[sent, value(sent)]).unwrap_or_else(|e| fail("push", format_args!("{e:?}")));
+            let t = counter();
+            front
+                .push_request(&[sent, value(sent), t as u32, (t >> 32) as u32])
+                .unwrap_or_else(|e| fail("push", format_args!("{e:?}")));
             sent += 1;
         }
         if front.push_requests() {
@@ -128,7 +133,7 @@ pub fn front(info: &BootInfo) -> ! {
             }
         }
         let seen = events::count(port);
-        while let Some([seq, ans]) = front.take_response().unwrap_or_else(|e| fail("response index", format_args!("{e:?}"))) {
+        while let Some([seq, ans, _, _]) = front.take_response().unwrap_or_else(|e| fail("response index", format_args!("{e:?}"))) {
             if seq != got || ans != answer(seq, value(seq)) {
                 fail("response", format_args!("#{got}: got [{seq}, {ans:#x}]"));
             }
@@ -155,13 +160,13 @@ pub fn front(info: &BootInfo) -> ! {
     let revoked = table[RING_REF as usize].try_revoke();
     println!("guest: ring front: revoke while mapped refused: {}", if revoked { "FAIL" } else { "ok" });
     // Ask the back end to finish, wait for its answer, then revoke.
-    front.push_request(&[QUIT, 0]).unwrap_or_else(|e| fail("push quit", format_args!("{e:?}")));
+    front.push_request(&[QUIT, 0, 0, 0]).unwrap_or_else(|e| fail("push quit", format_args!("{e:?}")));
     if front.push_requests() {
         let _ = ev::send(port);
     }
     loop {
         let seen = events::count(port);
-        if let Ok(Some([QUIT, _])) = front.take_response() {
+        if let Ok(Some([QUIT, ..])) = front.take_response() {
             break;
         }
         if !front.final_check_for_responses().unwrap_or(true) && events::wait(port, seen, || peer_gone(port)).is_none() {
@@ -205,11 +210,23 @@ pub fn back(info: &BootInfo) -> ! {
     let sring: &SharedRing = unsafe { &*(GUEST_GRANT_MAP_BASE as *const SharedRing) };
     let mut back = BackRing::<Msg, Msg>::attach(sring).unwrap_or_else(|e| fail("attach", format_args!("{e:?}")));
     let (mut served, mut sum, mut quit, mut gone) = (0u32, 0u64, false, false);
+    // Wake-up latency: from a request being queued (its timestamp) to the
+    // upcall that woke this domain for it, for requests that found it
+    // waiting (every one, with `batch=1`).
+    let (mut wake_sum, mut wakes) = (0u64, 0u32);
+    let mut woke = false;
     while !quit && !gone {
         let seen = events::count(port);
         loop {
             match back.take_request() {
-                Ok(Some([seq, val])) => {
+                Ok(Some([seq, val, tl, th])) => {
+                    let t = (th as u64) << 32 | tl as u64;
+                    let up = events::LAST_UPCALL_AT.load(core::sync::atomic::Ordering::Relaxed);
+                    if seq != QUIT && up > t && served > 0 && woke {
+                        wake_sum += up - t;
+                        wakes += 1;
+                        woke = false;
+                    }
                     let ans = if seq == QUIT {
                         quit = true;
                         0
@@ -220,7 +237,7 @@ pub fn back(info: &BootInfo) -> ! {
                         sum = mix(sum, seq, ans);
                         served += 1;
                     }
-                    back.push_response(&[seq, ans]).unwrap_or_else(|e| fail("respond", format_args!("{e:?}")));
+                    back.push_response(&[seq, ans, 0, 0]).unwrap_or_else(|e| fail("respond", format_args!("{e:?}")));
                 }
                 Ok(None) => break,
                 Err(e) => fail("request index from the front end", format_args!("{e:?}")),
@@ -232,10 +249,11 @@ pub fn back(info: &BootInfo) -> ! {
                 gone = true;
             }
         }
-        if !quit && !gone && !back.final_check_for_requests().unwrap_or(true)
-            && events::wait(port, seen, || peer_gone(port)).is_none()
-        {
-            gone = true;
+        if !quit && !gone && !back.final_check_for_requests().unwrap_or(true) {
+            match events::wait(port, seen, || peer_gone(port)) {
+                None => gone = true,
+                Some(_) => woke = true,
+            }
         }
     }
     if gone {
@@ -248,6 +266,7 @@ pub fn back(info: &BootInfo) -> ! {
         );
     } else {
         println!("guest: ring back: {served} requests served, checksum {sum:#018x}");
+        println!("BENCH evtchn_wakeup_ticks {wake_sum} {wakes}");
     }
     match gt::unmap_grant_ref(GUEST_GRANT_MAP_BASE, handle) {
         Ok(()) => println!("guest: ring back: ring unmapped"),
