@@ -41,6 +41,34 @@ def per_iteration(text):
     return (hvc - nop) * ns_per_tick / n + 1
 
 
+def ticks_per(text, name, n_group=3):
+    """Instructions per item from `BENCH <name>_ticks <ticks> <base> <n>`
+    (or `<ticks> <n>`): (ticks - base) scaled by CNTFRQ, divided by n."""
+    f = re.search(r"guest: cntfrq (\d+)", text)
+    freq = int(f.group(1)) if f else 62_500_000
+    m = re.search(rf"BENCH {name}_ticks (\d+) (\d+)(?: (\d+))?", text)
+    if not m:
+        sys.exit(f"no BENCH {name} line in the transcript:\n" + text)
+    a, b, c = m.groups()
+    ticks, base, n = (int(a), int(b), int(c)) if n_group == 3 else (int(a), 0, int(b))
+    return (ticks - base) * NS_PER_S / freq / n
+
+
+def pv_benchmarks(results):
+    """Event channels, grants and rings (guest modes `bench=pv` and
+    `ring=front|back`, see guest-kernel)."""
+    text = boot('semihosting dom=bench,args="bench=pv"')
+    # The send loop minus the nop loop, plus the hvc itself.
+    results["evtchn_send"] = (round(ticks_per(text, "evtchn_send") + 1, 1), "instructions")
+    results["grant_map_unmap"] = (round(ticks_per(text, "grant_map_unmap"), 1), "instructions per pair")
+    ring = 'semihosting dom=front,args="ring=front peer=2 {}" dom=back,args="ring=back peer=1"'
+    text = boot(ring.format(""))
+    results["ring_roundtrip_batched"] = (round(ticks_per(text, "ring_roundtrip", 2), 1), "instructions per pair")
+    text = boot(ring.format("batch=1"))
+    results["ring_roundtrip"] = (round(ticks_per(text, "ring_roundtrip", 2), 1), "instructions per pair")
+    results["evtchn_wakeup"] = (round(ticks_per(text, "evtchn_wakeup", 2), 1), "instructions")
+
+
 def main():
     results = {}
     # The floor: an EL2 handler that only returns.
@@ -48,6 +76,7 @@ def main():
     results["hvc_floor"] = (round(floor, 1), "instructions")
     full = per_iteration(boot('semihosting dom=bench,args="bench"'))
     results["null_hypercall"] = (round(full, 1), "instructions")
+    pv_benchmarks(results)
     for k, (v, unit) in results.items():
         print(f"BENCH {k} {v} {unit}")
     os.makedirs(OUT, exist_ok=True)
