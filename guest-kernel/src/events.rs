@@ -94,7 +94,9 @@ pub fn set_handler(port: u32, f: fn(u32)) {
 
 /// Events seen so far on `port`.
 pub fn count(port: u32) -> u32 {
-    COUNT.get(port as usize).map_or(0, |c| c.load(Ordering::Acquire))
+    COUNT
+        .get(port as usize)
+        .map_or(0, |c| c.load(Ordering::Acquire))
 }
 
 fn counter() -> u64 {
@@ -114,7 +116,9 @@ extern "C" fn guest_irq() {
             if let Some(c) = COUNT.get(port as usize) {
                 c.fetch_add(1, Ordering::AcqRel);
             }
-            let h = HANDLER.get(port as usize).map_or(0, |h| h.load(Ordering::Acquire));
+            let h = HANDLER
+                .get(port as usize)
+                .map_or(0, |h| h.load(Ordering::Acquire));
             if h != 0 {
                 // SAFETY: only `set_handler` stores non-zero values, each a
                 // `fn(u32)` cast to usize.

@@ -22,13 +22,13 @@ mod events;
 #[cfg(target_os = "none")]
 mod exceptions;
 #[cfg(target_os = "none")]
+mod kmain;
+#[cfg(target_os = "none")]
 mod pv_bench;
 #[cfg(target_os = "none")]
 mod pv_checks;
 #[cfg(target_os = "none")]
 mod ring_test;
-#[cfg(target_os = "none")]
-mod kmain;
 #[cfg(target_os = "none")]
 mod tests;
 

@@ -96,12 +96,16 @@ pub fn front(info: &BootInfo) -> ! {
     // only through this reference (and by the peer, through the grant);
     // `SharedRing` is all atomics, valid for any bytes, so sharing is sound.
     let sring: &SharedRing = unsafe { &*(page_addr as *const SharedRing) };
-    let mut front = FrontRing::<Msg, Msg>::init(sring).unwrap_or_else(|e| fail("ring init", format_args!("{e:?}")));
+    let mut front = FrontRing::<Msg, Msg>::init(sring)
+        .unwrap_or_else(|e| fail("ring init", format_args!("{e:?}")));
     let batch = opt(info, "batch").map_or(front.size(), |b| (b as u32).clamp(1, front.size()));
     table[RING_REF as usize].grant(peer, (page_addr >> 12) as u32, false);
     let port = ev::alloc_unbound(peer).unwrap_or_else(|e| fail("alloc_unbound", e));
     if port != RING_PORT {
-        fail("first port", format_args!("got {port}, the convention says {RING_PORT}"));
+        fail(
+            "first port",
+            format_args!("got {port}, the convention says {RING_PORT}"),
+        );
     }
     ev::unmask(port).unwrap_or_else(|e| fail("unmask", e));
     // Wait for the back end to bind (its bind marks our port pending too).
@@ -128,12 +132,17 @@ pub fn front(info: &BootInfo) -> ! {
         if front.push_requests() {
             notifies += 1;
             if let Err(e) = ev::send(port) {
-                println!("guest: ring front: send failed ({e}): the back end is gone after {got} pairs");
+                println!(
+                    "guest: ring front: send failed ({e}): the back end is gone after {got} pairs"
+                );
                 guest::poweroff();
             }
         }
         let seen = events::count(port);
-        while let Some([seq, ans, _, _]) = front.take_response().unwrap_or_else(|e| fail("response index", format_args!("{e:?}"))) {
+        while let Some([seq, ans, _, _]) = front
+            .take_response()
+            .unwrap_or_else(|e| fail("response index", format_args!("{e:?}")))
+        {
             if seq != got || ans != answer(seq, value(seq)) {
                 fail("response", format_args!("#{got}: got [{seq}, {ans:#x}]"));
             }
@@ -146,7 +155,9 @@ pub fn front(info: &BootInfo) -> ! {
         }
         // Wait only when no more requests may be sent.
         let blocked = sent == count || front.outstanding() >= batch;
-        if got < count && blocked && !front.final_check_for_responses().unwrap_or(true)
+        if got < count
+            && blocked
+            && !front.final_check_for_responses().unwrap_or(true)
             && events::wait(port, seen, || peer_gone(port)).is_none()
         {
             println!("guest: ring front: the back end is gone after {got} pairs");
@@ -158,9 +169,14 @@ pub fn front(info: &BootInfo) -> ! {
     println!("BENCH ring_roundtrip_ticks {ticks} {got} {batch}");
     // The back end still has the page mapped: revoking must fail.
     let revoked = table[RING_REF as usize].try_revoke();
-    println!("guest: ring front: revoke while mapped refused: {}", if revoked { "FAIL" } else { "ok" });
+    println!(
+        "guest: ring front: revoke while mapped refused: {}",
+        if revoked { "FAIL" } else { "ok" }
+    );
     // Ask the back end to finish, wait for its answer, then revoke.
-    front.push_request(&[QUIT, 0, 0, 0]).unwrap_or_else(|e| fail("push quit", format_args!("{e:?}")));
+    front
+        .push_request(&[QUIT, 0, 0, 0])
+        .unwrap_or_else(|e| fail("push quit", format_args!("{e:?}")));
     if front.push_requests() {
         let _ = ev::send(port);
     }
@@ -169,7 +185,9 @@ pub fn front(info: &BootInfo) -> ! {
         if let Ok(Some([QUIT, ..])) = front.take_response() {
             break;
         }
-        if !front.final_check_for_responses().unwrap_or(true) && events::wait(port, seen, || peer_gone(port)).is_none() {
+        if !front.final_check_for_responses().unwrap_or(true)
+            && events::wait(port, seen, || peer_gone(port)).is_none()
+        {
             break;
         }
     }
@@ -178,9 +196,15 @@ pub fn front(info: &BootInfo) -> ! {
         events::yield_with_irqs();
         tries += 1;
     }
-    println!("guest: ring front: revoked after the back end unmapped: {}", if tries < 1000 { "ok" } else { "FAIL" });
+    println!(
+        "guest: ring front: revoked after the back end unmapped: {}",
+        if tries < 1000 { "ok" } else { "FAIL" }
+    );
     let _ = ev::close(port);
-    println!("guest: ring front: done ({} upcalls)", events::UPCALLS.load(core::sync::atomic::Ordering::Relaxed));
+    println!(
+        "guest: ring front: done ({} upcalls)",
+        events::UPCALLS.load(core::sync::atomic::Ordering::Relaxed)
+    );
     guest::poweroff()
 }
 
@@ -208,7 +232,8 @@ pub fn back(info: &BootInfo) -> ! {
     // first page of the grant window (outside RAM: no Rust object there);
     // it stays mapped until the unmap below. All atomics.
     let sring: &SharedRing = unsafe { &*(GUEST_GRANT_MAP_BASE as *const SharedRing) };
-    let mut back = BackRing::<Msg, Msg>::attach(sring).unwrap_or_else(|e| fail("attach", format_args!("{e:?}")));
+    let mut back = BackRing::<Msg, Msg>::attach(sring)
+        .unwrap_or_else(|e| fail("attach", format_args!("{e:?}")));
     let (mut served, mut sum, mut quit, mut gone) = (0u32, 0u64, false, false);
     // Wake-up latency: from a request being queued (its timestamp) to the
     // upcall that woke this domain for it, for requests that found it
@@ -237,7 +262,8 @@ pub fn back(info: &BootInfo) -> ! {
                         sum = mix(sum, seq, ans);
                         served += 1;
                     }
-                    back.push_response(&[seq, ans, 0, 0]).unwrap_or_else(|e| fail("respond", format_args!("{e:?}")));
+                    back.push_response(&[seq, ans, 0, 0])
+                        .unwrap_or_else(|e| fail("respond", format_args!("{e:?}")));
                 }
                 Ok(None) => break,
                 Err(e) => fail("request index from the front end", format_args!("{e:?}")),

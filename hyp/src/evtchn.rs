@@ -13,7 +13,6 @@
 //! pending return the [`Upcall`] to raise, if any; the monitor also
 //! re-derives its virtual IRQ line from the page on every guest entry.
 
-use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use core::ops::Deref;
 use hypercall_abi::errno::Errno;
@@ -87,17 +86,53 @@ impl<P> DomainEvents<P> {
     }
 }
 
+/// Largest domain id this table takes (ids index a vector).
+pub const MAX_DOMID: DomId = 1023;
+
 /// Every domain's event channels.
 #[derive(Debug)]
 pub struct EventChannels<P> {
-    doms: BTreeMap<DomId, DomainEvents<P>>,
+    doms: Doms<DomainEvents<P>>,
 }
 
 impl<P> Default for EventChannels<P> {
     fn default() -> Self {
         Self {
-            doms: BTreeMap::new(),
+            doms: Doms(Vec::new()),
         }
+    }
+}
+
+/// Domains by id: a vector indexed by id (ids are small and dense), with
+/// the map operations the state machine needs.
+#[derive(Debug)]
+struct Doms<T>(Vec<Option<T>>);
+
+impl<T> Doms<T> {
+    fn get(&self, id: &DomId) -> Option<&T> {
+        self.0.get(*id as usize)?.as_ref()
+    }
+    fn get_mut(&mut self, id: &DomId) -> Option<&mut T> {
+        self.0.get_mut(*id as usize)?.as_mut()
+    }
+    fn contains_key(&self, id: &DomId) -> bool {
+        self.get(id).is_some()
+    }
+    fn insert(&mut self, id: DomId, v: T) {
+        let i = id as usize;
+        if self.0.len() <= i {
+            self.0.resize_with(i + 1, || None);
+        }
+        self.0[i] = Some(v);
+    }
+    fn remove(&mut self, id: &DomId) -> Option<T> {
+        self.0.get_mut(*id as usize)?.take()
+    }
+    fn iter(&self) -> impl Iterator<Item = (DomId, &T)> {
+        self.0
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| v.as_ref().map(|v| (i as DomId, v)))
     }
 }
 
@@ -117,7 +152,10 @@ impl<P: Deref<Target = SharedInfo>> EventChannels<P> {
 
     /// Registers domain `dom` with `vcpus` vCPUs and its shared-info page.
     pub fn add_domain(&mut self, dom: DomId, vcpus: u32, page: P) -> Result<(), Errno> {
-        if self.doms.contains_key(&dom) || dom >= DOMID_SELF || vcpus == 0 {
+        if dom > MAX_DOMID || vcpus == 0 {
+            return Err(Errno::EINVAL);
+        }
+        if self.doms.contains_key(&dom) {
             return Err(Errno::EEXIST);
         }
         self.doms.insert(
@@ -155,7 +193,7 @@ impl<P: Deref<Target = SharedInfo>> EventChannels<P> {
 
     /// Registered domains.
     pub fn domains(&self) -> impl Iterator<Item = (DomId, &DomainEvents<P>)> {
-        self.doms.iter().map(|(k, v)| (*k, v))
+        self.doms.iter()
     }
 
     /// The shared-info page of `dom`.
@@ -267,7 +305,8 @@ impl<P: Deref<Target = SharedInfo>> EventChannels<P> {
                 vcpu: 0,
             },
         );
-        let rvcpu = self.doms[&rd].ports[remote_port as usize].vcpu;
+        // `bound` checked the remote port above.
+        let rvcpu = self.bound(rd, remote_port)?.vcpu;
         self.set(
             rd,
             remote_port,
@@ -433,7 +472,7 @@ impl<P: Deref<Target = SharedInfo>> EventChannels<P> {
     /// interdomain port's peer points back at it, every VIRQ entry names a
     /// port bound to that VIRQ and vice versa, port 0 is free.
     pub fn check_invariants(&self) -> Result<(), &'static str> {
-        for (&id, d) in &self.doms {
+        for (id, d) in self.doms.iter() {
             if d.ports.first() != Some(&FREE) {
                 return Err("port 0 allocated");
             }

@@ -107,7 +107,11 @@ pub(super) fn update_vi(m: &Monitor) {
 
 /// Registers every live domain (shared-info page, empty grant table).
 fn register_all(st: &mut State, m: &mut Monitor) {
-    for d in m.domains.iter().filter(|d| d.ended.is_none() && d.mem.is_some()) {
+    for d in m
+        .domains
+        .iter()
+        .filter(|d| d.ended.is_none() && d.mem.is_some())
+    {
         if st.pv.ev.domain(d.id).is_some() {
             continue;
         }
@@ -127,7 +131,10 @@ fn register_all(st: &mut State, m: &mut Monitor) {
 /// Handles `event_channel_op`, `grant_table_op` and `memory_op`; `None`
 /// for any other hypercall.
 pub(super) fn hypercall(m: &mut Monitor, nr: u64, a: [u64; 5]) -> Option<Action> {
-    if !matches!(nr, nr::EVENT_CHANNEL_OP | nr::GRANT_TABLE_OP | nr::MEMORY_OP) {
+    if !matches!(
+        nr,
+        nr::EVENT_CHANNEL_OP | nr::GRANT_TABLE_OP | nr::MEMORY_OP
+    ) {
         return None;
     }
     let mut guard = STATE.lock();
@@ -188,7 +195,9 @@ fn free_deferred(st: &mut State, frames: &mut Frames) {
         }
         RealPhys.zero(pa, n * PAGE_SIZE);
         frames.free(pa, n);
-        crate::println!("hyp: {n} frames of a destroyed domain freed after their last grant mapping went");
+        crate::println!(
+            "hyp: {n} frames of a destroyed domain freed after their last grant mapping went"
+        );
         false
     });
 }
@@ -262,7 +271,13 @@ impl P2mGuest {
         Ok(pa)
     }
 
-    fn pieces(&self, gva: u64, len: usize, write: bool, mut f: impl FnMut(u64, usize, usize)) -> Result<(), Errno> {
+    fn pieces(
+        &self,
+        gva: u64,
+        len: usize,
+        write: bool,
+        mut f: impl FnMut(u64, usize, usize),
+    ) -> Result<(), Errno> {
         gva.checked_add(len as u64).ok_or(Errno::EFAULT)?;
         let mut plan: heapless::Vec<(u64, usize, usize), 4> = heapless::Vec::new();
         let mut off = 0;
@@ -282,6 +297,14 @@ impl P2mGuest {
 
 impl Guest for P2mGuest {
     fn read(&self, gva: u64, buf: &mut [u8]) -> Result<(), Errno> {
+        // Fast path: a small argument struct within one page.
+        if gva % PAGE_SIZE + buf.len() as u64 <= PAGE_SIZE {
+            let pa = self.translate(gva, false)?;
+            // SAFETY: `pa..pa+len` is the guest's own readable RAM (checked
+            // through its P2M), within one page, identity-mapped at EL2.
+            unsafe { core::ptr::copy_nonoverlapping(pa as *const u8, buf.as_mut_ptr(), buf.len()) };
+            return Ok(());
+        }
         let p = buf.as_mut_ptr();
         self.pieces(gva, buf.len(), false, |pa, off, n| {
             // SAFETY: `pa..pa+n` is the guest's own RAM (checked through its
@@ -377,7 +400,9 @@ impl GrantEnv for Env<'_> {
         if ipa < mem.ram.0 || ipa - mem.ram.0 >= mem.ram.1 {
             return None;
         }
-        mem.p2m.translate(&RealPhys, ipa).map(|t| t.0 & !(PAGE_SIZE - 1))
+        mem.p2m
+            .translate(&RealPhys, ipa)
+            .map(|t| t.0 & !(PAGE_SIZE - 1))
     }
     fn map(&mut self, dom: DomId, ipa: u64, mfn: u64, writable: bool) -> Result<(), i16> {
         if ipa < GUEST_GRANT_MAP_BASE || ipa - GUEST_GRANT_MAP_BASE >= GUEST_GRANT_MAP_SIZE {
