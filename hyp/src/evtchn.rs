@@ -493,10 +493,8 @@ impl<P: Deref<Target = SharedInfo>> EventChannels<P> {
                             return Err("interdomain peer does not point back");
                         }
                     }
-                    PortState::Virq(v) => {
-                        if d.virqs.get(v as usize) != Some(&Some(p as Port)) {
-                            return Err("virq port not in the virq table");
-                        }
+                    PortState::Virq(v) if d.virqs.get(v as usize) != Some(&Some(p as Port)) => {
+                        return Err("virq port not in the virq table");
                     }
                     _ => {}
                 }

@@ -134,6 +134,18 @@ pub struct SharedInfo {
     pub wc_sec_hi: AtomicU32,
 }
 
+impl Default for VcpuInfo {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Default for SharedInfo {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 const _: () = {
     use core::mem::{offset_of, size_of};
     assert!(size_of::<VcpuTimeInfo>() == 32);
