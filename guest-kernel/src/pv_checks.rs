@@ -157,6 +157,12 @@ pub fn run(info: &BootInfo) -> ! {
         ev::send(virq.unwrap_or(0)),
         Err(Errno::EINVAL),
     );
+    // VIRQ_TIMER arrives on the monitor's tick.
+    let timer = ev::bind_virq(VIRQ_TIMER, 0).unwrap_or(0);
+    let ticks_before = events::count(timer);
+    let got_tick = events::wait(timer, ticks_before, || false).is_some();
+    t.check("virq_timer_delivered", got_tick && timer != 0, true);
+    t.check("close_virq_timer", ev::close(timer), Ok(()));
     let unbound = ev::alloc_unbound(peer).unwrap_or(0);
     t.check("send_unbound", ev::send(unbound), Err(Errno::ENOTCONN));
     t.check(

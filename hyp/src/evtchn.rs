@@ -468,6 +468,13 @@ impl<P: Deref<Target = SharedInfo>> EventChannels<P> {
         self.mark(dom, p)
     }
 
+    /// Raises `virq` for every domain that bound it.
+    pub fn raise_virq_all(&mut self, virq: u32) {
+        for i in 0..self.doms.0.len() {
+            self.raise_virq(i as DomId, virq);
+        }
+    }
+
     /// Checks the cross-references (tests and debugging): every
     /// interdomain port's peer points back at it, every VIRQ entry names a
     /// port bound to that VIRQ and vice versa, port 0 is free.

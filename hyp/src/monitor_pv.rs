@@ -178,10 +178,7 @@ pub(super) fn hypercall(m: &mut Monitor, nr: u64, a: [u64; 5]) -> Option<Action>
 pub(super) fn tick() {
     let mut guard = STATE.lock();
     if let Some(st) = guard.as_mut() {
-        let ids: Vec<DomId> = st.pv.ev.domains().map(|(id, _)| id).collect();
-        for id in ids {
-            st.pv.ev.raise_virq(id, VIRQ_TIMER);
-        }
+        st.pv.ev.raise_virq_all(VIRQ_TIMER);
     }
 }
 

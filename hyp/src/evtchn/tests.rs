@@ -199,6 +199,9 @@ fn virqs_and_ipis() {
     );
     assert_eq!(ev.raise_virq(1, VIRQ_DEBUG), None, "not bound");
     assert_eq!(ev.raise_virq(1, 999), None);
+    ev.page(1).unwrap().take_pending(0, |_| {});
+    ev.raise_virq_all(VIRQ_TIMER);
+    assert!(ev.page(1).unwrap().is_pending(t) && ev.upcall_pending(1));
     assert_eq!(ev.status(1, 1, t).unwrap().virq(), VIRQ_TIMER);
     assert_eq!(
         ev.bind_vcpu(1, t, 0),
