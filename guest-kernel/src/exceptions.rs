@@ -20,6 +20,8 @@ guest_vectors:
     .balign 128
     .if     \n == 8
     b       el0_sync            // synchronous from EL0: a task trapped
+    .elseif \n == 5
+    b       irq_entry           // IRQ at EL1 with SP_EL1: the event upcall
     .else
     sub     sp, sp, #{frame}
     stp     x0, x1, [sp]

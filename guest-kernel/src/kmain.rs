@@ -44,6 +44,10 @@ impl Command {
             "mmu" => Command::Run(crate::paging::run),
             "test=mmu" => Command::Run(crate::mmu_checks::run),
             "bench=mmu" => Command::Run(crate::mmu_bench::run),
+            "ring=front" => Command::Run(crate::ring_test::front),
+            "ring=back" => Command::Run(crate::ring_test::back),
+            "test=pvio" => Command::Run(crate::pv_checks::run),
+            "bench=pv" => Command::Run(crate::pv_bench::run),
             _ => return None,
         })
     }

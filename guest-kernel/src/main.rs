@@ -20,6 +20,8 @@ mod boot;
 #[cfg(target_os = "none")]
 mod dt;
 #[cfg(target_os = "none")]
+mod events;
+#[cfg(target_os = "none")]
 mod exceptions;
 #[cfg(target_os = "none")]
 mod irq;
@@ -33,6 +35,11 @@ mod smp;
 mod time;
 #[cfg(target_os = "none")]
 mod work;
+mod pv_bench;
+#[cfg(target_os = "none")]
+mod pv_checks;
+#[cfg(target_os = "none")]
+mod ring_test;
 #[cfg(target_os = "none")]
 mod tests;
 #[cfg(target_os = "none")]

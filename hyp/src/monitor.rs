@@ -31,6 +31,7 @@ use platform::devtree::{self, CpuEnable, MachineInfo, PsciMethod};
 use platform::gic::IrqChip;
 
 mod mmu_traps;
+mod pv;
 
 /// Heap for the monitor's own allocations.
 const HEAP_SIZE: u64 = 8 << 20;
@@ -131,6 +132,9 @@ pub(crate) struct Monitor {
     vmids: VmidPool,
     timers: Timers,
     privileged: u16,
+    /// Domains were created since the event-channel state last registered
+    /// every domain.
+    pv_new_domains: bool,
     freq: u64,
     /// ns per counter tick, 32.32 fixed point.
     ns_per_tick_32: u64,
@@ -559,6 +563,7 @@ fn start(dtb_at: Range, info: &MachineInfo) -> Result<(), &'static str> {
         vmids: VmidPool::default(),
         timers: Timers::new(),
         privileged: 0,
+        pv_new_domains: true,
         freq,
         ns_per_tick_32: ((1_000_000_000u128 << 32) / freq.max(1) as u128) as u64,
         timers_gen: 0,
@@ -670,6 +675,7 @@ impl Monitor {
             cpu_ns: 0,
             pvmmu: None,
         });
+        self.pv_new_domains = true;
         let now = self.now();
         if let Ok(Some(c)) = self.sched.wake(VcpuId::new(id, 0), now) {
             self.kick(c);
@@ -760,8 +766,9 @@ impl Monitor {
         if !cpu.resched && cpu.armed == (cpu.until, self.timers_gen) {
             let hcr = cpu.hcr;
             let dc = cpu.dc;
-            if let Some(v) = self.loaded(c) {
-                if hcr_for(dc, v.irq_line()) == hcr {
+            let id = cpu.loaded;
+            if let (Some(v), Some(id)) = (self.loaded(c), id) {
+                if hcr_for(dc, v.irq_line() || pv::upcall_pending(id)) == hcr {
                     return true;
                 }
             }
@@ -774,7 +781,10 @@ impl Monitor {
         if self.cpus[c].resched {
             self.reschedule(c);
         }
-        let line = self.loaded(c).map(|v| v.irq_line());
+        let id = self.cpus[c].loaded;
+        let line = self
+            .loaded(c)
+            .map(|v| v.irq_line() || id.is_some_and(pv::upcall_pending));
         let running = line.is_some();
         let hcr = hcr_for(self.cpus[c].dc, line == Some(true));
         if running && self.cpus[c].hcr != hcr {
@@ -810,7 +820,13 @@ impl Monitor {
     fn fire_timers(&mut self, now: u64) {
         self.timers_gen += 1;
         for id in self.timers.expire(now) {
-            if let Some(v) = self.vcpu_mut(id) {
+            // Xen's way once the domain uses event channels: VIRQ_TIMER (lost
+            // if unbound); before that, this monitor's own timer line.
+            if pv::has_events(id.dom) {
+                if let Some(v) = pv::virq(id.dom, hypercall_abi::event_channel::VIRQ_TIMER) {
+                    self.notify(v);
+                }
+            } else if let Some(v) = self.vcpu_mut(id) {
                 v.timer_pending = true;
                 self.notify(id);
             }
@@ -829,7 +845,9 @@ impl Monitor {
                 self.kick(c);
             }
         }
-        if let Some(c) = on {
+        // A CPU running it re-evaluates its line on its next return to it:
+        // make it return now (this CPU does anyway).
+        if let Some(c) = on.filter(|&c| c != self.this_cpu()) {
             self.kick(c);
         }
     }
@@ -1007,7 +1025,7 @@ impl Monitor {
     fn block(&mut self, c: usize, cur: VcpuId) {
         let now = self.now();
         let Some(v) = self.vcpu_mut(cur) else { return };
-        if v.irq_line() {
+        if v.irq_line() || pv::upcall_pending(cur) {
             return;
         }
         v.blocked = true;
@@ -1053,6 +1071,10 @@ impl Monitor {
                         return;
                     }
                     let Some(i) = self.dom_index(cur.dom) else { return };
+                    if let Some(a) = pv::hypercall(self, i, cur, nr, args) {
+                        self.apply(c, cur, a);
+                        return;
+                    }
                     let dom = &mut self.domains[i];
                     let frames = &mut self.frames;
                     let vcpu = cur.vcpu as usize;
@@ -1187,10 +1209,15 @@ impl Monitor {
     /// Frees an ended domain's memory and VMID once none of its vCPUs is
     /// loaded anywhere; powers off when no domain is left.
     fn release(&mut self, i: usize) {
-        let d = &mut self.domains[i];
-        if d.vcpus.iter().any(|v| v.on_cpu.is_some()) {
+        if self.domains[i].vcpus.iter().any(|v| v.on_cpu.is_some()) {
             return;
         }
+        if self.domains[i].mem.is_some() {
+            // Ports closed, grants and mappings released (frames another
+            // domain still maps are kept back until it unmaps them).
+            pv::domain_ended(self, i);
+        }
+        let d = &mut self.domains[i];
         if let Some(mem) = d.mem.take() {
             stage2::flush_vmid(mem.p2m.root, d.vmid);
             self.vmids.free(d.vmid);

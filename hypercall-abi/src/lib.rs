@@ -53,9 +53,18 @@
 //!   the monitor validates stage-1 tables against, and [`mmu::MmuBatch`].
 //! * [`multicall`]: several hypercalls in one trap.
 //! * [`psci`]: SMCCC/PSCI function ids and status codes for `hvc #0`.
+//! * [`event_channel`]: `event_channel_op`: ports, VIRQs, the upcall and
+//!   how a guest acknowledges it.
+//! * [`shared_info`]: the shared-info page, `vcpu_info`, 2-level bitmaps.
+//! * [`grant_table`]: `grant_table_op`: v1 grant entries, map, unmap, copy.
+//! * [`memory`]: `memory_op(XENMEM_add_to_physmap)` and the guest-physical
+//!   windows for the monitor's pages and grant mappings.
+//! * [`ring`]: shared request/response rings (`io/ring.h`), safe against a
+//!   hostile peer.
 //! * `hvc` (aarch64 only): the raw `hypercall0`..`hypercall5` and
 //!   `smccc_hvc0` instructions, the only `unsafe` code.
-//! * `guest` (aarch64 only): safe wrappers for a guest kernel.
+//! * `guest` (aarch64 only): safe wrappers for a guest kernel;
+//!   `evtchn_guest` and `gnttab_guest` for event channels and grants.
 //!
 //! The monitor uses the numbers, structs and the monitor-side helpers
 //! ([`result_to_raw`], [`console::check_count`],
@@ -147,23 +156,46 @@ pub mod domctl;
 pub mod errno;
 pub mod mmu;
 pub mod multicall;
+pub mod event_channel;
+pub mod grant_table;
+pub mod memory;
 pub mod nr;
 pub mod psci;
+pub mod ring;
 pub mod sched;
 pub mod vcpu;
+pub mod shared_info;
 pub mod version;
 
+#[cfg(target_arch = "aarch64")]
+pub mod evtchn_guest;
+#[cfg(target_arch = "aarch64")]
+pub mod gnttab_guest;
 #[cfg(target_arch = "aarch64")]
 pub mod guest;
 #[cfg(target_arch = "aarch64")]
 pub mod hvc;
 
 #[cfg(test)]
+mod event_tests;
+#[cfg(test)]
+mod ring_tests;
+#[cfg(test)]
 mod tests;
+
+const _: () = {
+    assert!(core::mem::size_of::<ring::SharedRing>() == 4096);
+    assert!(ring::slots_offset() == ring::HEADER_BYTES);
+};
+
+/// The atomics the ring uses (the loom model test swaps in its own).
+mod sync {
+    pub(crate) use core::sync::atomic::{fence, AtomicU32, Ordering};
+}
 
 pub use errno::{result_from_raw, result_to_raw, Errno};
 
 /// Major version of the ABI; bumped on any incompatible change.
 pub const ABI_VERSION_MAJOR: u16 = 1;
 /// Minor version of the ABI; bumped on backwards-compatible additions.
-pub const ABI_VERSION_MINOR: u16 = 1;
+pub const ABI_VERSION_MINOR: u16 = 2;

@@ -41,14 +41,32 @@ def per_iteration(text):
     return (hvc - nop) * ns_per_tick / n + 1
 
 
-def ticks_per(text, name):
-    """`BENCH <name> <ticks> <n>` as instructions per item (1 ns each)."""
-    m = re.search(rf"BENCH {name} (\d+) (\d+)", text)
+def ticks_per(text, name, n_group=3):
+    """Instructions per item from `BENCH <name>_ticks <ticks> <base> <n>`
+    (or `<ticks> <n>`): (ticks - base) scaled by CNTFRQ, divided by n."""
     f = re.search(r"guest: cntfrq (\d+)", text)
-    if not m or not f:
+    freq = int(f.group(1)) if f else 62_500_000
+    m = re.search(rf"BENCH {name}_ticks (\d+) (\d+)(?: (\d+))?", text)
+    if not m:
         sys.exit(f"no BENCH {name} line in the transcript:\n" + text)
-    ticks, n = int(m.group(1)), int(m.group(2))
-    return ticks * NS_PER_S / int(f.group(1)) / n
+    a, b, c = m.groups()
+    ticks, base, n = (int(a), int(b), int(c)) if n_group == 3 else (int(a), 0, int(b))
+    return (ticks - base) * NS_PER_S / freq / n
+
+
+def pv_benchmarks(results):
+    """Event channels, grants and rings (guest modes `bench=pv` and
+    `ring=front|back`, see guest-kernel)."""
+    text = boot('semihosting dom=bench,args="bench=pv"')
+    # The send loop minus the nop loop, plus the hvc itself.
+    results["evtchn_send"] = (round(ticks_per(text, "evtchn_send") + 1, 1), "instructions")
+    results["grant_map_unmap"] = (round(ticks_per(text, "grant_map_unmap"), 1), "instructions per pair")
+    ring = 'semihosting dom=front,args="ring=front peer=2 {}" dom=back,args="ring=back peer=1"'
+    text = boot(ring.format(""))
+    results["ring_roundtrip_batched"] = (round(ticks_per(text, "ring_roundtrip", 2), 1), "instructions per pair")
+    text = boot(ring.format("batch=1"))
+    results["ring_roundtrip"] = (round(ticks_per(text, "ring_roundtrip", 2), 1), "instructions per pair")
+    results["evtchn_wakeup"] = (round(ticks_per(text, "evtchn_wakeup", 2), 1), "instructions")
 
 
 def main():
@@ -60,10 +78,10 @@ def main():
     results["null_hypercall"] = (round(full, 1), "instructions")
     # Domain-to-domain switch: two domains yielding to each other.
     text = boot('semihosting dom=a,args="bench=switch" dom=b,args="bench=switch"')
-    results["vcpu_switch"] = (round(ticks_per(text, "vcpu_switch_ticks"), 1), "instructions")
+    results["vcpu_switch"] = (round(ticks_per(text, "vcpu_switch", 2), 1), "instructions")
     # Timer expiry to the guest's handler, the vCPU running.
     text = boot('semihosting dom=t,args="bench=timer"')
-    results["timer_virq_latency"] = (round(ticks_per(text, "timer_virq_latency_ticks"), 1), "instructions")
+    results["timer_virq_latency"] = (round(ticks_per(text, "timer_virq_latency", 2), 1), "instructions")
     # The PV MMU: instructions per descriptor, batched and trapped.
     text = boot('semihosting dom=bench,args="bench=mmu"')
     f = re.search(r"guest: cntfrq (\d+)", text)
@@ -73,6 +91,7 @@ def main():
     ns_per_tick = NS_PER_S / int(f.group(1))
     for name, t, n, overhead in rows:
         results[name] = (round((int(t) - int(overhead)) * ns_per_tick / int(n), 1), "instructions per entry")
+    pv_benchmarks(results)
     for k, (v, unit) in results.items():
         print(f"BENCH {k} {v} {unit}")
     os.makedirs(OUT, exist_ok=True)

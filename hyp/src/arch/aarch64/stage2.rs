@@ -35,3 +35,26 @@ pub fn flush_vmid(root: u64, vmid: u16) {
     crate::msr!("vttbr_el2", saved);
     super::isb();
 }
+
+/// Invalidates the stage-2 TLB entries for guest-physical page `ipa` of
+/// `vmid` (and its combined stage-1+2 entries) on all CPUs, after a
+/// stage-2 entry was removed or downgraded.
+pub fn flush_ipa(root: u64, vmid: u16, ipa: u64) {
+    let saved = crate::mrs!("vttbr_el2");
+    activate(root, vmid);
+    // SAFETY: TLB maintenance and barriers only.
+    unsafe {
+        core::arch::asm!(
+            "dsb ishst",
+            "tlbi ipas2e1is, {ipa}",
+            "dsb ish",
+            "tlbi vmalle1is",
+            "dsb ish",
+            "isb",
+            ipa = in(reg) ipa >> 12,
+            options(nostack)
+        )
+    };
+    crate::msr!("vttbr_el2", saved);
+    super::isb();
+}
