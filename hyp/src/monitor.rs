@@ -499,8 +499,9 @@ fn start(dtb_at: Range, info: &MachineInfo) -> Result<(), &'static str> {
     }
     println!("hyp: cpus: {}", info.cpus.len());
     println!(
-        "hyp: {} MiB free for domains",
-        frames.free_frames() * PAGE_SIZE >> 20
+        "hyp: {} MiB free for domains ({} frames)",
+        frames.free_frames() * PAGE_SIZE >> 20,
+        frames.free_frames()
     );
 
     chip.init_distributor();
@@ -748,6 +749,10 @@ impl Monitor {
             el1::set_vmpidr(v.id);
             v.regs.host_sp = arch::stack_top(c);
             v.on_cpu = Some(c);
+            if !v.ran {
+                v.ran = true;
+                println!("hyp: dom{} ({}): vcpu {} starts on cpu {}", n.dom, d.name, n.vcpu, c);
+            }
             v.since = now;
             let regs: *mut VcpuRegs = &mut v.regs;
             msr!("tpidr_el2", regs as u64);
@@ -1261,8 +1266,9 @@ impl Monitor {
             );
         }
         println!(
-            "hyp: {} MiB free; powering off",
-            self.frames.free_frames() * PAGE_SIZE >> 20
+            "hyp: {} MiB free ({} frames); powering off",
+            self.frames.free_frames() * PAGE_SIZE >> 20,
+            self.frames.free_frames()
         );
         power_off(self.power)
     }

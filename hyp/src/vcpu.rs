@@ -132,6 +132,8 @@ pub struct Vcpu {
     pub timer_pending: bool,
     /// CPU time used, ns.
     pub cpu_time: u64,
+    /// Has run at least once (its first run is reported).
+    pub ran: bool,
     /// When it was last put on a CPU (system time, ns).
     pub since: u64,
 }

@@ -223,7 +223,6 @@ def scenarios():
     for b in BOARDS:
         # Event channels, grants and a shared ring between two domains:
         # 100,000 request/response pairs with checksums on both sides.
-        # (The -smp 2 variant, domains on different CPUs, waits for SMP.)
         pair = 'semihosting dom=front,args="ring=front peer=2{}" dom=back,args="ring=back peer=1"'
         out.append(dict(
             name=f"{b}/ring", board=b, append=pair.format(""),
@@ -239,6 +238,18 @@ def scenarios():
                 ("any", r"hyp: dom2 \(back\): shut down \(poweroff\)"),
             ] + CLEAN_END,
             never=NEVER + [r"kept until"], exit_code=0))
+        if b == "virt":
+            # The same on two CPUs, the two domains on different ones.
+            out.append(dict(
+                name=f"{b}/ring-smp2", board=b, smp=2, append=pair.format(""),
+                expect=BANNER + [
+                    ("any", r"^\[front\] guest: ring front: 100000 pairs ok, checksum (0x[0-9a-f]{16})"),
+                    ("any", r"(?s)ring (?:front|back): 100000 (?:pairs ok|requests served), checksum (0x[0-9a-f]{16}).*"
+                            r"ring (?:front|back): 100000 (?:pairs ok|requests served), checksum \1"),
+                    ("any", r"^\[front\] guest: ring front: revoked after the back end unmapped: ok"),
+                ] + CLEAN_END,
+                post=lambda text: same_free_memory(text) + different_cpus(text, ["front", "back"]),
+                never=NEVER + [r"kept until"], exit_code=0))
         # The front end dies mid-stream: the back end sees its port unbound
         # and ENOTCONN, unmaps (the monitor frees the dead domain's last
         # frames only then) and shuts down cleanly.
@@ -357,13 +368,24 @@ def shares(text, weights, tol):
     return problems
 
 
+def different_cpus(text, names):
+    """The named domains' first vCPUs started on different CPUs."""
+    cpus = {}
+    for n in names:
+        m = re.search(rf"hyp: dom\d+ \({n}\): vcpu 0 starts on cpu (\d+)", text)
+        if not m:
+            return [f"no start reported for {n}"]
+        cpus[n] = m.group(1)
+    return [] if len(set(cpus.values())) == len(names) else [f"same CPU: {cpus}"]
+
+
 def same_free_memory(text):
     """Free memory at the end equals free memory before any domain."""
-    a = re.search(r"hyp: (\d+) MiB free for domains", text)
-    b = re.search(r"hyp: (\d+) MiB free; powering off", text)
+    a = re.search(r"hyp: \d+ MiB free for domains \((\d+) frames\)", text)
+    b = re.search(r"hyp: \d+ MiB free \((\d+) frames\); powering off", text)
     if not (a and b):
         return ["free memory not reported"]
-    return [] if a.group(1) == b.group(1) else [f"free memory {a.group(1)} MiB at boot, {b.group(1)} MiB at the end"]
+    return [] if a.group(1) == b.group(1) else [f"free memory {a.group(1)} frames at boot, {b.group(1)} at the end"]
 
 
 def run(s):
