@@ -64,6 +64,7 @@ fn current_el() -> u64 {
 #[no_mangle]
 extern "C" fn kmain(dtb: usize) -> ! {
     console::init_logger();
+    crate::heap::init();
     println!(
         "guest: booted at EL{}, device tree at {dtb:#x}",
         current_el()

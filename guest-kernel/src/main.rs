@@ -12,6 +12,16 @@
 mod console;
 
 #[cfg(target_os = "none")]
+extern crate alloc;
+#[cfg(target_os = "none")]
+mod heap;
+// The front-end drivers compile for the target but no boot mode uses
+// them yet: that needs a driver domain serving the store (see pv/mod.rs).
+#[cfg(target_os = "none")]
+#[allow(dead_code)]
+mod pv;
+
+#[cfg(target_os = "none")]
 mod bench;
 #[cfg(target_os = "none")]
 mod bench_sched;

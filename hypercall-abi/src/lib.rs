@@ -61,6 +61,8 @@
 //!   windows for the monitor's pages and grant mappings.
 //! * [`ring`]: shared request/response rings (`io/ring.h`), safe against a
 //!   hostile peer.
+//! * [`io`]: split-device protocols: block, network, console, the device
+//!   store's wire format and the `XenbusState` handshake.
 //! * `hvc` (aarch64 only): the raw `hypercall0`..`hypercall5` and
 //!   `smccc_hvc0` instructions, the only `unsafe` code.
 //! * `guest` (aarch64 only): safe wrappers for a guest kernel;
@@ -158,6 +160,7 @@ pub mod mmu;
 pub mod multicall;
 pub mod event_channel;
 pub mod grant_table;
+pub mod io;
 pub mod memory;
 pub mod nr;
 pub mod psci;

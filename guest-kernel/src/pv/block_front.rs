@@ -1,0 +1,180 @@
+//! The block front end: connects to the back end named in the store
+//! (`device/vbd/<n>/backend`), then reads, writes and flushes through a
+//! shared ring and [`DATA_PAGES`] granted data pages, several requests in
+//! flight (`pvdev::blkfront` splits and matches them).
+//!
+//! Handshake (Xen's): wait for the back end's `InitWait`; grant the ring
+//! page, allocate an event channel for the back end, write `ring-ref`,
+//! `event-channel`, `protocol`, then `state` = `Initialised`; wait for
+//! the back end's `Connected` and read `sectors`; `state` = `Connected`.
+
+use super::grants::{gfn_of, leak_page, Grants, Page};
+use super::store_client::{StoreClient, StoreError};
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use hypercall_abi::evtchn_guest as ev;
+use hypercall_abi::grant_table::GrantRef;
+use hypercall_abi::io::blkif::*;
+use hypercall_abi::io::xenbus::XenbusState;
+use hypercall_abi::ring::{FrontRing, SharedRing};
+use pvdev::blkfront::BlkFront;
+
+/// Granted data pages (the largest I/O of one call: 32 pages = 128 KiB).
+pub const DATA_PAGES: usize = 32;
+
+/// Why a block operation failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlockError {
+    /// The store failed.
+    Store(StoreError),
+    /// Out of grant references or event channels.
+    Resources,
+    /// The back end answered this `BLKIF_RSP_*` status.
+    Status(i16),
+    /// The back end broke the ring protocol or went away.
+    BackendGone,
+    /// Bad arguments (not whole sectors, too large).
+    Invalid,
+}
+
+impl From<StoreError> for BlockError {
+    fn from(e: StoreError) -> Self {
+        BlockError::Store(e)
+    }
+}
+
+/// A connected block device.
+pub struct BlockFront {
+    ring: FrontRing<'static, BlkifRequest, BlkifResponse>,
+    port: u32,
+    book: BlkFront,
+    pages: Vec<(GrantRef, &'static mut Page<[u8; 4096]>)>,
+    /// Disk size in 512-byte sectors.
+    pub sectors: u64,
+    /// The front end's store directory.
+    pub dir: String,
+}
+
+impl BlockFront {
+    /// Connects device `device/vbd/<n>` of this domain.
+    pub fn connect(store: &mut StoreClient, grants: &mut Grants, n: u32) -> Result<BlockFront, BlockError> {
+        let dir = format!("device/vbd/{n}");
+        let be_dir = store.read(&format!("{dir}/backend"))?;
+        let be: u16 = store.read(&format!("{dir}/backend-id"))?.parse().map_err(|_| BlockError::Invalid)?;
+        store.set_state(&dir, XenbusState::Initialising)?;
+        store.wait_state(&be_dir, |s| s == XenbusState::InitWait)?;
+        let sring = leak_page(SharedRing::new());
+        let ring = FrontRing::init(&sring.0).map_err(|_| BlockError::Resources)?;
+        let ring_ref = grants.grant(be, gfn_of(sring), false).ok_or(BlockError::Resources)?;
+        let port = ev::alloc_unbound(be).map_err(|_| BlockError::Resources)?;
+        let _ = ev::unmask(port);
+        let mut pages = Vec::new();
+        for _ in 0..DATA_PAGES {
+            let p = leak_page([0u8; 4096]);
+            let r = grants.grant(be, gfn_of(p), false).ok_or(BlockError::Resources)?;
+            pages.push((r, p));
+        }
+        store.write(&format!("{dir}/{}", keys::RING_REF), &format!("{ring_ref}"))?;
+        store.write(&format!("{dir}/{}", keys::EVENT_CHANNEL), &format!("{port}"))?;
+        store.write(&format!("{dir}/{}", keys::PROTOCOL), "arm-abi")?;
+        store.set_state(&dir, XenbusState::Initialised)?;
+        let s = store.wait_state(&be_dir, |s| s == XenbusState::Connected || s >= XenbusState::Closing)?;
+        if s != XenbusState::Connected {
+            return Err(BlockError::BackendGone);
+        }
+        let sectors = store.read(&format!("{be_dir}/{}", keys::SECTORS))?.parse().map_err(|_| BlockError::Invalid)?;
+        store.set_state(&dir, XenbusState::Connected)?;
+        Ok(BlockFront { ring, port, book: BlkFront::new(), pages, sectors, dir })
+    }
+
+    /// Runs one I/O of `nr` sectors at `sector` on the data pages.
+    fn io(&mut self, op: u8, sector: u64, nr: u64) -> Result<(), BlockError> {
+        let grefs: Vec<GrantRef> = self.pages.iter().map(|(r, _)| *r).collect();
+        let io = self.book.submit(op, sector, nr, &grefs, 0).map_err(|_| BlockError::Invalid)?;
+        loop {
+            while self.ring.free_requests() > 0 {
+                match self.book.next_request() {
+                    Some(r) => self.ring.push_request(&r).map_err(|_| BlockError::BackendGone)?,
+                    None => break,
+                }
+            }
+            if self.ring.push_requests() {
+                ev::send(self.port).map_err(|_| BlockError::BackendGone)?;
+            }
+            let seen = crate::events::count(self.port);
+            while let Some(rsp) = self.ring.take_response().map_err(|_| BlockError::BackendGone)? {
+                if let Ok(Some(done)) = self.book.on_response(&rsp) {
+                    if done.io == io {
+                        return if done.status == BLKIF_RSP_OKAY { Ok(()) } else { Err(BlockError::Status(done.status)) };
+                    }
+                }
+            }
+            if !self.ring.final_check_for_responses().map_err(|_| BlockError::BackendGone)? && !super::wait_event(self.port, seen) {
+                self.book.fail_all();
+                return Err(BlockError::BackendGone);
+            }
+        }
+    }
+
+    /// Largest transfer of one call, in bytes.
+    pub fn max_bytes(&self) -> usize {
+        self.pages.len() * 4096
+    }
+
+    /// Reads `buf.len()` bytes (whole sectors, at most [`max_bytes`](Self::max_bytes)) at `sector`.
+    pub fn read(&mut self, sector: u64, buf: &mut [u8]) -> Result<(), BlockError> {
+        if buf.len() % 512 != 0 || buf.is_empty() || buf.len() > self.max_bytes() {
+            return Err(BlockError::Invalid);
+        }
+        self.io(BLKIF_OP_READ, sector, buf.len() as u64 / 512)?;
+        for (chunk, (_, p)) in buf.chunks_mut(4096).zip(self.pages.iter()) {
+            chunk.copy_from_slice(&p.0[..chunk.len()]);
+        }
+        Ok(())
+    }
+
+    /// Writes `data` (whole sectors, at most [`max_bytes`](Self::max_bytes)) at `sector`.
+    pub fn write(&mut self, sector: u64, data: &[u8]) -> Result<(), BlockError> {
+        if data.len() % 512 != 0 || data.is_empty() || data.len() > self.max_bytes() {
+            return Err(BlockError::Invalid);
+        }
+        for (chunk, (_, p)) in data.chunks(4096).zip(self.pages.iter_mut()) {
+            p.0[..chunk.len()].copy_from_slice(chunk);
+        }
+        self.io(BLKIF_OP_WRITE, sector, data.len() as u64 / 512)
+    }
+
+    /// Flushes the back end's disk cache.
+    pub fn flush(&mut self) -> Result<(), BlockError> {
+        self.book.flush();
+        self.io_queued()
+    }
+
+    fn io_queued(&mut self) -> Result<(), BlockError> {
+        loop {
+            while self.ring.free_requests() > 0 {
+                match self.book.next_request() {
+                    Some(r) => self.ring.push_request(&r).map_err(|_| BlockError::BackendGone)?,
+                    None => break,
+                }
+            }
+            if self.ring.push_requests() {
+                ev::send(self.port).map_err(|_| BlockError::BackendGone)?;
+            }
+            let seen = crate::events::count(self.port);
+            while let Some(rsp) = self.ring.take_response().map_err(|_| BlockError::BackendGone)? {
+                if let Ok(Some(done)) = self.book.on_response(&rsp) {
+                    return if done.status == BLKIF_RSP_OKAY { Ok(()) } else { Err(BlockError::Status(done.status)) };
+                }
+            }
+            if self.book.in_flight() == 0 {
+                return Ok(());
+            }
+            if !self.ring.final_check_for_responses().map_err(|_| BlockError::BackendGone)? && !super::wait_event(self.port, seen) {
+                self.book.fail_all();
+                return Err(BlockError::BackendGone);
+            }
+        }
+    }
+}

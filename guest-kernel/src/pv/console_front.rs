@@ -1,0 +1,49 @@
+//! The console front end: the guest's `xencons_interface` page, granted to
+//! the console back end as reference 0, notified on the console port.
+
+use super::grants::{gfn_of, leak_page, Grants, Page};
+use hypercall_abi::evtchn_guest as ev;
+use hypercall_abi::io::console::XenconsInterface;
+
+/// The console front end.
+pub struct ConsoleFront {
+    page: &'static Page<XenconsInterface>,
+    port: u32,
+}
+
+impl ConsoleFront {
+    /// Allocates the page, grants it to `backend` as reference 0 and uses
+    /// `port` (already allocated for `backend`).
+    pub fn new(grants: &Grants, backend: u16, port: u32) -> Self {
+        let page = leak_page(XenconsInterface::new());
+        grants.grant_reserved(super::CONSOLE_REF, backend, gfn_of(page));
+        ConsoleFront { page, port }
+    }
+
+    /// Writes all of `bytes`, waiting for room (gives up if the back end
+    /// is gone or corrupts the indices); returns the bytes written.
+    pub fn write(&self, bytes: &[u8]) -> usize {
+        let mut done = 0;
+        while done < bytes.len() {
+            let seen = crate::events::count(self.port);
+            match self.page.0.out_ring().write(&bytes[done..]) {
+                Ok(n) => done += n,
+                Err(_) => break,
+            }
+            let _ = ev::send(self.port);
+            if done < bytes.len() && !super::wait_event(self.port, seen) {
+                break;
+            }
+        }
+        done
+    }
+
+    /// Reads pending input into `buf`; returns how many bytes.
+    pub fn read(&self, buf: &mut [u8]) -> usize {
+        let n = self.page.0.in_ring().read(buf).unwrap_or(0);
+        if n > 0 {
+            let _ = ev::send(self.port);
+        }
+        n
+    }
+}
