@@ -884,6 +884,11 @@ impl Monitor {
                 }
             }
             Action::Shutdown(r) => self.end_domain(cur.dom, End::Shutdown(r)),
+            Action::Continue(args) => {
+                let r = self.regs(c);
+                r.x[..4].copy_from_slice(&args);
+                r.elr -= 4; // back onto the `hvc` (x16 still holds its number)
+            }
             Action::CpuOn {
                 target,
                 entry,

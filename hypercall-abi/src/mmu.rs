@@ -217,6 +217,15 @@ pub const DOMID_SELF: u64 = 0x7ff0;
 /// Most requests in one `mmu_update` or `mmuext_op` call.
 pub const MMU_BATCH_MAX: usize = 1024;
 
+/// Most `mmu_update` requests the monitor runs in one trap; a longer batch
+/// is continued (see "Continuation" in the module docs).
+pub const MMU_UPDATE_PIECE: usize = 512;
+
+/// Xen's `MMU_UPDATE_PREEMPTED`: set in the count of a continued
+/// `mmu_update` (the monitor sets it when it continues a call; a guest does
+/// not need to). The number already done is then read back from `pdone`.
+pub const MMU_UPDATE_PREEMPTED: u64 = 1 << 31;
+
 /// The pin command for AArch64 table level `level` (0..=3).
 pub const fn pin_cmd(level: u8) -> Option<u32> {
     match level {

@@ -4,11 +4,11 @@
 use super::*;
 use crate::hypercall::sim::SimGuest;
 use crate::hypercall::{dispatch, Action};
-use crate::pvmmu::{MmuEnv, PvMmu, Type};
+use crate::pvmmu::sim::SimEnv;
+use crate::pvmmu::{MmuEnv, PvMmu, Type, Words};
 use hypercall_abi::mmu::desc as d;
 use hypercall_abi::mmu::MmuUpdate;
 use hypercall_abi::multicall::MulticallEntry;
-use std::collections::BTreeSet;
 
 const B: u64 = 0x4000_0000;
 const SIZE: usize = 1 << 20;
@@ -16,43 +16,74 @@ const SIZE: usize = 1 << 20;
 const REQS: u64 = B + 0x8_0000;
 const PDONE: u64 = B + 0x7_fff0;
 
+/// A guest whose memory is words ([`SimEnv`], so that request vectors and
+/// tables are read in place as on the machine) seen identity-mapped.
 struct MmuGuest {
     g: SimGuest,
+    mem: SimEnv,
     m: PvMmu,
-    protected: BTreeSet<u64>,
     ttbr: [u64; 2],
     flushes: Vec<Option<u64>>,
+    /// Whether the environment reads request vectors in place.
+    in_place: bool,
 }
 
+/// The PV MMU's view: the same memory, request vectors in place.
 struct MemEnv<'a> {
-    g: &'a mut SimGuest,
-    protected: &'a mut BTreeSet<u64>,
+    mem: &'a SimEnv,
+    in_place: bool,
 }
 
 impl MmuEnv for MemEnv<'_> {
     fn read(&self, ipa: u64) -> u64 {
-        let mut b = [0; 8];
-        self.g.read(ipa, &mut b).unwrap();
-        u64::from_le_bytes(b)
+        self.mem.read(ipa)
     }
-    fn write(&mut self, ipa: u64, val: u64) {
-        self.g.write(ipa, &val.to_le_bytes()).unwrap();
+    fn write(&self, ipa: u64, val: u64) {
+        self.mem.write(ipa, val)
     }
-    fn protect(&mut self, ipa: u64, table: bool) {
-        if table {
-            self.protected.insert(ipa);
-        } else {
-            self.protected.remove(&ipa);
+    fn protect(&self, ipa: u64, table: bool) {
+        self.mem.protect(ipa, table)
+    }
+    fn frame(&self, ipa: u64) -> Option<&Words> {
+        self.mem.frame(ipa)
+    }
+    fn vector_ipa(&self, gva: u64) -> Option<u64> {
+        (self.in_place && gva >= B && gva < B + SIZE as u64).then_some(gva)
+    }
+}
+
+impl MmuGuest {
+    fn range(&self, gva: u64, len: usize) -> Result<(), Errno> {
+        let end = gva.checked_add(len as u64).ok_or(Errno::EFAULT)?;
+        if gva < B || end > B + SIZE as u64 {
+            return Err(Errno::EFAULT);
+        }
+        Ok(())
+    }
+    /// The guest's stores (the monitor's `Guest::write` too): plain bytes.
+    fn store(&self, gva: u64, data: &[u8]) {
+        for (i, &byte) in data.iter().enumerate() {
+            let a = gva + i as u64;
+            let w = self.mem.read(a & !7);
+            let sh = 8 * (a % 8);
+            self.mem.write(a & !7, (w & !(0xff << sh)) | (byte as u64) << sh);
         }
     }
 }
 
 impl Guest for MmuGuest {
     fn read(&self, gva: u64, buf: &mut [u8]) -> Result<(), Errno> {
-        self.g.read(gva, buf)
+        self.range(gva, buf.len())?;
+        for (i, b) in buf.iter_mut().enumerate() {
+            let a = gva + i as u64;
+            *b = (self.mem.read(a & !7) >> (8 * (a % 8))) as u8;
+        }
+        Ok(())
     }
     fn write(&mut self, gva: u64, data: &[u8]) -> Result<(), Errno> {
-        self.g.write(gva, data)
+        self.range(gva, data.len())?;
+        self.store(gva, data);
+        Ok(())
     }
     fn console(&mut self, bytes: &[u8]) {
         self.g.console(bytes)
@@ -62,8 +93,8 @@ impl Guest for MmuGuest {
     }
     fn with_mmu(&mut self, f: &mut dyn FnMut(&mut PvMmu, &mut dyn MmuEnv)) -> Result<(), Errno> {
         let mut env = MemEnv {
-            g: &mut self.g,
-            protected: &mut self.protected,
+            mem: &self.mem,
+            in_place: self.in_place,
         };
         f(&mut self.m, &mut env);
         Ok(())
@@ -78,11 +109,12 @@ impl Guest for MmuGuest {
 
 fn guest() -> MmuGuest {
     MmuGuest {
-        g: SimGuest::new(B, SIZE),
+        g: SimGuest::new(B, 0),
+        mem: SimEnv::new(B, SIZE as u64),
         m: PvMmu::new(B, SIZE as u64, 1),
-        protected: BTreeSet::new(),
         ttbr: [0; 2],
         flushes: Vec::new(),
+        in_place: true,
     }
 }
 
@@ -92,17 +124,17 @@ fn fr(i: u64) -> u64 {
 
 fn put_updates(g: &mut MmuGuest, at: u64, reqs: &[MmuUpdate]) {
     for (i, r) in reqs.iter().enumerate() {
-        g.g.write(at + 16 * i as u64, &r.ptr.to_le_bytes()).unwrap();
-        g.g.write(at + 16 * i as u64 + 8, &r.val.to_le_bytes()).unwrap();
+        g.write(at + 16 * i as u64, &r.ptr.to_le_bytes()).unwrap();
+        g.write(at + 16 * i as u64 + 8, &r.val.to_le_bytes()).unwrap();
     }
 }
 
 fn put_ops(g: &mut MmuGuest, at: u64, ops: &[MmuextOp]) {
     for (i, o) in ops.iter().enumerate() {
         let a = at + 24 * i as u64;
-        g.g.write(a, &(o.cmd as u64).to_le_bytes()).unwrap();
-        g.g.write(a + 8, &o.arg1.to_le_bytes()).unwrap();
-        g.g.write(a + 16, &o.arg2.to_le_bytes()).unwrap();
+        g.write(a, &(o.cmd as u64).to_le_bytes()).unwrap();
+        g.write(a + 8, &o.arg1.to_le_bytes()).unwrap();
+        g.write(a + 16, &o.arg2.to_le_bytes()).unwrap();
     }
 }
 
@@ -115,13 +147,13 @@ fn call(g: &mut MmuGuest, nr: u64, args: [u64; 5]) -> i64 {
 
 fn pdone(g: &MmuGuest) -> u32 {
     let mut b = [0; 4];
-    g.g.read(PDONE, &mut b).unwrap();
+    g.read(PDONE, &mut b).unwrap();
     u32::from_le_bytes(b)
 }
 
 fn mem(g: &MmuGuest, ipa: u64) -> u64 {
     let mut b = [0; 8];
-    g.g.read(ipa, &mut b).unwrap();
+    g.read(ipa, &mut b).unwrap();
     u64::from_le_bytes(b)
 }
 
@@ -153,7 +185,7 @@ fn a_batch_builds_and_installs_an_address_space() {
     build(&mut g);
     assert_eq!(g.ttbr[0], 7 << 48 | fr(0));
     assert_eq!(g.flushes, vec![None]);
-    assert_eq!(g.protected.len(), 4);
+    assert_eq!(g.mem.protected().len(), 4);
     assert_eq!(g.m.frame(fr(20)).unwrap().ty, Type::Writable);
     assert_eq!(g.m.stats.updates, 4);
 }
@@ -201,7 +233,7 @@ fn a_request_vector_crossing_out_of_memory() {
 fn arguments_checked_before_anything_is_done() {
     let mut g = guest();
     build(&mut g);
-    g.g.write(PDONE, &0xdead_beefu32.to_le_bytes()).unwrap();
+    g.write(PDONE, &0xdead_beefu32.to_le_bytes()).unwrap();
     let too_many = abi::MMU_BATCH_MAX as u64 + 1;
     assert_eq!(call(&mut g, nr::MMU_UPDATE, [REQS, too_many, PDONE, abi::DOMID_SELF, 0]), -22);
     assert_eq!(call(&mut g, nr::MMU_UPDATE, [REQS, u64::MAX, PDONE, abi::DOMID_SELF, 0]), -22);
@@ -255,7 +287,7 @@ fn extended_operations_and_their_errors() {
         MmuextOp::new(abi::MMUEXT_UNPIN_TABLE, 0x4_0000, 0),
     ]);
     assert_eq!(call(&mut g, nr::MMUEXT_OP, [REQS, 4, PDONE, abi::DOMID_SELF, 0]), 0);
-    assert_eq!(g.protected.len(), 1, "the old tree is released");
+    assert_eq!(g.mem.protected().len(), 1, "the old tree is released");
 }
 
 #[test]
@@ -279,7 +311,7 @@ fn multicall_runs_every_entry_and_reports_each_result() {
         for k in 0..6 {
             b[16 + 8 * k..24 + 8 * k].copy_from_slice(&c.args[k].to_le_bytes());
         }
-        g.g.write(at + 64 * i as u64, &b).unwrap();
+        g.write(at + 64 * i as u64, &b).unwrap();
     }
     assert_eq!(call(&mut g, nr::MULTICALL, [at, 5, 0, 0, 0]), 0);
     let results: Vec<i64> = (0..5).map(|i| mem(&g, at + 64 * i + 8) as i64).collect();
@@ -288,10 +320,10 @@ fn multicall_runs_every_entry_and_reports_each_result() {
     assert_eq!(call(&mut g, nr::MULTICALL, [at, MULTICALL_MAX as u64 + 1, 0, 0, 0]), -22);
     // A list that runs out of memory: the first entry still ran.
     let end = B + SIZE as u64 - 64;
-    g.g.write(end, &nr::MMUEXT_OP.to_le_bytes()).unwrap();
-    g.g.write(end + 8, &MulticallEntry::NOT_RUN.to_le_bytes()).unwrap();
+    g.write(end, &nr::MMUEXT_OP.to_le_bytes()).unwrap();
+    g.write(end + 8, &MulticallEntry::NOT_RUN.to_le_bytes()).unwrap();
     for (k, v) in [REQS + 0x100, 1, 0, abi::DOMID_SELF].iter().enumerate() {
-        g.g.write(end + 16 + 8 * k as u64, &v.to_le_bytes()).unwrap();
+        g.write(end + 16 + 8 * k as u64, &v.to_le_bytes()).unwrap();
     }
     assert_eq!(call(&mut g, nr::MULTICALL, [end, 2, 0, 0, 0]), -14);
     assert_eq!(mem(&g, end + 8), 0);

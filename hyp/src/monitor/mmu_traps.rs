@@ -11,7 +11,8 @@ use crate::esr::Esr;
 use crate::frames::Frames;
 use crate::builder::DomainMemory;
 use crate::pvmmu::sysreg::{self, Decision, Reg};
-use crate::pvmmu::{trap, MmuEnv, PvMmu, Ttbr};
+use crate::pvmmu::{trap, MmuEnv, PvMmu, Ttbr, Words};
+use crate::arch::el1;
 use crate::{mrs, println};
 use hypercall_abi::errno::Errno;
 
@@ -27,6 +28,7 @@ impl LiveEnv<'_> {
 }
 
 impl MmuEnv for LiveEnv<'_> {
+    #[inline]
     fn read(&self, ipa: u64) -> u64 {
         match self.pa(ipa) {
             // SAFETY: `pa` is the domain's RAM (its P2M says so),
@@ -35,17 +37,38 @@ impl MmuEnv for LiveEnv<'_> {
             None => 0,
         }
     }
-    fn write(&mut self, ipa: u64, val: u64) {
+    #[inline]
+    fn write(&self, ipa: u64, val: u64) {
         if let Some(pa) = self.pa(ipa) {
             // SAFETY: as in `read`.
             unsafe { (pa as *mut u64).write_volatile(val) }
         }
     }
-    fn protect(&mut self, ipa: u64, table: bool) {
+    fn protect(&self, ipa: u64, table: bool) {
         // RAM is mapped with pages once the PV MMU exists, so this cannot
         // fail for a frame of the domain's RAM (the only ones passed).
         let _ = self.mem.p2m.set_page_write(&mut RealPhys, ipa, !table);
         cpu::flush_ipa(ipa);
+    }
+    #[inline]
+    fn frame(&self, ipa: u64) -> Option<&Words> {
+        let pa = self.pa(ipa & !0xfff)?;
+        // SAFETY: `pa` is a page-aligned frame of the domain's RAM (its
+        // P2M says so), identity-mapped at EL2 and owned by the domain for
+        // at least as long as `self.mem` is borrowed. `AtomicU64` has the
+        // size and alignment of `u64`; the guest's own concurrent stores are
+        // what the atomics are for.
+        Some(unsafe { &*(pa as *const Words) })
+    }
+    fn vector_ipa(&self, gva: u64) -> Option<u64> {
+        // The running vCPU's EL1 registers are live: its MMU state decides
+        // (as in `LiveGuest::translate`).
+        let ipa = if mrs!("sctlr_el1") & 1 != 0 && mrs!("hcr_el2") & (1 << 12) == 0 {
+            el1::gva_to_ipa(gva, false)?
+        } else {
+            gva
+        };
+        self.pa(ipa).map(|_| ipa)
     }
 }
 
@@ -61,7 +84,7 @@ pub(super) fn with_mmu(
         crate::arch::stage2::flush_vmid(mem.p2m.root, dom.vmid);
         dom.pvmmu = Some(PvMmu::new(mem.ram.0, mem.ram.1, dom.vcpus.len().max(1)));
     }
-    let mut env = LiveEnv { mem };
+    let mut env = LiveEnv { mem: &*mem };
     match dom.pvmmu.as_mut() {
         Some(m) => {
             f(m, &mut env);

@@ -78,11 +78,11 @@ impl PvMmu {
                 return Err(format!("frame {i}: unreferenced but {f:?}"));
             }
             let is_table = matches!(f.ty, Type::Table(_)) && f.count > 0;
-            if is_table != env.protected.contains(&self.frame_ipa(i)) {
+            if is_table != env.protected.borrow().contains(&self.frame_ipa(i)) {
                 return Err(format!("frame {i}: table {is_table} but stage-2 protection differs"));
             }
         }
-        if env.protected.iter().any(|p| self.index(*p).is_none()) {
+        if env.protected.borrow().iter().any(|p| self.index(*p).is_none()) {
             return Err("a frame outside RAM is protected".into());
         }
         Ok(())

@@ -20,14 +20,18 @@ fn ro(i: u64) -> u64 {
     d::page(fr(i), d::RO_EL1 | d::NORMAL)
 }
 fn setup() -> (PvMmu, SimEnv) {
-    (PvMmu::new(B, RAM, 2), SimEnv::default())
+    (PvMmu::new(B, RAM, 2), SimEnv::new(B, RAM))
 }
 fn count(m: &PvMmu, i: u64) -> (Type, u32, bool) {
     let f = m.frame(fr(i)).unwrap();
     (f.ty, f.count, f.pinned)
 }
-fn snapshot(m: &PvMmu, e: &SimEnv) -> (Vec<Frame>, Vec<[Option<u64>; 2]>, SimEnv) {
-    (m.frames.clone(), m.bases.clone(), e.clone())
+struct Mem {
+    words: std::collections::BTreeMap<u64, u64>,
+    protected: std::collections::BTreeSet<u64>,
+}
+fn snapshot(m: &PvMmu, e: &SimEnv) -> (Vec<Frame>, Vec<[Option<u64>; 2]>, Mem) {
+    (m.frames.clone(), m.bases.clone(), Mem { words: e.words(), protected: e.protected() })
 }
 
 /// Root in frame 0, L1 in 1, L2 in 2, L3 in 3, mapping VA 0 to frame 10
@@ -51,7 +55,7 @@ fn pinning_a_root_validates_the_tree_and_protects_it() {
     assert_eq!(count(&m, 3), (Type::Table(3), 1, false));
     assert_eq!(count(&m, 10), (Type::Writable, 1, false));
     assert_eq!(count(&m, 11), (Type::None, 0, false), "read-only maps hold no type");
-    assert_eq!(e.protected.len(), 4);
+    assert_eq!(e.protected().len(), 4);
     assert_eq!(m.stats.validated, 4);
     m.audit(&e).unwrap();
     m.set_base(&mut e, 0, Ttbr::Ttbr0, fr(0)).unwrap();
@@ -136,7 +140,7 @@ fn pin_unpin_and_base_rules() {
     assert_eq!(count(&m, 1), (Type::Table(1), 3, true), "two roots and a pin");
     m.unpin(&mut e, fr(0)).unwrap();
     assert_eq!(count(&m, 0), (Type::None, 0, false));
-    assert!(!e.protected.contains(&fr(0)));
+    assert!(!e.protected().contains(&fr(0)));
     m.audit(&e).unwrap();
 }
 
@@ -146,7 +150,7 @@ fn unpinning_the_last_reference_releases_the_whole_tree() {
     tree(&mut m, &mut e);
     m.unpin(&mut e, fr(0)).unwrap();
     assert!(m.frames.iter().all(|f| *f == Frame::default()));
-    assert!(e.protected.is_empty());
+    assert!(e.protected().is_empty());
     // The frames are ordinary memory again: a plain store goes through.
     m.update(&mut e, fr(3), 0x1234).unwrap();
     assert_eq!(e.read(fr(3)), 0x1234);
@@ -162,8 +166,8 @@ fn a_failed_validation_changes_nothing() {
     let before = snapshot(&m, &e);
     assert_eq!(m.pin(&mut e, fr(1), 1), Err(Errno::EINVAL));
     assert_eq!(snapshot(&m, &e).0, before.0);
-    assert_eq!(e.protected, before.2.protected);
-    assert_eq!(e.words, before.2.words);
+    assert_eq!(e.protected(), before.2.protected);
+    assert_eq!(e.words(), before.2.words);
     // An update whose new subtree fails deep down changes nothing either.
     tree(&mut m, &mut e);
     // New L1 (frame 20) -> new L2 (21) -> a 2 MiB block over the tables.
@@ -184,9 +188,9 @@ fn shared_subtables_and_same_entry_rewrites() {
     assert_eq!(count(&m, 1), (Type::Table(1), 2, false));
     // Rewriting an entry to point at the same table keeps the subtree
     // validated (no protection churn).
-    let calls = e.protect_calls;
+    let calls = e.protect_calls.get();
     m.update(&mut e, fr(0), d::table(fr(1)) | 1 << 63).unwrap();
-    assert_eq!(e.protect_calls, calls);
+    assert_eq!(e.protect_calls.get(), calls);
     assert_eq!(count(&m, 1), (Type::Table(1), 2, false));
     // Clearing one root's entry leaves the other's.
     m.update(&mut e, fr(0), 0).unwrap();
@@ -292,7 +296,7 @@ proptest! {
                 Op::Trapped(t, k, v) => m.trapped_store(&mut e, fr(*t) + 8 * SLOTS[*k], v.encode()),
                 // The guest's own store: allowed only where stage 2 lets it.
                 Op::Plain(t, k, v) => {
-                    if e.protected.contains(&fr(*t)) {
+                    if e.protected().contains(&fr(*t)) {
                         Err(Errno::EACCES)
                     } else {
                         e.write(fr(*t) + 8 * SLOTS[*k], v.encode());
@@ -328,6 +332,6 @@ proptest! {
             }
         }
         prop_assert!(m.frames.iter().all(|f| *f == Frame::default()));
-        prop_assert!(e.protected.is_empty());
+        prop_assert!(e.protected().is_empty());
     }
 }
