@@ -153,6 +153,7 @@ pub fn mmu_update_call(g: &mut impl Guest, reqs: u64, count: u64, pdone: u64, fo
         let total = (before as usize).wrapping_add(done);
         if r.is_ok() && done < n {
             finish(g, pdone, total, Ok(()))?;
+            g.with_mmu(&mut |m, _| m.stats.continued += 1)?;
             let rest = ((n - done) as u64) | abi::MMU_UPDATE_PREEMPTED;
             return Ok(Piece::Continue([reqs.wrapping_add(16 * done as u64), rest, pdone, foreigndom]));
         }

@@ -26,6 +26,8 @@ struct MmuGuest {
     flushes: Vec<Option<u64>>,
     /// Whether the environment reads request vectors in place.
     in_place: bool,
+    /// The calling vCPU.
+    vcpu: usize,
 }
 
 /// The PV MMU's view: the same memory, request vectors in place.
@@ -99,6 +101,9 @@ impl Guest for MmuGuest {
         f(&mut self.m, &mut env);
         Ok(())
     }
+    fn vcpu(&self) -> usize {
+        self.vcpu
+    }
     fn load_ttbr(&mut self, which: Ttbr, val: u64) {
         self.ttbr[which as usize] = val;
     }
@@ -111,10 +116,11 @@ fn guest() -> MmuGuest {
     MmuGuest {
         g: SimGuest::new(B, 0),
         mem: SimEnv::new(B, SIZE as u64),
-        m: PvMmu::new(B, SIZE as u64, 1),
+        m: PvMmu::new(B, SIZE as u64, 2),
         ttbr: [0; 2],
         flushes: Vec::new(),
         in_place: true,
+        vcpu: 0,
     }
 }
 
@@ -336,4 +342,135 @@ fn without_a_pv_mmu_the_calls_do_not_exist() {
     for n in [nr::MMU_UPDATE, nr::MMUEXT_OP] {
         assert_eq!(dispatch(&mut g, n, [B, 1, 0, abi::DOMID_SELF, 0]), Action::Return(-38));
     }
+}
+
+fn ops(g: &mut MmuGuest, list: &[MmuextOp]) -> i64 {
+    put_ops(g, REQS, list);
+    call(g, nr::MMUEXT_OP, [REQS, list.len() as u64, PDONE, abi::DOMID_SELF, 0])
+}
+
+#[test]
+fn bases_are_per_vcpu() {
+    let mut g = guest();
+    build(&mut g); // vCPU 0: TTBR0 = root 0
+    let root0 = 0x4_0000;
+    // A second root sharing the level-1 table.
+    put_updates(&mut g, REQS, &[MmuUpdate::normal(fr(9), d::table(fr(1)))]);
+    assert_eq!(call(&mut g, nr::MMU_UPDATE, [REQS, 1, PDONE, abi::DOMID_SELF, 0]), 0);
+    assert_eq!(ops(&mut g, &[MmuextOp::new(abi::MMUEXT_PIN_L4_TABLE, 0x4_0009, 0)]), 0);
+    // vCPU 1 takes root 0 for TTBR0 and TTBR1: three base references.
+    g.vcpu = 1;
+    assert_eq!(ops(&mut g, &[
+        MmuextOp::new(abi::MMUEXT_NEW_BASEPTR, root0, 0),
+        MmuextOp::new(abi::MMUEXT_NEW_TTBR1_BASEPTR, root0, 0),
+    ]), 0);
+    assert_eq!(g.m.frame(fr(0)).unwrap().count, 4, "pin and three bases");
+    assert_eq!((g.m.base(0, Ttbr::Ttbr0), g.m.base(1, Ttbr::Ttbr0), g.m.base(1, Ttbr::Ttbr1)), (Some(fr(0)), Some(fr(0)), Some(fr(0))));
+    // vCPU 0 moves to root 9: root 0 is still vCPU 1's base.
+    g.vcpu = 0;
+    assert_eq!(ops(&mut g, &[MmuextOp::new(abi::MMUEXT_NEW_BASEPTR, 0x4_0009, 0)]), 0);
+    assert_eq!(ops(&mut g, &[MmuextOp::new(abi::MMUEXT_UNPIN_TABLE, root0, 0)]), -16, "vCPU 1's bases");
+    // vCPU 1 moves both: now root 0 can go, and its tree stays alive
+    // through root 9 (the shared level-1 table).
+    g.vcpu = 1;
+    assert_eq!(ops(&mut g, &[
+        MmuextOp::new(abi::MMUEXT_NEW_BASEPTR, 0x4_0009, 0),
+        MmuextOp::new(abi::MMUEXT_NEW_TTBR1_BASEPTR, 0x4_0009, 0),
+    ]), 0);
+    assert_eq!(g.m.frame(fr(9)).unwrap().count, 4);
+    assert_eq!(ops(&mut g, &[MmuextOp::new(abi::MMUEXT_UNPIN_TABLE, root0, 0)]), 0);
+    assert_eq!(g.m.frame(fr(0)).unwrap().count, 0);
+    assert_eq!(g.m.frame(fr(1)).unwrap().count, 1, "shared level 1, held by root 9");
+    assert_eq!(ops(&mut g, &[MmuextOp::new(abi::MMUEXT_UNPIN_TABLE, 0x4_0009, 0)]), -16);
+    // A vCPU index the domain does not have.
+    g.vcpu = 2;
+    assert_eq!(ops(&mut g, &[MmuextOp::new(abi::MMUEXT_NEW_BASEPTR, 0x4_0009, 0)]), -22);
+    assert_eq!(g.m.frame(fr(9)).unwrap().count, 4, "unchanged");
+}
+
+/// `n` requests at REQS that write slot `i % 512` of the level-3 table with
+/// read-only pages of frame 30 + i / 512.
+fn long_batch(g: &mut MmuGuest, n: usize) -> Vec<MmuUpdate> {
+    let reqs: Vec<MmuUpdate> = (0..n as u64)
+        .map(|i| MmuUpdate::normal(fr(3) + 8 * (i % 512), d::page(fr(30 + i / 512), d::RO_EL1)))
+        .collect();
+    put_updates(g, REQS, &reqs);
+    reqs
+}
+
+#[test]
+fn a_long_batch_is_continued_the_xen_way() {
+    let mut g = guest();
+    build(&mut g);
+    let n = abi::MMU_BATCH_MAX;
+    long_batch(&mut g, n);
+    let first = dispatch(&mut g, nr::MMU_UPDATE, [REQS, n as u64, PDONE, abi::DOMID_SELF, 0]);
+    let piece = abi::MMU_UPDATE_PIECE as u64;
+    let rest = [REQS + 16 * piece, (n as u64 - piece) | abi::MMU_UPDATE_PREEMPTED, PDONE, abi::DOMID_SELF];
+    assert_eq!(first, Action::Continue(rest));
+    assert_eq!(pdone(&g), piece as u32, "progress so far");
+    assert_eq!(mem(&g, fr(3)), d::page(fr(30), d::RO_EL1));
+    assert_eq!(g.m.stats.continued, 1);
+    // The guest re-executes the hvc with the rewritten registers.
+    let second = dispatch(&mut g, nr::MMU_UPDATE, [rest[0], rest[1], rest[2], rest[3], 0]);
+    assert_eq!(second, Action::Return(0));
+    assert_eq!(pdone(&g), n as u32, "the whole batch");
+    assert_eq!(mem(&g, fr(3)), d::page(fr(31), d::RO_EL1));
+    assert_eq!(g.m.stats.updates, 4 + n as u64);
+    // At most a piece per trap, and no continuation for a piece's worth.
+    long_batch(&mut g, piece as usize);
+    assert_eq!(dispatch(&mut g, nr::MMU_UPDATE, [REQS, piece, PDONE, abi::DOMID_SELF, 0]), Action::Return(0));
+    assert_eq!(g.m.stats.continued, 1);
+}
+
+#[test]
+fn a_continued_batch_reports_errors_and_progress_in_total() {
+    let mut g = guest();
+    build(&mut g);
+    let n = abi::MMU_BATCH_MAX;
+    let mut reqs = long_batch(&mut g, n);
+    // Request 700 maps a table writable.
+    reqs[700] = MmuUpdate::normal(fr(3) + 8 * 188, d::page(fr(2), d::RW_EL1));
+    put_updates(&mut g, REQS, &reqs);
+    let Action::Continue(rest) = dispatch(&mut g, nr::MMU_UPDATE, [REQS, n as u64, PDONE, abi::DOMID_SELF, 0]) else {
+        panic!("not continued")
+    };
+    assert_eq!(dispatch(&mut g, nr::MMU_UPDATE, [rest[0], rest[1], rest[2], rest[3], 0]), Action::Return(-1));
+    assert_eq!(pdone(&g), 700, "done before the failing request, over both pieces");
+    assert_eq!(mem(&g, fr(3) + 8 * 187), d::page(fr(31), d::RO_EL1));
+    assert_eq!(mem(&g, fr(3) + 8 * 188), d::page(fr(30), d::RO_EL1), "request 700 not done");
+    // Without pdone the call still completes.
+    long_batch(&mut g, n);
+    let Action::Continue(rest) = dispatch(&mut g, nr::MMU_UPDATE, [REQS, n as u64, 0, abi::DOMID_SELF, 0]) else {
+        panic!("not continued")
+    };
+    assert_eq!(rest[2], 0);
+    assert_eq!(dispatch(&mut g, nr::MMU_UPDATE, [rest[0], rest[1], rest[2], rest[3], 0]), Action::Return(0));
+    // A flagged count above the limit is still refused.
+    let bad = (abi::MMU_BATCH_MAX as u64 + 1) | abi::MMU_UPDATE_PREEMPTED;
+    assert_eq!(dispatch(&mut g, nr::MMU_UPDATE, [REQS, bad, PDONE, abi::DOMID_SELF, 0]), Action::Return(-22));
+    // Inside a multicall the batch runs whole.
+    assert_eq!(mmu_update(&mut g, REQS, n as u64, PDONE, abi::DOMID_SELF), Ok(0));
+    assert_eq!(pdone(&g), n as u32);
+}
+
+#[test]
+fn vectors_read_in_place_or_copied_give_the_same_results() {
+    let mut outcomes = Vec::new();
+    for in_place in [true, false] {
+        let mut g = guest();
+        g.in_place = in_place;
+        build(&mut g);
+        // Misaligned and page-straddling vectors take the copying path on
+        // either side; a bad request in the middle stops both the same way.
+        let mut reqs = long_batch(&mut g, 300);
+        reqs[250] = MmuUpdate::normal(fr(3) + 8 * 250, d::page(fr(1), d::RW_EL1));
+        let at = B + 0x9_0000 - 16 * 100 + 8; // crosses a page, 8-aligned
+        put_updates(&mut g, at, &reqs);
+        let r = call(&mut g, nr::MMU_UPDATE, [at, 300, PDONE, abi::DOMID_SELF, 0]);
+        let words: Vec<u64> = (0..512).map(|k| mem(&g, fr(3) + 8 * k)).collect();
+        outcomes.push((r, pdone(&g), words, g.m.stats.updates, g.mem.protected()));
+    }
+    assert_eq!(outcomes[0], outcomes[1]);
+    assert_eq!((outcomes[0].0, outcomes[0].1), (-1, 250));
 }

@@ -11,7 +11,7 @@ use crate::esr::Esr;
 use crate::frames::Frames;
 use crate::builder::DomainMemory;
 use crate::pvmmu::sysreg::{self, Decision, Reg};
-use crate::pvmmu::{trap, MmuEnv, PvMmu, Ttbr, Words};
+use crate::pvmmu::{desc, trap, MmuEnv, PvMmu, Ttbr, Words};
 use crate::arch::el1;
 use crate::{mrs, println};
 use hypercall_abi::errno::Errno;
@@ -113,8 +113,8 @@ pub(super) fn report(d: &Domain) {
     if let Some(m) = &d.pvmmu {
         let s = m.stats;
         println!(
-            "hyp: dom{} ({}): pv mmu: {} updates, {} trapped stores, {} refused, {} tables validated",
-            d.id, d.name, s.updates, s.trapped, s.refused, s.validated
+            "hyp: dom{} ({}): pv mmu: {} updates, {} trapped stores, {} refused, {} tables validated, {} continued",
+            d.id, d.name, s.updates, s.trapped, s.refused, s.validated, s.continued
         );
     }
 }
@@ -159,10 +159,67 @@ impl Monitor {
             with_mmu(d, &mut self.frames, &mut |m, env| r = m.set_base(env, v, which, ipa))?;
             r?;
         }
+        if let Some(m) = d.pvmmu.as_mut() {
+            match reg {
+                // Descriptors are validated against the domain's MAIR.
+                Reg::Mair => m.set_mair(val)?,
+                // The MMU goes on only with this vCPU's MAIR of the same
+                // classes as the one descriptors were validated against.
+                Reg::Sctlr if sysreg::mmu_on(val) => {
+                    if desc::device_mask(mrs!("mair_el1")) != m.device_mask() {
+                        return Err(Errno::EINVAL);
+                    }
+                }
+                _ => {}
+            }
+        }
         cpu::write_el1(reg, val);
         if reg == Reg::Sctlr {
             // HCR_EL2.DC follows (written before the guest resumes).
             self.cpus[c].dc = !sysreg::mmu_on(val);
+        }
+        Ok(())
+    }
+
+    /// A trapped store without a syndrome (`stp`, or `str`/`stp` with
+    /// writeback): fetches the instruction at ELR (translated like a
+    /// hypercall buffer), decodes it ([`trap::decode_store`]), checks that
+    /// the address it forms from the registers is the faulting one (within
+    /// the faulting page), emulates it through the validator and writes the
+    /// base register back. Nothing changes if any step fails.
+    #[inline(never)]
+    fn decoded_table_store(&mut self, c: usize, i: usize, far: u64, ipa: u64) -> Result<(), Errno> {
+        let elr = self.regs(c).elr;
+        let mem = self.domains[i].mem.as_ref().ok_or(Errno::EFAULT)?;
+        let pc = if mrs!("sctlr_el1") & 1 != 0 && mrs!("hcr_el2") & (1 << 12) == 0 {
+            el1::gva_to_ipa(elr, false).ok_or(Errno::EFAULT)?
+        } else {
+            elr
+        };
+        if pc % 4 != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let pa = mem.ram_pa(pc).ok_or(Errno::EFAULT)?;
+        // SAFETY: `pa` is 4-byte aligned guest RAM (the P2M says so),
+        // identity-mapped at EL2.
+        let insn = unsafe { (pa as *const u32).read_volatile() };
+        let st = trap::decode_store(insn)?;
+        let xn = self.reg_value(c, st.rn);
+        let (va, wb) = st.address(xn);
+        let at = trap::store_ipa(va, st.size(), far, ipa)?;
+        let vals = [self.reg_value(c, st.rt[0]), self.reg_value(c, st.rt[1])];
+        let mut r = Ok(());
+        let d = &mut self.domains[i];
+        with_mmu(d, &mut self.frames, &mut |m, env| {
+            r = if st.pair {
+                m.trapped_pair(env, at, vals)
+            } else {
+                m.trapped_store(env, at, vals[0])
+            }
+        })?;
+        r?;
+        if let Some(v) = wb {
+            self.regs(c).x[st.rn as usize] = v;
         }
         Ok(())
     }
@@ -181,13 +238,17 @@ impl Monitor {
         if !self.domains[i].pvmmu.as_ref().is_some_and(|m| m.is_table(ipa)) {
             return false;
         }
-        let r = trap::store_register(esr.0, ipa).and_then(|rt| {
-            let val = self.reg_value(c, rt);
-            let mut r = Ok(());
-            let d = &mut self.domains[i];
-            with_mmu(d, &mut self.frames, &mut |m, env| r = m.trapped_store(env, ipa, val))?;
-            r
-        });
+        let r = if trap::needs_decode(esr.0) {
+            self.decoded_table_store(c, i, far, ipa)
+        } else {
+            trap::store_register(esr.0, ipa).and_then(|rt| {
+                let val = self.reg_value(c, rt);
+                let mut r = Ok(());
+                let d = &mut self.domains[i];
+                with_mmu(d, &mut self.frames, &mut |m, env| r = m.trapped_store(env, ipa, val))?;
+                r
+            })
+        };
         match r {
             Ok(()) => self.regs(c).elr += 4,
             Err(e) => {

@@ -50,6 +50,9 @@ impl PvMmu {
                         want(j, Type::Table(level + 1), "table entry")?;
                     }
                     Ok(Desc::Leaf { oa, size, writable }) => {
+                        if !desc::exec_ok(d, self.device) {
+                            return Err(format!("table {t:#x}[{k}] = {d:#x} maps Device memory executable"));
+                        }
                         let j = self.index(oa).ok_or(format!("table {t:#x}[{k}] maps a foreign frame"))?;
                         let m = (size / PAGE) as usize;
                         if j + m > n {

@@ -138,6 +138,8 @@ pub struct Stats {
     pub refused: u64,
     /// Tables validated (first reference).
     pub validated: u64,
+    /// `mmu_update` calls continued (a piece done, the rest left).
+    pub continued: u64,
 }
 
 /// One domain's PV MMU state.
