@@ -245,7 +245,7 @@ impl Monitor {
                 let val = self.reg_value(c, rt);
                 let mut r = Ok(());
                 let d = &mut self.domains[i];
-                with_mmu(d, &mut self.frames, &mut |m, env| r = m.trapped_store(env, ipa, val))?;
+                with_mmu(d, &mut self.frames, &mut |m, env| r = env.trapped_store(m, ipa, val))?;
                 r
             })
         };

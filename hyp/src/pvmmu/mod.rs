@@ -93,6 +93,11 @@ pub trait MmuEnv {
     fn update_batch(&self, m: &mut PvMmu, reqs: &[AtomicU64]) -> (usize, Result<(), Errno>) {
         m.update_batch(self, reqs)
     }
+    /// [`PvMmu::trapped_store`] on this environment (provided, like
+    /// [`update_batch`](MmuEnv::update_batch), for direct accesses).
+    fn trapped_store(&self, m: &mut PvMmu, ipa: u64, val: u64) -> Result<(), Errno> {
+        m.trapped_store(self, ipa, val)
+    }
 }
 
 /// The type of a frame.
