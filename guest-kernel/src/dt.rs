@@ -21,6 +21,8 @@ pub struct BootInfo {
     pub bootargs: &'static str,
     /// Number of vCPUs (`/cpus/cpu@N` nodes).
     pub vcpus: usize,
+    /// The parsed tree, for drivers that look up their own nodes.
+    pub fdt: Fdt<'static>,
 }
 
 impl BootInfo {
@@ -76,6 +78,7 @@ pub fn parse(dtb: usize) -> Result<BootInfo, &'static str> {
         .unwrap_or("");
     let vcpus = fdt.cpus().count().max(1);
     Ok(BootInfo {
+        fdt,
         vcpus,
         ram_base,
         ram_size,
