@@ -640,9 +640,9 @@ impl Monitor {
     }
 
     /// Index of the CPU running this code.
+    #[inline(always)]
     fn this_cpu(&self) -> usize {
-        let me = arch::mpidr();
-        self.cpus.iter().position(|c| c.mpidr == me).unwrap_or(0)
+        arch::stack_index()
     }
 
     fn dom_index(&self, id: u16) -> Option<usize> {
@@ -1141,8 +1141,15 @@ impl Monitor {
                         return;
                     }
                     let Some(i) = self.dom_index(cur.dom) else { return };
-                    if let Some(a) = pv::hypercall(self, i, cur, nr, args) {
-                        self.apply(c, cur, a);
+                    if matches!(
+                        nr,
+                        hypercall_abi::nr::EVENT_CHANNEL_OP
+                            | hypercall_abi::nr::GRANT_TABLE_OP
+                            | hypercall_abi::nr::MEMORY_OP
+                    ) {
+                        if let Some(a) = pv::hypercall(self, i, cur, nr, args) {
+                            self.apply(c, cur, a);
+                        }
                         return;
                     }
                     let dom = &mut self.domains[i];
