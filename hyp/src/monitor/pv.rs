@@ -99,6 +99,19 @@ pub(super) fn upcall_pending(v: VcpuId) -> bool {
         .is_some_and(|i| i.upcall_pending())
 }
 
+/// Whether any of `ports` is pending for domain `dom`.
+pub(super) fn any_pending(dom: u16, ports: impl Iterator<Item = u32>) -> bool {
+    let pa = SHARED_PA
+        .get(dom as usize)
+        .map_or(0, |a| a.load(Ordering::Relaxed));
+    if pa == 0 {
+        return false;
+    }
+    // SAFETY: as in `upcall_pending`.
+    let s = unsafe { &*(pa as *const SharedInfo) };
+    ports.into_iter().any(|p| s.is_pending(p))
+}
+
 /// Whether domain `dom` uses event channels (has a shared-info page).
 pub(super) fn has_events(dom: u16) -> bool {
     SHARED_PA
@@ -180,6 +193,10 @@ pub(super) fn hypercall(m: &mut Monitor, i: usize, cur: VcpuId, nr: u64, a: [u64
         _ => st.pv.memory_op(&mut g, &mut env, id, a[0], a[1]),
     };
     drop(guard);
+    if upcall.is_none() && nr == nr::EVENT_CHANNEL_OP && m.pollers > 0 {
+        // An event on a masked port raises no upcall but ends a poll.
+        m.wake_pollers();
+    }
     if let Some(u) = upcall {
         // The target vCPU's line went up: wake it, or make the CPU that
         // runs it look.
