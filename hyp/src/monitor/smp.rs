@@ -13,6 +13,8 @@ use platform::devtree::CpuEnable;
 static EL2_ROOT: AtomicU64 = AtomicU64::new(0);
 /// Physical counter at boot, every CPU's CNTVOFF_EL2.
 static BOOT_CNT: AtomicU64 = AtomicU64::new(0);
+/// Secondary CPUs that have come online.
+static ONLINE: AtomicU64 = AtomicU64::new(0);
 
 /// Records what secondaries need before they can take the monitor lock.
 pub(super) fn publish(root: u64, boot_cnt: u64) {
@@ -22,10 +24,26 @@ pub(super) fn publish(root: u64, boot_cnt: u64) {
     cache::clean_to_poc(BOOT_CNT.as_ptr() as u64, 8);
 }
 
-/// Starts every CPU of the device tree other than the boot CPU.
+/// Starts every CPU of the device tree other than the boot CPU and waits
+/// (up to a second) until they are online, so that domains start spread
+/// over every CPU.
 pub(super) fn start_secondaries() {
+    let n = release_secondaries();
+    let freq = crate::arch::timer::frequency();
+    let until = crate::arch::timer::now() + freq;
+    while ONLINE.load(Ordering::Acquire) < n && crate::arch::timer::now() < until {
+        core::hint::spin_loop();
+    }
+    let up = ONLINE.load(Ordering::Acquire);
+    if up < n {
+        println!("hyp: {} of {} secondary cpu(s) came online in time", up, n);
+    }
+}
+
+/// Releases the secondaries; how many.
+fn release_secondaries() -> u64 {
     let mut g = MONITOR.lock();
-    let Some(m) = g.as_mut() else { return };
+    let Some(m) = g.as_mut() else { return 0 };
     let entry = arch::secondary_start as *const () as u64;
     for i in 1..m.cpus.len() {
         let mpidr = m.cpus[i].mpidr;
@@ -59,6 +77,7 @@ pub(super) fn start_secondaries() {
             }
         }
     }
+    m.cpus.len() as u64 - 1
 }
 
 /// Writes `entry` into boot.S's parking slot of `mpidr`.
@@ -103,4 +122,5 @@ fn online(m: &mut Monitor, idx: usize) {
         c.resched = true;
         println!("hyp: cpu {} (MPIDR {:#x}) online", idx, c.mpidr);
     }
+    ONLINE.fetch_add(1, Ordering::Release);
 }
