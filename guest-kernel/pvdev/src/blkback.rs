@@ -164,6 +164,13 @@ impl Disk for RamDisk {
     }
 }
 
+/// The known content of a fresh RAM disk of the driver domain: byte
+/// `offset` (a front end checks a read of data it never wrote).
+pub fn disk_pattern(offset: u64) -> u8 {
+    let sector = offset / SECTOR_SIZE;
+    ((sector.wrapping_mul(0x9e37_79b9) >> 8) as u8) ^ (offset as u8)
+}
+
 impl RamDisk {
     /// A disk of `sectors` sectors filled by `f(byte offset)` (a known
     /// pattern a front end can check without having written it).
