@@ -216,6 +216,19 @@ pub fn bad(info: &BootInfo) -> ! {
     let _ = hypercall_abi::evtchn_guest::send(crate::pv::STORE_PORT);
     let r = s.store.read("device");
     t.check("store: corrupt ring indices", matches!(r, Err(StoreError::Gone | StoreError::Protocol)), format_args!("{r:?}"));
+    // The driver domain closes the store's port (within 5 s).
+    let until = crate::time::now_ns() + 5_000_000_000;
+    let unbound = loop {
+        let st = hypercall_abi::evtchn_guest::status(hypercall_abi::event_channel::DOMID_SELF, crate::pv::STORE_PORT);
+        if st.map(|s| s.status) == Ok(hypercall_abi::event_channel::EVTCHNSTAT_UNBOUND) {
+            break true;
+        }
+        if crate::time::now_ns() > until {
+            break false;
+        }
+        crate::events::sleep(5_000_000);
+    };
+    t.check("store: port closed by the driver domain", unbound, format_args!("unbound {unbound}"));
     let err = page.error.load(core::sync::atomic::Ordering::Acquire);
     t.check("store: error reported in the page", err == XENSTORE_ERROR_RINGIDX, format_args!("error {err}"));
     let r = b.read(16, &mut buf);

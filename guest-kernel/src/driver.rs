@@ -313,6 +313,13 @@ impl Driver {
     fn remove(&mut self, dom: DomId) {
         let Some(mut g) = self.guests.remove(&dom) else { return };
         let mut out = Vec::new();
+        // What it wrote last (its page stays mapped until we unmap it).
+        if let Some(c) = g.console.as_ref() {
+            let mut buf = [0u8; 512];
+            while let Ok(n @ 1..) = c.page.out_ring().read(&mut buf) {
+                self.mux.output(c.id, &buf[..n], &mut out);
+            }
+        }
         self.mux.flush(&mut out);
         write_serial(&mut out);
         if let Some(mut v) = g.vbd.take() {

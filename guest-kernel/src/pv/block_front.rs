@@ -20,8 +20,8 @@ use hypercall_abi::io::xenbus::XenbusState;
 use hypercall_abi::ring::{FrontRing, SharedRing};
 use pvdev::blkfront::BlkFront;
 
-/// Granted data pages (the largest I/O of one call: 32 pages = 128 KiB).
-pub const DATA_PAGES: usize = 32;
+/// Granted data pages (the largest I/O of one call: 128 pages = 512 KiB).
+pub const DATA_PAGES: usize = 128;
 
 /// Why a block operation failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
