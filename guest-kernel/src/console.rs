@@ -24,8 +24,12 @@ impl LineWriter {
     }
 
     fn flush(&mut self) {
-        // Nowhere to report a failed console write; drop the text.
-        let _ = console_write(&self.buf[..self.len]);
+        // Through the PV console once a session installed it; else (or if
+        // the back end is gone) the monitor's console. Nowhere to report a
+        // failed console write: drop the text.
+        if !crate::pv::console_front::write_installed(&self.buf[..self.len]) {
+            let _ = console_write(&self.buf[..self.len]);
+        }
         self.len = 0;
     }
 }

@@ -165,3 +165,51 @@ pub fn wait(port: u32, seen: u32, mut give_up: impl FnMut() -> bool) -> Option<u
         }
     }
 }
+
+/// The port of `VIRQ_TIMER` once [`bind_timer`] has bound it (0: none).
+static TIMER_PORT: AtomicU32 = AtomicU32::new(0);
+
+/// Binds `VIRQ_TIMER` (after the domain's fixed ports are allocated), so
+/// that [`sleep`] can bound its waits with a one-shot timer.
+pub fn bind_timer() -> Result<u32, Errno> {
+    let p = ev::bind_virq(hypercall_abi::event_channel::VIRQ_TIMER, 0)?;
+    ev::unmask(p)?;
+    TIMER_PORT.store(p, Ordering::Release);
+    Ok(p)
+}
+
+/// Sleeps (`sched_op(block)`, IRQs masked, so nothing is missed) until an
+/// event is pending or `timeout_ns` has passed, then takes the upcall.
+/// Without a bound timer it yields once instead.
+pub fn sleep(timeout_ns: u64) {
+    if TIMER_PORT.load(Ordering::Acquire) == 0 {
+        yield_with_irqs();
+        return;
+    }
+    let _ = crate::time::set_timer(crate::time::now_ns() + timeout_ns);
+    let _ = guest::sched_block();
+    // SAFETY: unmasking IRQs lets `irq_entry` take the pending upcall; it
+    // preserves all registers the interrupted code uses.
+    unsafe { core::arch::asm!("msr daifclr, #2", "isb", options(nostack)) };
+    // SAFETY: masking IRQs again.
+    unsafe { core::arch::asm!("msr daifset, #2", options(nostack)) };
+}
+
+/// Like [`wait`], but sleeps between checks instead of yielding (checks
+/// `give_up()` at least every 10 ms).
+pub fn wait_sleeping(port: u32, seen: u32, mut give_up: impl FnMut() -> bool) -> Option<u32> {
+    loop {
+        let c = count(port);
+        if c != seen {
+            return Some(c);
+        }
+        sleep(10_000_000);
+        let c = count(port);
+        if c != seen {
+            return Some(c);
+        }
+        if give_up() {
+            return None;
+        }
+    }
+}

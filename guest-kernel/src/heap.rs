@@ -22,3 +22,24 @@ pub fn init() {
     // allocator exactly once and stays valid for the kernel's lifetime.
     unsafe { HEAP.lock().init(start, HEAP_BYTES) };
 }
+
+extern "C" {
+    static __image_end: u8;
+}
+
+/// Gives the heap the domain's RAM between the end of the kernel image
+/// and the device tree (the last 2 MiB), for a domain that needs more
+/// than the arena (the driver domain's RAM disks); returns the bytes added.
+pub fn grow(ram_end: usize) -> usize {
+    let start = (core::ptr::addr_of!(__image_end) as usize + 0xfff) & !0xfff;
+    let end = ram_end.saturating_sub(2 << 20);
+    if end <= start {
+        return 0;
+    }
+    // SAFETY: [start, end) is guest RAM past everything the kernel image
+    // (code, data, .bss with the arena and stacks) occupies and below the
+    // device tree; nothing else uses it, and it is added once (the caller,
+    // the driver domain's start, runs once).
+    unsafe { HEAP.lock().add_to_heap(start, end) };
+    end - start
+}

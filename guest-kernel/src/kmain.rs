@@ -49,6 +49,10 @@ impl Command {
             "ring=back" => Command::Run(crate::ring_test::back),
             "test=pvio" => Command::Run(crate::pv_checks::run),
             "bench=pv" => Command::Run(crate::pv_bench::run),
+            "driver" => Command::Run(crate::driver::run),
+            "blk=rw" => Command::Run(crate::blk_test::rw),
+            "blk=bad" => Command::Run(crate::blk_test::bad),
+            "blk=bench" => Command::Run(crate::blk_test::bench),
             _ => return None,
         })
     }

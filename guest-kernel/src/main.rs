@@ -15,11 +15,14 @@ mod console;
 extern crate alloc;
 #[cfg(target_os = "none")]
 mod heap;
-// The front-end drivers compile for the target but no boot mode uses
-// them yet: that needs a driver domain serving the store (see pv/mod.rs).
+// The front-end drivers (the network one is not used by a mode yet).
 #[cfg(target_os = "none")]
 #[allow(dead_code)]
 mod pv;
+#[cfg(target_os = "none")]
+mod blk_test;
+#[cfg(target_os = "none")]
+mod driver;
 
 #[cfg(target_os = "none")]
 mod bench;

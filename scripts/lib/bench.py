@@ -69,6 +69,29 @@ def pv_benchmarks(results):
     results["evtchn_wakeup"] = (round(ticks_per(text, "evtchn_wakeup", 2), 1), "instructions")
 
 
+def blk_benchmarks(results):
+    """Block I/O through the paravirtual path (guest `blk=bench` against
+    the driver domain's RAM disk) and done by the driver domain directly
+    on a RAM disk of the same size (`driver bench`): bytes per virtual
+    second (1 instruction = 1 ns), and PV as a fraction of direct."""
+    text = boot('semihosting dom=drv,mem=64,priv,args="driver bench disk=16" dom=g,args="blk=bench backend=1"')
+    f = re.search(r"guest: cntfrq (\d+)", text)
+    freq = int(f.group(1)) if f else 62_500_000
+    def rate(name):
+        m = re.search(rf"BENCH {name}_ticks (\d+) (\d+)", text)
+        if not m:
+            sys.exit(f"no BENCH {name} line in the transcript:\n" + text)
+        ticks, nbytes = int(m.group(1)), int(m.group(2))
+        return nbytes * freq / ticks
+    for op in ("read", "write"):
+        for kind in ("seq", "rand"):
+            pv, direct = rate(f"blk_pv_{kind}_{op}"), rate(f"blk_direct_{kind}_{op}")
+            label = "" if kind == "seq" else "_4k_random"
+            results[f"blk_{op}_throughput{label}"] = (round(pv / 2**20, 1), "MiB per virtual second (PV)")
+            results[f"blk_{op}_throughput{label}_direct"] = (round(direct / 2**20, 1), "MiB per virtual second (direct)")
+            results[f"blk_{op}_throughput{label}_ratio"] = (round(pv / direct, 3), "PV / direct")
+
+
 def main():
     results = {}
     # The floor: an EL2 handler that only returns.
@@ -92,6 +115,7 @@ def main():
     for name, t, n, overhead in rows:
         results[name] = (round((int(t) - int(overhead)) * ns_per_tick / int(n), 1), "instructions per entry")
     pv_benchmarks(results)
+    blk_benchmarks(results)
     for k, (v, unit) in results.items():
         print(f"BENCH {k} {v} {unit}")
     os.makedirs(OUT, exist_ok=True)

@@ -285,6 +285,63 @@ def scenarios():
                 ("any", r"hyp: dom1 \(checks\): shut down \(poweroff\)"),
             ] + CLEAN_END,
             never=NEVER, exit_code=0))
+    for b in ["virt", "raspi4b"]:
+        # The driver domain: device store, console back end, a block back
+        # end per guest on a RAM disk prefilled with a known pattern.
+        drv = 'semihosting dom=drv,mem=64,priv,args="driver disk=16" '
+        rw = [r"guest: blk connected: 32768 sectors ok",
+              r"guest: blk pattern read: 1 MiB, 0 bytes differ ok",
+              r"guest: blk write: 4 MiB in \d+ I/Os of \d+ KiB, 0 errors ok",
+              r"guest: blk flush: after the writes ok",
+              r"guest: blk read back: checksum (0x[0-9a-f]{16}), written \1 ok",
+              r"guest: blk single sector: sector \d+ ok",
+              r"guest: blk pattern next to the writes: 4 KiB ok",
+              r"guest: blk read past the end: Err\(Status\(-1\)\) ok",
+              r"guest: blk checks passed 8/8$"]
+        out.append(dict(
+            name=f"{b}/blk-two-guests", board=b, smp=2,
+            append=drv + 'dom=g1,args="blk=rw backend=1" dom=g2,args="blk=rw backend=1 seed=9"',
+            expect=BANNER + [
+                ("any", r"^\[drv\] driver: dom1: device store up; RAM disks of 16 MiB per guest"),
+                ("any", r"^\[drv\] driver: dom2 \(g1\): store connected \(port \d+\), console connected, vbd 51712: 32768 sectors"),
+                ("any", r"^\[drv\] driver: dom3 \(g2\): store connected \(port \d+\), console connected, vbd 51712: 32768 sectors"),
+                ("any", r"^\[drv\] driver: dom2 \(g1\): vbd 51712 connected: ring-ref \d+, event-channel \d+, persistent grants yes"),
+                # Early lines through console_io, the rest through the PV
+                # console, labelled by the driver domain.
+                ("any", r'^\[g1\] guest: command line "blk=rw backend=1"'),
+                ("any", r"^\[drv\] \[g1\] guest: blk: store and console connected through dom1"),
+                ("any", r"^\[drv\] \[g2\] guest: blk: store and console connected through dom1"),
+            ] + [("any", rf"^\[drv\] \[{g}\] {p}") for g in ("g1", "g2") for p in rw] + [
+                ("any", r"^\[drv\] driver: dom2 \(g1\) gone: vbd \d+ ok, 1 refused, 0 failed; 5124 KiB read, 4096 KiB written"),
+                ("any", r"^\[drv\] driver: dom3 \(g2\) gone: vbd \d+ ok, 1 refused, 0 failed; 5124 KiB read, 4096 KiB written"),
+                ("any", r"^\[drv\] driver: every guest is gone; powering off"),
+                ("any", r"hyp: dom1 \(drv\): shut down \(poweroff\)"),
+            ] + CLEAN_END,
+            post=same_free_memory,
+            never=NEVER, exit_code=0))
+        bad = ["zero segments: Ok\(-1\)", "12 segments: Ok\(-1\)", "255 segments: Ok\(-1\)",
+               "first_sect after last_sect: Ok\(-1\)", "last_sect 8: Ok\(-1\)", "past the end: Ok\(-1\)",
+               "sector overflow: Ok\(-1\)", "grant never given: Ok\(-1\)", "unknown operation: Ok\(-1\)",
+               "discard unsupported: Ok\(-2\)", "write with a bad grant: Ok\(-1\), disk unchanged true",
+               "good read after bad requests: Ok\(\(\)\)",
+               "store: unknown message type: Err\(Store\(EINVAL\)\)", "store: path without NUL: Err\(Store\(E\w+\)\)",
+               "store: oversize header: Err\(Store\(E2BIG\)\)",
+               "store: writing the back end's sectors: Err\(Store\(EACCES\)\)",
+               "store: another domain's home: Err\(Store\(E(ACCES|NOENT)\)\)", "store: still answering: Ok\(\"1\"\)",
+               "store: corrupt ring indices: Err\((Gone|Protocol)\)", "store: port closed by the driver domain: unbound true",
+               "store: error reported in the page: error 2", "block device after the store is gone: Ok\(\(\)\)"]
+        out.append(dict(
+            name=f"{b}/blk-bad-guest", board=b, smp=2,
+            append=drv + 'dom=good,args="blk=rw backend=1" dom=evil,args="blk=bad backend=1"',
+            expect=BANNER + [("any", rf"^\[drv\] \[evil\] guest: blk {p} ok") for p in bad] + [
+                ("any", r"^\[drv\] \[evil\] guest: blk checks passed 22/22$"),
+                ("any", r"^\[drv\] driver: dom3 \(evil\): store ring indices corrupt: stopped serving it, port closed"),
+                ("any", r"^\[drv\] driver: dom3 \(evil\) gone: vbd \d+ ok, 9 refused, 2 failed"),
+            ] + [("any", rf"^\[drv\] \[good\] {p}") for p in rw] + [
+                ("any", r"^\[drv\] driver: every guest is gone; powering off"),
+            ] + CLEAN_END,
+            post=same_free_memory,
+            never=NEVER, exit_code=0))
     # The Pi firmware's way in: a flat image at 0x80000, entered at EL2.
     out.append(dict(
         name="raspi4b-kernel8/firmware-entry", board="raspi4b-kernel8", append='semihosting dom=a,args="hello"',

@@ -15,8 +15,10 @@
 //! `BLKIF_OP_DISCARD`, `BLKIF_OP_INDIRECT` and `BLKIF_OP_RESERVED_1` are
 //! answered `BLKIF_RSP_EOPNOTSUPP`. A grant that cannot be used (the front
 //! end did not grant it, or not writable for a read) makes the request
-//! fail with `BLKIF_RSP_ERROR`: for a write all segments are fetched
-//! before the disk is written, so a bad grant leaves the disk unchanged.
+//! fail with `BLKIF_RSP_ERROR`: every segment's grant is checked
+//! ([`GrantAccess::check`]) before the disk is touched, so a bad grant
+//! leaves the disk unchanged. A disk in memory ([`Disk::slice`]) is copied
+//! straight to or from the granted pages, with no bounce buffer.
 //!
 //! Ordering: requests are executed one at a time in ring order, each
 //! completing before the next starts. `BLKIF_OP_WRITE_BARRIER` flushes
@@ -62,6 +64,15 @@ pub trait Disk {
     fn write(&mut self, sector: u64, buf: &[u8]) -> Result<(), DiskError>;
     /// Makes completed writes durable.
     fn flush(&mut self) -> Result<(), DiskError>;
+    /// The bytes of `len` bytes at `sector`, if the disk is in memory
+    /// (lets the back end copy straight between disk and granted page).
+    fn slice(&self, _sector: u64, _len: usize) -> Option<&[u8]> {
+        None
+    }
+    /// Like [`slice`](Self::slice), writable (never for a read-only disk).
+    fn slice_mut(&mut self, _sector: u64, _len: usize) -> Option<&mut [u8]> {
+        None
+    }
 }
 
 /// A grant could not be used.
@@ -77,6 +88,15 @@ pub trait GrantAccess {
     fn read(&mut self, gref: GrantRef, offset: usize, out: &mut [u8]) -> Result<(), GrantError>;
     /// Copies `data` to `offset` of page `gref` (a writable grant).
     fn write(&mut self, gref: GrantRef, offset: usize, data: &[u8]) -> Result<(), GrantError>;
+    /// Whether page `gref` can be used, read from (`to_page` false) or
+    /// written to (`to_page` true), checked before the disk is touched.
+    fn check(&mut self, gref: GrantRef, to_page: bool) -> Result<(), GrantError> {
+        if to_page {
+            self.write(gref, 0, &[])
+        } else {
+            self.read(gref, 0, &mut [])
+        }
+    }
 }
 
 /// A disk in memory.
@@ -130,6 +150,36 @@ impl Disk for RamDisk {
     fn flush(&mut self) -> Result<(), DiskError> {
         self.flushes += 1;
         Ok(())
+    }
+    fn slice(&self, sector: u64, len: usize) -> Option<&[u8]> {
+        let at = usize::try_from(sector.checked_mul(SECTOR_SIZE)?).ok()?;
+        self.data.get(at..at.checked_add(len)?)
+    }
+    fn slice_mut(&mut self, sector: u64, len: usize) -> Option<&mut [u8]> {
+        if self.read_only {
+            return None;
+        }
+        let at = usize::try_from(sector.checked_mul(SECTOR_SIZE)?).ok()?;
+        self.data.get_mut(at..at.checked_add(len)?)
+    }
+}
+
+/// The known content of a fresh RAM disk of the driver domain: byte
+/// `offset` (a front end checks a read of data it never wrote).
+pub fn disk_pattern(offset: u64) -> u8 {
+    let sector = offset / SECTOR_SIZE;
+    ((sector.wrapping_mul(0x9e37_79b9) >> 8) as u8) ^ (offset as u8)
+}
+
+impl RamDisk {
+    /// A disk of `sectors` sectors filled by `f(byte offset)` (a known
+    /// pattern a front end can check without having written it).
+    pub fn with_pattern(sectors: u64, f: impl Fn(u64) -> u8) -> Self {
+        let mut d = RamDisk::new(sectors);
+        for (i, b) in d.data.iter_mut().enumerate() {
+            *b = f(i as u64);
+        }
+        d
     }
 }
 
@@ -291,16 +341,32 @@ impl<D: Disk> BlkBack<D> {
 
     fn run(&mut self, req: &BlkifRequest, total: u64, grants: &mut impl GrantAccess) -> Result<(), ()> {
         let bytes = (total * SECTOR_SIZE) as usize;
-        self.buf.clear();
-        self.buf.resize(bytes, 0);
         let segs = req.segments();
         let range = |s: &BlkifSegment| {
             let off = s.first_sect as usize * SECTOR_SIZE as usize;
             let len = (s.last_sect - s.first_sect + 1) as usize * SECTOR_SIZE as usize;
             (off, len)
         };
+        // Every grant is checked before the disk is touched: a bad one
+        // leaves the disk as it was.
+        for s in segs {
+            grants.check(s.gref, req.operation == BLKIF_OP_READ).map_err(|_| ())?;
+        }
+        let direct = self.disk.slice(req.sector_number, bytes).is_some();
         match req.operation {
+            BLKIF_OP_READ if direct => {
+                let mut sector = req.sector_number;
+                for s in segs {
+                    let (off, len) = range(s);
+                    let src = self.disk.slice(sector, len).ok_or(())?;
+                    grants.write(s.gref, off, src).map_err(|_| ())?;
+                    sector += (len as u64) / SECTOR_SIZE;
+                }
+                self.stats.bytes_read += bytes as u64;
+            }
             BLKIF_OP_READ => {
+                self.buf.clear();
+                self.buf.resize(bytes, 0);
                 self.disk.read(req.sector_number, &mut self.buf).map_err(|_| ())?;
                 let mut at = 0;
                 for s in segs {
@@ -311,17 +377,27 @@ impl<D: Disk> BlkBack<D> {
                 self.stats.bytes_read += bytes as u64;
             }
             op => {
-                // Fetch every segment first: a bad grant leaves the disk as it was.
-                let mut at = 0;
-                for s in segs {
-                    let (off, len) = range(s);
-                    grants.read(s.gref, off, &mut self.buf[at..at + len]).map_err(|_| ())?;
-                    at += len;
-                }
                 if op == BLKIF_OP_WRITE_BARRIER {
                     self.disk.flush().map_err(|_| ())?;
                 }
-                if bytes > 0 {
+                if bytes > 0 && direct && self.disk.slice_mut(req.sector_number, bytes).is_some() {
+                    let mut sector = req.sector_number;
+                    for s in segs {
+                        let (off, len) = range(s);
+                        let dst = self.disk.slice_mut(sector, len).ok_or(())?;
+                        grants.read(s.gref, off, dst).map_err(|_| ())?;
+                        sector += (len as u64) / SECTOR_SIZE;
+                    }
+                    self.stats.bytes_written += bytes as u64;
+                } else if bytes > 0 {
+                    self.buf.clear();
+                    self.buf.resize(bytes, 0);
+                    let mut at = 0;
+                    for s in segs {
+                        let (off, len) = range(s);
+                        grants.read(s.gref, off, &mut self.buf[at..at + len]).map_err(|_| ())?;
+                        at += len;
+                    }
                     self.disk.write(req.sector_number, &self.buf).map_err(|_| ())?;
                     self.stats.bytes_written += bytes as u64;
                 }

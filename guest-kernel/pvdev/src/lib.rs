@@ -11,6 +11,8 @@
 //!   a [`blkback::Disk`] and a [`blkback::GrantAccess`]; a RAM disk.
 //! * [`blkfront`]: block front end: splitting I/O into requests, requests
 //!   in flight, responses matched by id.
+//! * [`devices`]: the store entries of a guest's devices (Xen's paths and
+//!   permissions) and the back end's handshake through them.
 //! * [`netback`]: the driver domain's learning bridge and tx/rx checks.
 //! * [`consback`]: many domains' consoles on one serial line, labelled,
 //!   with an input switch key sequence.
@@ -26,6 +28,7 @@ extern crate alloc;
 pub mod blkback;
 pub mod blkfront;
 pub mod consback;
+pub mod devices;
 pub mod netback;
 pub mod store;
 pub mod xenbus;

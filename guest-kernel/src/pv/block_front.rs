@@ -20,8 +20,8 @@ use hypercall_abi::io::xenbus::XenbusState;
 use hypercall_abi::ring::{FrontRing, SharedRing};
 use pvdev::blkfront::BlkFront;
 
-/// Granted data pages (the largest I/O of one call: 32 pages = 128 KiB).
-pub const DATA_PAGES: usize = 32;
+/// Granted data pages (the largest I/O of one call: 128 pages = 512 KiB).
+pub const DATA_PAGES: usize = 128;
 
 /// Why a block operation failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,6 +78,9 @@ impl BlockFront {
         store.write(&format!("{dir}/{}", keys::RING_REF), &format!("{ring_ref}"))?;
         store.write(&format!("{dir}/{}", keys::EVENT_CHANNEL), &format!("{port}"))?;
         store.write(&format!("{dir}/{}", keys::PROTOCOL), "arm-abi")?;
+        // The data pages stay granted for the device's life: the back end
+        // may keep them mapped.
+        store.write(&format!("{dir}/{}", pvdev::devices::FEATURE_PERSISTENT), "1")?;
         store.set_state(&dir, XenbusState::Initialised)?;
         let s = store.wait_state(&be_dir, |s| s == XenbusState::Connected || s >= XenbusState::Closing)?;
         if s != XenbusState::Connected {
@@ -112,6 +115,60 @@ impl BlockFront {
             }
             if !self.ring.final_check_for_responses().map_err(|_| BlockError::BackendGone)? && !super::wait_event(self.port, seen) {
                 self.book.fail_all();
+                return Err(BlockError::BackendGone);
+            }
+        }
+    }
+
+    /// Reads `nr` sectors at `sector` into the granted data pages (no
+    /// copy out; see [`data`](Self::data)).
+    pub fn read_in_place(&mut self, sector: u64, nr: u64) -> Result<(), BlockError> {
+        if nr == 0 || nr * 512 > self.max_bytes() as u64 {
+            return Err(BlockError::Invalid);
+        }
+        self.io(BLKIF_OP_READ, sector, nr)
+    }
+
+    /// Writes `nr` sectors at `sector` from the granted data pages, as
+    /// filled through [`data_mut`](Self::data_mut).
+    pub fn write_in_place(&mut self, sector: u64, nr: u64) -> Result<(), BlockError> {
+        if nr == 0 || nr * 512 > self.max_bytes() as u64 {
+            return Err(BlockError::Invalid);
+        }
+        self.io(BLKIF_OP_WRITE, sector, nr)
+    }
+
+    /// Data page `i` (what the last read left there).
+    pub fn data(&self, i: usize) -> &[u8; 4096] {
+        &self.pages[i].1 .0
+    }
+
+    /// Data page `i`, to fill before a write.
+    pub fn data_mut(&mut self, i: usize) -> &mut [u8; 4096] {
+        &mut self.pages[i].1 .0
+    }
+
+    /// The grant reference of data page `i`.
+    pub fn page_ref(&self, i: usize) -> GrantRef {
+        self.pages[i].0
+    }
+
+    /// Puts `req` on the ring as it is (tests of the back end's checks:
+    /// use ids the front end's own bookkeeping never gives, i.e. with the
+    /// top bit set) and waits for the response with its id.
+    pub fn raw(&mut self, req: &BlkifRequest) -> Result<BlkifResponse, BlockError> {
+        self.ring.push_request(req).map_err(|_| BlockError::BackendGone)?;
+        if self.ring.push_requests() {
+            ev::send(self.port).map_err(|_| BlockError::BackendGone)?;
+        }
+        loop {
+            let seen = crate::events::count(self.port);
+            while let Some(rsp) = self.ring.take_response().map_err(|_| BlockError::BackendGone)? {
+                if rsp.id == req.id {
+                    return Ok(rsp);
+                }
+            }
+            if !self.ring.final_check_for_responses().map_err(|_| BlockError::BackendGone)? && !super::wait_event(self.port, seen) {
                 return Err(BlockError::BackendGone);
             }
         }

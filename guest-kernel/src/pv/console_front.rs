@@ -47,3 +47,25 @@ impl ConsoleFront {
         n
     }
 }
+
+/// The console front end `println!` uses, once installed.
+static INSTALLED: core::sync::atomic::AtomicPtr<ConsoleFront> = core::sync::atomic::AtomicPtr::new(core::ptr::null_mut());
+
+/// From now on, the guest's console output goes through `c`.
+pub fn install(c: ConsoleFront) {
+    let p = alloc::boxed::Box::leak(alloc::boxed::Box::new(c));
+    INSTALLED.store(p, core::sync::atomic::Ordering::Release);
+}
+
+/// Writes `bytes` through the installed console front end; false if none
+/// is installed or the back end took nothing (then use `console_io`).
+pub fn write_installed(bytes: &[u8]) -> bool {
+    let p = INSTALLED.load(core::sync::atomic::Ordering::Acquire);
+    if p.is_null() {
+        return false;
+    }
+    // SAFETY: only `install` stores a non-null pointer, to a leaked box
+    // that lives as long as the kernel and is only read through `&`.
+    let c = unsafe { &*p };
+    c.write(bytes) == bytes.len()
+}

@@ -62,6 +62,17 @@ impl StoreClient {
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1).max(1);
         let msg = encode_message(kind, id, tx, parts).map_err(StoreError::Store)?;
+        self.exchange(&msg, id)
+    }
+
+    /// The store page (for tests that write into it directly).
+    pub fn page(&self) -> &'static XenstoreDomainInterface {
+        self.page
+    }
+
+    /// Sends raw bytes (any, e.g. a malformed message) and waits for the
+    /// reply with request id `id`.
+    pub fn exchange(&mut self, msg: &[u8], id: u32) -> Result<Vec<u8>, StoreError> {
         let mut sent = 0;
         loop {
             let seen = crate::events::count(self.port);

@@ -11,6 +11,29 @@
 //! * [`byte_ring`]: the byte rings of the console and store pages, safe
 //!   against a hostile peer.
 //!
+//! # How a guest and its driver domain find each other
+//!
+//! No toolstack passes ring references or ports yet, so a fixed convention
+//! (Xen's reserved grant references where Xen has them) bootstraps the
+//! store, and everything else goes through the store:
+//!
+//! | what | guest side | driver domain |
+//! |---|---|---|
+//! | console page (`xencons_interface`) | grant reference 0 (`GNTTAB_RESERVED_CONSOLE`) | maps it |
+//! | store page (`xenstore_domain_interface`) | grant reference 1 (`GNTTAB_RESERVED_XENSTORE`) | maps it |
+//! | store event channel | port 1: the guest's first `alloc_unbound(driver)` | retries `bind_interdomain(guest, 1)` |
+//! | console event channel | port 2: the second | `bind_interdomain(guest, 2)` |
+//! | driver domain's id | `backend=N` on the guest's command line | lists domains (`DOMCTL_GETDOMAININFO`) |
+//!
+//! The guest grants both pages *before* allocating the ports, so a bound
+//! port means the pages are there. Then the store holds Xen's device
+//! entries: `/local/domain/<guest>/device/vbd/51712/{backend,backend-id,
+//! state,virtual-device,ring-ref,event-channel,protocol}` (the front end's,
+//! owned by the guest) and `/local/domain/<driver>/backend/vbd/<guest>/51712/
+//! {frontend,frontend-id,state,sectors,sector-size,info,feature-*}` (the back
+//! end's, readable by the guest); `/local/domain/<guest>/console/{ring-ref,
+//! port,backend-id}`. The handshake is [`xenbus`]'s.
+//!
 //! Every message type has `encode` (into a byte slice, refusing one that is
 //! too short) and `decode` (from a byte slice; any bytes decode, so nothing
 //! a peer writes can make the reader fail except a short buffer), with the
