@@ -17,13 +17,14 @@ struct Dom {
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Sim {
     privileged: u16,
+    driver: Option<u16>,
     free_kib: u64,
     doms: BTreeMap<u16, Dom>,
 }
 
 impl Sim {
     fn new() -> Self {
-        let mut s = Sim { privileged: 0, free_kib: 64 * 1024, doms: BTreeMap::new() };
+        let mut s = Sim { privileged: 0, driver: None, free_kib: 64 * 1024, doms: BTreeMap::new() };
         for (id, name) in [(0, "ctl"), (1, "a"), (2, "b")] {
             s.doms.insert(id, Dom { name: name.into(), mem_mib: 16, vcpus: 2, weight: 256, cap: 0, paused: false });
         }
@@ -34,6 +35,9 @@ impl Sim {
 impl Manager for Sim {
     fn privileged(&self) -> u16 {
         self.privileged
+    }
+    fn driver(&self) -> Option<u16> {
+        self.driver
     }
     fn exists(&self, dom: u16) -> bool {
         self.doms.contains_key(&dom)
@@ -242,4 +246,21 @@ fn bad_scheduler_params_get_einval() {
         op.sched = SchedCredit { op: op_, weight: w, cap: c };
         assert_eq!(call(&mut m, 0, &mut op), Err(Errno::EINVAL));
     }
+}
+
+#[test]
+fn the_driver_domain_may_list_domains_and_nothing_else() {
+    let mut m = Sim::new();
+    m.driver = Some(2);
+    let mut op = Domctl::new(DOMCTL_GETDOMAININFO, 0);
+    assert_eq!(domctl(&mut m, 2, &mut op), Ok(0));
+    assert_eq!(op.info.domain, 0);
+    let before = m.clone();
+    for cmd in [DOMCTL_PAUSEDOMAIN, DOMCTL_DESTROYDOMAIN, DOMCTL_UNPAUSEDOMAIN, DOMCTL_SCHEDULER_OP] {
+        let mut op = Domctl::new(cmd, 1);
+        assert_eq!(domctl(&mut m, 2, &mut op), Err(Errno::EPERM), "cmd {cmd}");
+    }
+    let mut op = Domctl::new(DOMCTL_GETDOMAININFO, 0);
+    assert_eq!(domctl(&mut m, 1, &mut op), Err(Errno::EPERM), "an ordinary domain may not list");
+    assert_eq!(m, before);
 }

@@ -57,6 +57,10 @@ impl Manager for Monitor {
         self.privileged
     }
 
+    fn driver(&self) -> Option<u16> {
+        self.driver
+    }
+
     fn exists(&self, dom: u16) -> bool {
         self.live(dom).is_some()
     }
