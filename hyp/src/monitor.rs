@@ -9,10 +9,11 @@ use crate::esr::{self, ec, Esr, ExceptionKind};
 use crate::frames::Frames;
 use crate::hypercall::{self, Action, Guest};
 use crate::memmap::{self, Range};
-use crate::pagetable::{MemType, TableMemory, PAGE_SIZE};
+use crate::pagetable::{TableMemory, PAGE_SIZE};
 use crate::vcpu::{Vcpu, VcpuRegs};
 use crate::{mrs, msr, println};
 mod devices;
+mod guest_mem;
 mod manage;
 mod smp;
 
@@ -192,63 +193,18 @@ struct LiveGuest<'a> {
 }
 
 impl LiveGuest<'_> {
-    /// Machine address of guest virtual address `gva`, for an access that
-    /// stays within its page.
-    fn translate(&self, gva: u64, write: bool) -> Result<u64, Errno> {
+    fn view(&self) -> Result<guest_mem::GuestView, Errno> {
         let mem = self.dom.mem.as_ref().ok_or(Errno::EFAULT)?;
-        // The running vCPU's EL1 registers are live: its MMU state decides.
-        let ipa = if mrs!("sctlr_el1") & 1 != 0 && mrs!("hcr_el2") & (1 << 12) == 0 {
-            el1::gva_to_ipa(gva, write).ok_or(Errno::EFAULT)?
-        } else {
-            gva
-        };
-        let (pa, attrs, _) = mem.p2m.translate(&RealPhys, ipa).ok_or(Errno::EFAULT)?;
-        if attrs.mem != MemType::Normal || (write && !attrs.write) {
-            return Err(Errno::EFAULT);
-        }
-        Ok(pa)
-    }
-
-    /// Calls `f(pa, offset, len)` for each page-sized piece of
-    /// `[gva, gva+len)`, after checking that every piece is accessible.
-    fn pieces(
-        &self,
-        gva: u64,
-        len: usize,
-        write: bool,
-        mut f: impl FnMut(u64, usize, usize),
-    ) -> Result<(), Errno> {
-        gva.checked_add(len as u64).ok_or(Errno::EFAULT)?;
-        let mut plan: heapless::Vec<(u64, usize, usize), 4> = heapless::Vec::new();
-        let mut off = 0;
-        while off < len {
-            let a = gva + off as u64;
-            let n = ((PAGE_SIZE - a % PAGE_SIZE) as usize).min(len - off);
-            plan.push((self.translate(a, write)?, off, n))
-                .map_err(|_| Errno::E2BIG)?;
-            off += n;
-        }
-        for (pa, off, n) in plan {
-            f(pa, off, n);
-        }
-        Ok(())
+        Ok(guest_mem::GuestView { p2m: mem.p2m, ram: mem.ram, ram_only: false, fast: None })
     }
 }
 
 impl Guest for LiveGuest<'_> {
     fn read(&self, gva: u64, buf: &mut [u8]) -> Result<(), Errno> {
-        let p = buf.as_mut_ptr();
-        self.pieces(gva, buf.len(), false, |pa, off, n| {
-            // SAFETY: `pa..pa+n` is the guest's own RAM (checked through its
-            // P2M), identity-mapped at EL2; `off+n <= buf.len()`.
-            unsafe { core::ptr::copy_nonoverlapping(pa as *const u8, p.add(off), n) }
-        })
+        self.view()?.read(gva, buf)
     }
     fn write(&mut self, gva: u64, data: &[u8]) -> Result<(), Errno> {
-        self.pieces(gva, data.len(), true, |pa, off, n| {
-            // SAFETY: as in `read`, for writable guest RAM.
-            unsafe { core::ptr::copy_nonoverlapping(data.as_ptr().add(off), pa as *mut u8, n) }
-        })
+        self.view()?.write(gva, data)
     }
     fn console(&mut self, bytes: &[u8]) {
         let name = &self.dom.name;

@@ -9,13 +9,14 @@
 //! a guest), [`virq`] (VIRQ_TIMER when a vCPU's one-shot timer fires),
 //! [`domain_ended`] (when an ended domain's memory is released).
 
+use super::guest_mem::GuestView;
 use super::{Domain, Monitor, RealPhys};
-use crate::arch::{el1, stage2};
+use crate::arch::stage2;
 use crate::builder::Phys;
 use crate::frames::Frames;
 use crate::grant::GrantEnv;
 use crate::hypercall::{Action, Guest};
-use crate::pagetable::{Attrs, MemType, PageTable, TableMemory, PAGE_SIZE};
+use crate::pagetable::{Attrs, TableMemory, PAGE_SIZE};
 use crate::pvops::{MachinePage, Pv, PvEnv};
 use crate::mrs;
 use crate::sched::VcpuId;
@@ -174,11 +175,7 @@ pub(super) fn hypercall(m: &mut Monitor, i: usize, cur: VcpuId, nr: u64, a: [u64
     } else {
         None
     };
-    let mut g = P2mGuest {
-        p2m: mem.p2m,
-        ram: mem.ram,
-        fast,
-    };
+    let mut g = P2mGuest(GuestView { p2m: mem.p2m, ram: mem.ram, ram_only: true, fast });
     let mut env = Env {
         domains: &mut m.domains,
         frames: &mut m.frames,
@@ -287,93 +284,15 @@ pub(super) fn domain_ended(m: &mut Monitor, i: usize) {
     }
 }
 
-/// Guest memory of the calling domain, reached through its stage-1 (if
-/// on) and stage-2 maps, as `LiveGuest` does.
-struct P2mGuest {
-    p2m: PageTable,
-    ram: (u64, u64),
-    /// A guest page (MMU off, so also guest-physical) already known to be
-    /// its own RAM at this machine address: (page, machine page).
-    fast: Option<(u64, u64)>,
-}
-
-impl P2mGuest {
-    fn translate(&self, gva: u64, write: bool) -> Result<u64, Errno> {
-        if let Some((page, pa)) = self.fast {
-            if gva & !(PAGE_SIZE - 1) == page {
-                return Ok(pa + (gva & (PAGE_SIZE - 1)));
-            }
-        }
-        let ipa = if mrs!("sctlr_el1") & 1 != 0 && mrs!("hcr_el2") & (1 << 12) == 0 {
-            el1::gva_to_ipa(gva, write).ok_or(Errno::EFAULT)?
-        } else {
-            gva
-        };
-        // Hypercall arguments live in the domain's own RAM only.
-        if ipa < self.ram.0 || ipa - self.ram.0 >= self.ram.1 {
-            return Err(Errno::EFAULT);
-        }
-        let (pa, attrs, _) = self.p2m.translate(&RealPhys, ipa).ok_or(Errno::EFAULT)?;
-        if attrs.mem != MemType::Normal || (write && !attrs.write) {
-            return Err(Errno::EFAULT);
-        }
-        Ok(pa)
-    }
-
-    fn pieces(
-        &self,
-        gva: u64,
-        len: usize,
-        write: bool,
-        mut f: impl FnMut(u64, usize, usize),
-    ) -> Result<(), Errno> {
-        gva.checked_add(len as u64).ok_or(Errno::EFAULT)?;
-        let mut plan: heapless::Vec<(u64, usize, usize), 4> = heapless::Vec::new();
-        let mut off = 0;
-        while off < len {
-            let a = gva + off as u64;
-            let n = ((PAGE_SIZE - a % PAGE_SIZE) as usize).min(len - off);
-            plan.push((self.translate(a, write)?, off, n))
-                .map_err(|_| Errno::E2BIG)?;
-            off += n;
-        }
-        for (pa, off, n) in plan {
-            f(pa, off, n);
-        }
-        Ok(())
-    }
-}
+/// The calling domain's memory for these handlers: its own RAM only.
+struct P2mGuest(GuestView);
 
 impl Guest for P2mGuest {
     fn read(&self, gva: u64, buf: &mut [u8]) -> Result<(), Errno> {
-        // Fast path: a small argument struct within one page.
-        if gva % PAGE_SIZE + buf.len() as u64 <= PAGE_SIZE {
-            let pa = self.translate(gva, false)?;
-            if buf.len() <= 32 {
-                // Short arguments: byte loads, no call to memcpy.
-                for (i, b) in buf.iter_mut().enumerate() {
-                    // SAFETY: as below, one byte of it.
-                    *b = unsafe { core::ptr::read_volatile((pa + i as u64) as *const u8) };
-                }
-                return Ok(());
-            }
-            // SAFETY: `pa..pa+len` is the guest's own readable RAM (checked
-            // through its P2M), within one page, identity-mapped at EL2.
-            unsafe { core::ptr::copy_nonoverlapping(pa as *const u8, buf.as_mut_ptr(), buf.len()) };
-            return Ok(());
-        }
-        let p = buf.as_mut_ptr();
-        self.pieces(gva, buf.len(), false, |pa, off, n| {
-            // SAFETY: `pa..pa+n` is the guest's own RAM (checked through its
-            // P2M), identity-mapped at EL2; `off+n <= buf.len()`.
-            unsafe { core::ptr::copy_nonoverlapping(pa as *const u8, p.add(off), n) }
-        })
+        self.0.read(gva, buf)
     }
     fn write(&mut self, gva: u64, data: &[u8]) -> Result<(), Errno> {
-        self.pieces(gva, data.len(), true, |pa, off, n| {
-            // SAFETY: as in `read`, for writable guest RAM.
-            unsafe { core::ptr::copy_nonoverlapping(data.as_ptr().add(off), pa as *mut u8, n) }
-        })
+        self.0.write(gva, data)
     }
     fn console(&mut self, _bytes: &[u8]) {}
     fn handle(&self) -> [u8; 16] {
