@@ -63,6 +63,8 @@
 //!   hostile peer.
 //! * [`io`]: split-device protocols: block, network, console, the device
 //!   store's wire format and the `XenbusState` handshake.
+//! * [`physdev`]: `physdev_op(PHYSDEVOP_eoi)`: the driver domain's devices
+//!   (interrupts as VIRQs, the DMA window).
 //! * `hvc` (aarch64 only): the raw `hypercall0`..`hypercall5` and
 //!   `smccc_hvc0` instructions, the only `unsafe` code.
 //! * `guest` (aarch64 only): safe wrappers for a guest kernel;

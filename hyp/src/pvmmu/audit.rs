@@ -53,6 +53,9 @@ impl PvMmu {
                         if !desc::exec_ok(d, self.device) {
                             return Err(format!("table {t:#x}[{k}] = {d:#x} maps Device memory executable"));
                         }
+                        if super::granted_page(oa, size) {
+                            continue;
+                        }
                         let j = self.index(oa).ok_or(format!("table {t:#x}[{k}] maps a foreign frame"))?;
                         let m = (size / PAGE) as usize;
                         if j + m > n {

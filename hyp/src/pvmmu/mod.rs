@@ -291,6 +291,13 @@ impl PvMmu {
                 if !desc::exec_ok(d, self.device) {
                     return Err(Errno::EINVAL);
                 }
+                if granted_page(oa, size) {
+                    // A page another domain granted (mapped in the grant
+                    // window): stage 2 alone decides what may be done with
+                    // it (read-only grants are read-only there; an unmapped
+                    // grant faults), so it needs no count here.
+                    return Ok(());
+                }
                 let first = self.index(oa).ok_or(Errno::EPERM)?;
                 let n = (size / PAGE) as usize;
                 if first + n > self.frames.len() {
@@ -437,7 +444,8 @@ impl PvMmu {
     /// typed writable. The old entry of a validated level-3 table is
     /// invalid or a page checked when it was written, so it needs no
     /// decoding: it holds a writable reference exactly when it is valid
-    /// with `AP[2]` clear. A few comparisons, no table types change.
+    /// with `AP[2]` clear and inside RAM (a granted page holds none). A few
+    /// comparisons, no table types change.
     #[inline(always)]
     fn fast_one(&mut self, t: u64, w: &Words, ptr: u64, val: u64) -> bool {
         let o = ptr.wrapping_sub(t);
@@ -463,7 +471,11 @@ impl PvMmu {
         }
         slot.store(val, Relaxed);
         if old & desc::VALID != 0 && old & desc::AP_RO == 0 {
-            self.put_writable(((old & desc::ADDR_MASK).wrapping_sub(self.base) / PAGE) as usize);
+            // A granted page (outside RAM) holds no reference.
+            let at = (old & desc::ADDR_MASK).wrapping_sub(self.base);
+            if at < self.size {
+                self.put_writable((at / PAGE) as usize);
+            }
         }
         true
     }
@@ -642,4 +654,13 @@ impl PvMmu {
                 .frame(ipa)
                 .is_some_and(|f| f.pinned && f.ty == Type::Table(0))
     }
+}
+
+/// Whether a leaf of `size` bytes at `oa` is one page of the grant-mapping
+/// window ([`hypercall_abi::memory::GUEST_GRANT_MAP_BASE`]), where the
+/// monitor maps pages other domains granted: guests may map those in
+/// stage 1 (pages only, never as tables).
+pub fn granted_page(oa: u64, size: u64) -> bool {
+    use hypercall_abi::memory::{GUEST_GRANT_MAP_BASE, GUEST_GRANT_MAP_SIZE};
+    size == PAGE && oa >= GUEST_GRANT_MAP_BASE && oa - GUEST_GRANT_MAP_BASE < GUEST_GRANT_MAP_SIZE
 }

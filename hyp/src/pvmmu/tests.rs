@@ -104,6 +104,30 @@ fn no_foreign_frames() {
 }
 
 #[test]
+fn pages_granted_by_other_domains_may_be_mapped_but_not_as_tables() {
+    use hypercall_abi::memory::{GUEST_GRANT_MAP_BASE as G, GUEST_GRANT_MAP_SIZE};
+    let (mut m, e) = setup();
+    tree(&mut m, &e);
+    let before = m.frames.clone();
+    // A page of the grant window, read-write or read-only: accepted, no
+    // frame of the domain's own is counted for it.
+    m.update(&e, fr(3) + 16, d::page(G, d::RW_EL1 | d::NORMAL)).unwrap();
+    m.update(&e, fr(3) + 24, d::page(G + GUEST_GRANT_MAP_SIZE - PAGE, d::RO_EL1 | d::NORMAL)).unwrap();
+    assert_eq!(m.frames, before);
+    m.audit(&e).unwrap();
+    // Not a table pointer, not a block, not past the window.
+    assert_eq!(m.update(&e, fr(0) + 8, d::table(G)), Err(Errno::EPERM));
+    assert_eq!(m.update(&e, fr(2) + 8, d::block(G, d::RO_EL1 | d::NORMAL)), Err(Errno::EPERM));
+    let past = d::page(G + GUEST_GRANT_MAP_SIZE, d::RO_EL1 | d::NORMAL);
+    assert_eq!(m.update(&e, fr(3) + 32, past), Err(Errno::EPERM));
+    // Replacing and clearing them leaves the counts alone.
+    m.update(&e, fr(3) + 16, rw(12)).unwrap();
+    m.update(&e, fr(3) + 24, 0).unwrap();
+    assert_eq!(count(&m, 12), (Type::Writable, 1, false));
+    m.audit(&e).unwrap();
+}
+
+#[test]
 fn malformed_requests() {
     let (mut m, e) = setup();
     tree(&mut m, &e);
