@@ -163,6 +163,7 @@ pub mod grant_table;
 pub mod io;
 pub mod memory;
 pub mod nr;
+pub mod physdev;
 pub mod psci;
 pub mod ring;
 pub mod sched;
