@@ -12,6 +12,8 @@
 //! * [`blkfront`]: block front end: splitting I/O into requests, requests
 //!   in flight, responses matched by id.
 //! * [`netback`]: the driver domain's learning bridge and tx/rx checks.
+//! * [`dma`]: the driver domain's DMA window allocator and the checks on
+//!   the passed-through devices its device tree describes.
 //! * [`consback`]: many domains' consoles on one serial line, labelled,
 //!   with an input switch key sequence.
 //!
@@ -26,6 +28,7 @@ extern crate alloc;
 pub mod blkback;
 pub mod blkfront;
 pub mod consback;
+pub mod dma;
 pub mod netback;
 pub mod store;
 pub mod xenbus;
