@@ -48,6 +48,7 @@ impl Command {
             "ring=back" => Command::Run(crate::ring_test::back),
             "test=pvio" => Command::Run(crate::pv_checks::run),
             "bench=pv" => Command::Run(crate::pv_bench::run),
+            "virtio=direct" => Command::Run(crate::virtio_direct::run),
             _ => return None,
         })
     }
