@@ -1,16 +1,7 @@
 //! What the guest needs from its device tree: RAM, the hypervisor node and
 //! the command line.
 
-use core::sync::atomic::{AtomicUsize, Ordering};
 use fdt::Fdt;
-
-/// The device tree's address, once [`parse`] accepted it.
-static DTB: AtomicUsize = AtomicUsize::new(0);
-
-/// The address of the device tree [`parse`] accepted (0 before).
-pub fn dtb() -> usize {
-    DTB.load(Ordering::Acquire)
-}
 
 /// Guest-physical base of guest RAM (where the DT must be).
 pub const RAM_BASE: usize = 0x4000_0000;
@@ -30,6 +21,8 @@ pub struct BootInfo {
     pub bootargs: &'static str,
     /// Number of vCPUs (`/cpus/cpu@N` nodes).
     pub vcpus: usize,
+    /// The parsed tree, for drivers that look up their own nodes.
+    pub fdt: Fdt<'static>,
 }
 
 impl BootInfo {
@@ -84,8 +77,8 @@ pub fn parse(dtb: usize) -> Result<BootInfo, &'static str> {
         .and_then(|p| p.as_str())
         .unwrap_or("");
     let vcpus = fdt.cpus().count().max(1);
-    DTB.store(dtb, Ordering::Release);
     Ok(BootInfo {
+        fdt,
         vcpus,
         ram_base,
         ram_size,

@@ -43,6 +43,7 @@ impl Command {
             w if w.starts_with("work=") => Command::Work(&w[5..]),
             "mmu" => Command::Run(crate::paging::run),
             "test=mmu" => Command::Run(crate::mmu_checks::run),
+            "test=devices" => Command::Run(crate::dev_checks::run),
             "bench=mmu" => Command::Run(crate::mmu_bench::run),
             "ring=front" => Command::Run(crate::ring_test::front),
             "ring=back" => Command::Run(crate::ring_test::back),

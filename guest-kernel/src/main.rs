@@ -28,6 +28,8 @@ mod bench_sched;
 #[cfg(target_os = "none")]
 mod boot;
 #[cfg(target_os = "none")]
+mod dev_checks;
+#[cfg(target_os = "none")]
 mod dt;
 #[cfg(target_os = "none")]
 mod events;

@@ -66,7 +66,7 @@ pub struct Devices {
 
 /// Finds, checks and initialises the passed-through devices.
 pub fn probe(info: &BootInfo) -> Devices {
-    let pt = virtio::discover(crate::dt::dtb(), (info.ram_base as u64, info.ram_size as u64)).unwrap_or_else(|e| fail(e));
+    let pt = virtio::discover(&info.fdt, (info.ram_base as u64, info.ram_size as u64)).unwrap_or_else(|e| fail(e));
     println!(
         "guest: virtio: {} device(s), DMA window {:#x}+{:#x}",
         pt.devices.len(),

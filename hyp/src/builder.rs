@@ -11,7 +11,7 @@ use crate::loader::{self, LoadError};
 use crate::pagetable::{Attrs, MapError, PageTable, Regime, TableMemory, PAGE_SIZE};
 use alloc::vec::Vec;
 use platform::devtree::MemRange;
-use platform::guest_dt::{build_guest_dt, GuestDtConfig, GuestDtError};
+use platform::guest_dt::{build_guest_dt, GuestDtConfig, GuestDtError, PassDevice};
 
 /// Guest-physical base of RAM (Xen's GUEST_RAM0_BASE).
 pub const GUEST_RAM_BASE: u64 = 0x4000_0000;
@@ -83,6 +83,9 @@ pub struct DomainMemory {
     pub entry: u64,
     /// Device tree (guest-physical).
     pub dtb: u64,
+    /// A driver domain's DMA window: (machine address, frames), mapped at
+    /// the same guest-physical address.
+    pub dma: Option<(u64, u64)>,
 }
 
 impl DomainMemory {
@@ -95,9 +98,11 @@ impl DomainMemory {
         (o < n * PAGE_SIZE).then_some(pa + o)
     }
 
-    /// Frames owned, tables included.
+    /// Frames owned, tables and DMA window included.
     pub fn frames(&self) -> u64 {
-        self.chunks.iter().map(|c| c.1).sum::<u64>() + self.tables.len() as u64
+        self.chunks.iter().map(|c| c.1).sum::<u64>()
+            + self.tables.len() as u64
+            + self.dma.map_or(0, |d| d.1)
     }
 }
 
@@ -123,14 +128,67 @@ impl<P: Phys> TableMemory for FrameTables<'_, P> {
     }
 }
 
-/// Builds domain `domid` from `cfg` and its kernel `image`.
+/// What a driver domain gets beyond RAM: devices (MMIO pages mapped at
+/// their machine address as Device memory) and a DMA window (machine RAM
+/// the caller allocated, mapped at guest-physical == machine-physical).
+#[derive(Clone, Debug, Default)]
+pub struct Passthrough {
+    /// The devices and the VIRQs their interrupts arrive on.
+    pub devices: Vec<PassDevice>,
+    /// The DMA window (machine address, bytes), owned by the domain from
+    /// now on (freed with it).
+    pub dma: Option<(u64, u64)>,
+}
+
+/// Builds a domain from `cfg` and its kernel `image`.
 pub fn build(
     phys: &mut impl Phys,
     frames: &mut Frames,
     cfg: &DomainConfig,
     image: &[u8],
 ) -> Result<DomainMemory, BuildError> {
+    build_with(phys, frames, cfg, image, &Passthrough::default())
+}
+
+/// Builds a domain, with devices and a DMA window if it is the driver
+/// domain. On error nothing is left allocated (the DMA window included).
+pub fn build_with(
+    phys: &mut impl Phys,
+    frames: &mut Frames,
+    cfg: &DomainConfig,
+    image: &[u8],
+    pass: &Passthrough,
+) -> Result<DomainMemory, BuildError> {
+    let give_back = |frames: &mut Frames| {
+        if let Some((pa, len)) = pass.dma {
+            frames.free(pa, len / PAGE_SIZE);
+        }
+    };
     let ram = (GUEST_RAM_BASE, (cfg.mem_mib as u64) << 20);
+    let overlaps = |b: u64, l: u64| b < ram.0 + ram.1 && ram.0 < b + l;
+    if pass.dma.is_some_and(|(b, l)| overlaps(b, l) || b % PAGE_SIZE != 0 || l % PAGE_SIZE != 0)
+        || pass.devices.iter().any(|d| overlaps(d.reg.base, d.reg.size))
+    {
+        give_back(frames);
+        return Err(BuildError::Map(MapError::AlreadyMapped));
+    }
+    match build_inner(phys, frames, cfg, image, pass, ram) {
+        Ok(m) => Ok(m),
+        Err(e) => {
+            give_back(frames);
+            Err(e)
+        }
+    }
+}
+
+fn build_inner(
+    phys: &mut impl Phys,
+    frames: &mut Frames,
+    cfg: &DomainConfig,
+    image: &[u8],
+    pass: &Passthrough,
+    ram: (u64, u64),
+) -> Result<DomainMemory, BuildError> {
     let plan = loader::plan(cfg.kernel, image, ram).map_err(BuildError::Kernel)?;
     let dtb_ipa = ram.0 + ram.1 - DTB_SPACE;
     if plan.extent.1 > dtb_ipa {
@@ -150,6 +208,8 @@ pub fn build(
         },
         evtchn_ppi: GUEST_EVTCHN_PPI,
         domain_name: &cfg.name,
+        passthrough: &pass.devices,
+        dma_window: pass.dma.map(|(base, size)| MemRange { base, size }),
     })
     .map_err(BuildError::DeviceTree)?;
     if dt.len() as u64 > DTB_SPACE {
@@ -175,8 +235,9 @@ pub fn build(
         tables: Vec::new(),
         entry: plan.entry,
         dtb: dtb_ipa,
+        dma: None,
     };
-    match populate(phys, frames, &mut mem, &plan, image, &dt) {
+    match populate(phys, frames, &mut mem, &plan, image, &dt, pass) {
         Ok(()) => Ok(mem),
         Err(e) => {
             release(phys, frames, mem);
@@ -192,6 +253,7 @@ fn populate(
     plan: &loader::LoadPlan,
     image: &[u8],
     dt: &[u8],
+    pass: &Passthrough,
 ) -> Result<(), BuildError> {
     let free = frames.free_frames();
     let mut tm = FrameTables {
@@ -216,6 +278,25 @@ fn populate(
             .map(&mut tm, ipa, pa, n * PAGE_SIZE, Attrs::RWX)
             .map_err(BuildError::Map)?;
         ipa += n * PAGE_SIZE;
+    }
+    // Devices: each register window's page, at its machine address.
+    for d in &pass.devices {
+        let page = d.reg.base & !(PAGE_SIZE - 1);
+        let end = (d.reg.base + d.reg.size).next_multiple_of(PAGE_SIZE);
+        if mem.p2m.any_mapped(tm.phys, page, end - page) {
+            continue; // several transports share a page
+        }
+        mem.p2m
+            .map(&mut tm, page, page, end - page, Attrs::DEVICE)
+            .map_err(BuildError::Map)?;
+    }
+    if let Some((pa, len)) = pass.dma {
+        // Owned from here on: released (scrubbed) with the domain.
+        mem.dma = Some((pa, len / PAGE_SIZE));
+        tm.phys.zero(pa, len);
+        mem.p2m
+            .map(&mut tm, pa, pa, len, Attrs::RW)
+            .map_err(BuildError::Map)?;
     }
     for s in &plan.segments {
         copy_in(
@@ -265,6 +346,10 @@ pub fn split_ram(
 
 /// Scrubs and frees everything a domain owns.
 pub fn release(phys: &mut impl Phys, frames: &mut Frames, mem: DomainMemory) {
+    if let Some((pa, n)) = mem.dma {
+        phys.zero(pa, n * PAGE_SIZE);
+        frames.free(pa, n);
+    }
     for (pa, n) in mem.chunks {
         phys.zero(pa, n * PAGE_SIZE);
         frames.free(pa, n);
@@ -466,6 +551,39 @@ mod tests {
             build(&mut phys, &mut frames, &cfg(4), &big).unwrap_err(),
             BuildError::KernelTooBig
         );
+        assert_eq!(frames.free_frames(), before);
+    }
+
+    #[test]
+    fn driver_domain_gets_devices_and_an_identity_dma_window() {
+        let (mut phys, mut frames) = machine(64);
+        let before = frames.free_frames();
+        let dma_frames = 256;
+        let dma = frames.alloc(dma_frames).unwrap();
+        let pass = Passthrough {
+            devices: vec![
+                PassDevice { compatible: "virtio,mmio", reg: MemRange { base: 0x0a00_3e00, size: 0x200 }, virq: 16 },
+                PassDevice { compatible: "virtio,mmio", reg: MemRange { base: 0x0a00_3c00, size: 0x200 }, virq: 17 },
+            ],
+            dma: Some((dma, dma_frames * PAGE_SIZE)),
+        };
+        let m = build_with(&mut phys, &mut frames, &cfg(8), &image(5000), &pass).unwrap();
+        let (pa, a, _) = m.p2m.translate(&phys, 0x0a00_3e10).unwrap();
+        assert_eq!((pa, a.mem, a.exec), (0x0a00_3e10, crate::pagetable::MemType::Device, false));
+        let (pa, a, _) = m.p2m.translate(&phys, dma + 0x1234).unwrap();
+        assert_eq!((pa, a.mem, a.write, a.exec), (dma + 0x1234, crate::pagetable::MemType::Normal, true, false));
+        assert!(m.p2m.translate(&phys, 0x0a00_5000).is_none(), "only the devices' page");
+        release(&mut phys, &mut frames, m);
+        assert_eq!(frames.free_frames(), before, "the DMA window goes back too");
+
+        // A device inside guest RAM is refused, and the window given back.
+        let dma = frames.alloc(dma_frames).unwrap();
+        let bad = Passthrough {
+            devices: vec![PassDevice { compatible: "virtio,mmio", reg: MemRange { base: GUEST_RAM_BASE + 0x1000, size: 0x200 }, virq: 16 }],
+            dma: Some((dma, dma_frames * PAGE_SIZE)),
+        };
+        let e = build_with(&mut phys, &mut frames, &cfg(8), &image(5000), &bad).unwrap_err();
+        assert!(matches!(e, BuildError::Map(_)));
         assert_eq!(frames.free_frames(), before);
     }
 }

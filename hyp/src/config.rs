@@ -9,7 +9,9 @@
 //!   16 MiB, `kernel` to `elf`, `vcpus` to 1 (at most [`MAX_VCPUS`]),
 //!   `weight` to 256 (1..=65535), `cap` to 0 = none (percent of one CPU, at
 //!   most `100 * vcpus`); `priv` makes it the privileged domain (at most one;
-//!   without any, the first domain is privileged); `dev` is a `+`-separated
+//!   without any, the first domain is privileged); `driver` makes it the
+//!   driver domain, which gets the machine's devices (at most one); `dev` is
+//!   a `+`-separated
 //!   list of devices from `console`, `blk`, `net` (default `console`);
 //!   `args` becomes the domain's `/chosen/bootargs` and must come last (it
 //!   may contain commas).
@@ -72,6 +74,8 @@ pub struct DomainConfig {
     pub cap: u16,
     /// Marked `priv`: the privileged domain.
     pub privileged: bool,
+    /// Marked `driver`: the driver domain, given the machine's devices.
+    pub driver: bool,
     /// Devices it is given.
     pub devices: Devices,
 }
@@ -139,6 +143,8 @@ pub enum ConfigError {
     DuplicateName(String<MAX_NAME>),
     /// More than one domain marked `priv`.
     TwoPrivileged,
+    /// More than one domain marked `driver`.
+    TwoDrivers,
 }
 
 impl fmt::Display for ConfigError {
@@ -151,6 +157,7 @@ impl fmt::Display for ConfigError {
             Self::UnterminatedQuote => write!(f, "unterminated double quote"),
             Self::DuplicateName(n) => write!(f, "two domains named '{n}'"),
             Self::TwoPrivileged => write!(f, "more than one domain marked priv"),
+            Self::TwoDrivers => write!(f, "more than one domain marked driver"),
         }
     }
 }
@@ -223,12 +230,17 @@ fn parse_domain(spec: &str) -> Result<DomainConfig, ConfigError> {
         weight: crate::sched::DEFAULT_WEIGHT,
         cap: 0,
         privileged: false,
+        driver: false,
         devices: Devices::CONSOLE,
     };
     let mut cap_text = "";
     for p in parts {
         if p == "priv" {
             d.privileged = true;
+            continue;
+        }
+        if p == "driver" {
+            d.driver = true;
             continue;
         }
         let (k, v) = p
@@ -312,6 +324,9 @@ pub fn parse(line: &str) -> Result<Config, ConfigError> {
                 }
                 if d.privileged && cfg.domains.iter().any(|o| o.privileged) {
                     return Err(ConfigError::TwoPrivileged);
+                }
+                if d.driver && cfg.domains.iter().any(|o| o.driver) {
+                    return Err(ConfigError::TwoDrivers);
                 }
                 cfg.domains
                     .push(d)
@@ -434,6 +449,9 @@ mod tests {
         // Without priv, the first domain is privileged.
         assert_eq!(parse("dom=a dom=b").unwrap().privileged(), 0);
         assert_eq!(parse("").unwrap().privileged(), 0);
+        let c = parse(r#"dom=drv,driver,priv,args="driver" dom=g"#).unwrap();
+        assert!(c.domains[0].driver && !c.domains[1].driver);
+        assert_eq!(parse("dom=a,driver dom=b,driver").unwrap_err(), ConfigError::TwoDrivers);
         // Limits are inclusive.
         let c = parse("dom=a,vcpus=8,weight=65535,cap=800,dev=net").unwrap();
         assert_eq!((c.domains[0].vcpus, c.domains[0].weight, c.domains[0].cap), (8, 65535, 800));

@@ -99,6 +99,9 @@ pub enum Action {
     },
     /// End the domain.
     Shutdown(ShutdownReason),
+    /// Continue the call (Xen's hypercall continuation): set `x0..x3` to
+    /// these and step back onto the `hvc`, which runs again.
+    Continue([u64; 4]),
 }
 
 fn ret(r: Result<u64, Errno>) -> Action {
@@ -130,7 +133,10 @@ pub fn dispatch(g: &mut impl Guest, nr: u64, a: [u64; 5]) -> Action {
 #[inline(never)]
 fn dispatch_other(g: &mut impl Guest, nr: u64, a: [u64; 5]) -> Action {
     match nr {
-        nr::MMU_UPDATE => ret(mmu_calls::mmu_update(g, a[0], a[1], a[2], a[3])),
+        nr::MMU_UPDATE => match mmu_calls::mmu_update_call(g, a[0], a[1], a[2], a[3]) {
+            mmu_calls::Piece::Done(r) => ret(r),
+            mmu_calls::Piece::Continue(args) => Action::Continue(args),
+        },
         nr::MMUEXT_OP => ret(mmu_calls::mmuext_op(g, a[0], a[1], a[2], a[3])),
         nr::MULTICALL => ret(mmu_calls::multicall(g, a[0], a[1])),
         _ => ret(Err(Errno::ENOSYS)),

@@ -10,10 +10,19 @@ use hypercall_abi::errno::{result_to_raw, Errno};
 use hypercall_abi::mmu::{self as abi, MmuextOp};
 use hypercall_abi::multicall::MULTICALL_MAX;
 use hypercall_abi::nr;
+use core::sync::atomic::AtomicU64;
 
 /// Checks the arguments common to both batched calls and clears `pdone`;
 /// `ENOSYS` if the domain has no PV MMU.
 fn start(g: &mut impl Guest, count: u64, pdone: u64, foreigndom: u64) -> Result<usize, Errno> {
+    check_args(g, count, foreigndom)?;
+    if pdone != 0 {
+        g.write(pdone, &0u32.to_le_bytes())?;
+    }
+    Ok(count as usize)
+}
+
+fn check_args(g: &mut impl Guest, count: u64, foreigndom: u64) -> Result<(), Errno> {
     g.with_mmu(&mut |_, _| {})?;
     if foreigndom != abi::DOMID_SELF {
         return Err(Errno::EPERM);
@@ -21,10 +30,7 @@ fn start(g: &mut impl Guest, count: u64, pdone: u64, foreigndom: u64) -> Result<
     if count > abi::MMU_BATCH_MAX as u64 {
         return Err(Errno::EINVAL);
     }
-    if pdone != 0 {
-        g.write(pdone, &0u32.to_le_bytes())?;
-    }
-    Ok(count as usize)
+    Ok(())
 }
 
 /// Stores the number done at `pdone` and returns the batch's result.
@@ -48,59 +54,112 @@ fn u64_at(b: &[u8], off: usize) -> u64 {
     u64::from_le_bytes(b[off..off + 8].try_into().unwrap())
 }
 
-/// Requests read from the guest at a time.
-const CHUNK: usize = 32;
+const PAGE: u64 = 4096;
 
-/// `mmu_update(reqs, count, pdone, foreigndom)`. Requests are read up to
-/// [`CHUNK`] at a time and run under one [`Guest::with_mmu`]; a chunk that
-/// cannot be read whole is read request by request, so that the ones
-/// before an unreadable request still run.
-pub fn mmu_update(g: &mut impl Guest, reqs: u64, count: u64, pdone: u64, foreigndom: u64) -> Result<u64, Errno> {
-    let n = start(g, count, pdone, foreigndom)?;
+/// Runs requests `[0, n)` of the vector at `reqs`: each page of the vector
+/// is translated once and its requests are read in place, one at a time
+/// just before each runs ([`vector_ipa`](crate::pvmmu::MmuEnv::vector_ipa) and [`frame`](crate::pvmmu::MmuEnv::frame));
+/// a request that straddles a page, a misaligned vector or one the
+/// environment cannot read in place is copied in through [`Guest::read`].
+/// Returns how many were done and the error of the first that was not
+/// (`EFAULT` if it was unreadable).
+fn run_updates(g: &mut impl Guest, reqs: u64, n: usize) -> (usize, Result<(), Errno>) {
     let mut done = 0;
-    let mut r = Ok(());
-    // Read as words: with the byte buffer the compiler could not know the
-    // alignment and would assemble every word from single bytes.
-    let mut words = [0u64; 2 * CHUNK];
     while done < n {
-        let k = (n - done).min(CHUNK);
-        // SAFETY: a byte view of exactly the array, which any bytes are
-        // valid for; it is last used before the array is read below.
-        let buf = unsafe { core::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<u8>(), 16 * CHUNK) };
-        let whole = entry(reqs, done, 16).and_then(|a| g.read(a, &mut buf[..16 * k]));
-        let readable = match whole {
-            Ok(()) => k,
-            Err(_) => (0..k)
-                .take_while(|&j| {
-                    entry(reqs, done + j, 16)
-                        .and_then(|a| g.read(a, &mut buf[16 * j..16 * j + 16]))
-                        .is_ok()
-                })
-                .count(),
+        let Ok(at) = entry(reqs, done, 16) else {
+            return (done, Err(Errno::EFAULT));
         };
-        let mut ran = 0;
-        let mut failed = Ok(());
-        g.with_mmu(&mut |m, env| {
-            while ran < readable {
-                let (ptr, val) = (u64::from_le(words[2 * ran]), u64::from_le(words[2 * ran + 1]));
-                if let Err(e) = m.update(env, ptr, val) {
-                    failed = Err(e);
-                    return;
-                }
-                ran += 1;
+        let in_page = if at % 8 == 0 { ((PAGE - at % PAGE) / 16) as usize } else { 0 };
+        let mut ran = None;
+        if in_page > 0 {
+            let k = in_page.min(n - done);
+            let called = g.with_mmu(&mut |m, env| {
+                let Some(ipa) = env.vector_ipa(at) else { return };
+                let Some(w) = env.frame(ipa & !(PAGE - 1)) else { return };
+                let first = (ipa % PAGE / 8) as usize;
+                ran = Some(env.update_batch(m, &w[first..first + 2 * k]));
+            });
+            if let Err(e) = called {
+                return (done, Err(e));
             }
-        })?;
-        done += ran;
-        if failed.is_err() {
-            r = failed;
-            break;
         }
-        if readable < k {
-            r = Err(Errno::EFAULT);
-            break;
+        let (k, r) = match ran {
+            Some(kr) => kr,
+            None => {
+                let mut b = [0u8; 16];
+                if let Err(e) = g.read(at, &mut b) {
+                    return (done, Err(e));
+                }
+                let req = [AtomicU64::new(u64_at(&b, 0)), AtomicU64::new(u64_at(&b, 8))];
+                let mut r = (0, Ok(()));
+                if let Err(e) = g.with_mmu(&mut |m, env| r = env.update_batch(m, &req)) {
+                    return (done, Err(e));
+                }
+                r
+            }
+        };
+        done += k;
+        if r.is_err() {
+            return (done, r);
         }
     }
+    (done, Ok(()))
+}
+
+/// `mmu_update(reqs, count, pdone, foreigndom)`, run whole (inside a
+/// `multicall`, which cannot be continued).
+pub fn mmu_update(g: &mut impl Guest, reqs: u64, count: u64, pdone: u64, foreigndom: u64) -> Result<u64, Errno> {
+    let n = start(g, count, pdone, foreigndom)?;
+    let (done, r) = run_updates(g, reqs, n);
     finish(g, pdone, done, r)
+}
+
+/// What a preemptible `mmu_update` trap ends with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Piece {
+    /// The call's result.
+    Done(Result<u64, Errno>),
+    /// [`abi::MMU_UPDATE_PIECE`] requests done and more left: the guest
+    /// re-executes the same `hvc` with these `x0..x3` (Xen's hypercall
+    /// continuation: the rest of the vector, the count left with
+    /// [`abi::MMU_UPDATE_PREEMPTED`], the same `pdone` and `foreigndom`).
+    Continue([u64; 4]),
+}
+
+/// `mmu_update` as a hypercall: at most [`abi::MMU_UPDATE_PIECE`] requests
+/// per trap. A longer batch is continued the Xen way: the monitor stores
+/// the number done so far at `pdone`, rewrites the arguments to describe
+/// the rest (count flagged [`abi::MMU_UPDATE_PREEMPTED`]) and steps the
+/// guest back onto its `hvc`, so that the call resumes where it stopped
+/// after any pending interrupt or reschedule; a continued call reads the
+/// number already done back from `pdone` and adds to it. The guest sees
+/// one call.
+pub fn mmu_update_call(g: &mut impl Guest, reqs: u64, count: u64, pdone: u64, foreigndom: u64) -> Piece {
+    let r = (|| {
+        let preempted = count & abi::MMU_UPDATE_PREEMPTED != 0 && count >> 32 == 0;
+        let count = if preempted { count & !abi::MMU_UPDATE_PREEMPTED } else { count };
+        check_args(g, count, foreigndom)?;
+        let mut before = 0u32;
+        if pdone != 0 {
+            let mut b = [0u8; 4];
+            if preempted {
+                g.read(pdone, &mut b)?;
+                before = u32::from_le_bytes(b);
+            }
+            g.write(pdone, &before.to_le_bytes())?;
+        }
+        let n = count as usize;
+        let (done, r) = run_updates(g, reqs, n.min(abi::MMU_UPDATE_PIECE));
+        let total = (before as usize).wrapping_add(done);
+        if r.is_ok() && done < n {
+            finish(g, pdone, total, Ok(()))?;
+            g.with_mmu(&mut |m, _| m.stats.continued += 1)?;
+            let rest = ((n - done) as u64) | abi::MMU_UPDATE_PREEMPTED;
+            return Ok(Piece::Continue([reqs.wrapping_add(16 * done as u64), rest, pdone, foreigndom]));
+        }
+        Ok(Piece::Done(finish(g, pdone, total, r)))
+    })();
+    r.unwrap_or_else(|e| Piece::Done(Err(e)))
 }
 
 /// Guest-physical address of frame number `gfn`.

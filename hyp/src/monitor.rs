@@ -12,6 +12,7 @@ use crate::memmap::{self, Range};
 use crate::pagetable::{MemType, TableMemory, PAGE_SIZE};
 use crate::vcpu::{Vcpu, VcpuRegs};
 use crate::{mrs, msr, println};
+mod devices;
 mod manage;
 mod smp;
 
@@ -132,6 +133,10 @@ pub(crate) struct Monitor {
     vmids: VmidPool,
     timers: Timers,
     privileged: u16,
+    /// Devices for the driver domain (present virtio-mmio transports).
+    devices: Vec<devices::Device>,
+    /// The driver domain, while it lives.
+    driver: Option<u16>,
     /// Domains were created since the event-channel state last registered
     /// every domain.
     pv_new_domains: bool,
@@ -397,6 +402,10 @@ fn start(dtb_at: Range, info: &MachineInfo) -> Result<(), &'static str> {
     if let Some(p) = info.power {
         let _ = devices.push((p.base, p.size));
     }
+    // virtio-mmio transports: probed below, for a driver domain.
+    if let Some(w) = devices::el2_window(&info.virtio_mmio) {
+        let _ = devices.push(w);
+    }
     for (b, s) in &devices {
         mmu::map_device(&pt, &mut pool, *b, *s).map_err(|_| "cannot map a device at EL2")?;
     }
@@ -565,6 +574,8 @@ fn start(dtb_at: Range, info: &MachineInfo) -> Result<(), &'static str> {
         timers: Timers::new(),
         privileged: 0,
         pv_new_domains: true,
+        devices: Vec::new(),
+        driver: None,
         freq,
         ns_per_tick_32: ((1_000_000_000u128 << 32) / freq.max(1) as u128) as u64,
         timers_gen: 0,
@@ -572,6 +583,18 @@ fn start(dtb_at: Range, info: &MachineInfo) -> Result<(), &'static str> {
         ticks: 0,
     };
     chip.enable(SGI_KICK);
+    m.devices = devices::probe(&info.virtio_mmio);
+    for d in &m.devices {
+        let kind = match d.id {
+            1 => "network",
+            2 => "block",
+            _ => "other",
+        };
+        println!(
+            "hyp: device: virtio-mmio {} (id {}) at {:#x}, INTID {} -> VIRQ {} of the driver domain",
+            kind, d.id, d.reg.base, d.intid, d.virq
+        );
+    }
     let privileged = cfg.privileged();
     for (i, d) in cfg.domains.iter().enumerate() {
         match m.create_domain(d) {
@@ -608,6 +631,14 @@ impl Monitor {
         ((t as u128 * self.ns_per_tick_32 as u128) >> 32) as u64
     }
 
+    /// Reads guest memory of `cur`'s domain at `gva` (as `cur` sees it:
+    /// `cur` is the vCPU loaded on this CPU).
+    fn guest_read(&mut self, cur: VcpuId, gva: u64, buf: &mut [u8]) -> Result<(), Errno> {
+        let i = self.dom_index(cur.dom).ok_or(Errno::ESRCH)?;
+        let g = LiveGuest { dom: &mut self.domains[i], frames: &mut self.frames, vcpu: cur.vcpu as usize };
+        g.read(gva, buf)
+    }
+
     /// Index of the CPU running this code.
     fn this_cpu(&self) -> usize {
         let me = arch::mpidr();
@@ -634,7 +665,18 @@ impl Monitor {
             KernelFormat::Elf => GUEST_ELF,
             KernelFormat::Image => GUEST_IMAGE,
         };
-        let mem = match builder::build(&mut RealPhys, &mut self.frames, d, image) {
+        let pass = if d.driver && self.driver.is_none() {
+            match self.driver_passthrough((builder::GUEST_RAM_BASE, (d.mem_mib as u64) << 20)) {
+                Some(p) => p,
+                None => {
+                    self.vmids.free(vmid);
+                    return Err("no memory for the driver domain's DMA window");
+                }
+            }
+        } else {
+            builder::Passthrough::default()
+        };
+        let mem = match builder::build_with(&mut RealPhys, &mut self.frames, d, image, &pass) {
             Ok(mem) => mem,
             Err(e) => {
                 self.vmids.free(vmid);
@@ -653,6 +695,20 @@ impl Monitor {
             id, d.name, d.mem_mib, nvcpus, weight, d.kernel, mem.entry, mem.dtb, d.args
         );
         let _ = self.sched.add_domain(id, weight, cap);
+        if let Some((pa, _)) = pass.dma {
+            self.driver = Some(id);
+            for dev in &self.devices {
+                self.gic.enable(dev.intid);
+            }
+            println!(
+                "hyp: dom{} ({}): driver domain: {} device(s), DMA window {:#x}..{:#x}",
+                id,
+                d.name,
+                pass.devices.len(),
+                pa,
+                pa + devices::DMA_BYTES
+            );
+        }
         let mut vcpus = Vec::with_capacity(nvcpus);
         let ncpus = self.cpus.len();
         for i in 0..nvcpus {
@@ -907,6 +963,11 @@ impl Monitor {
                 }
             }
             Action::Shutdown(r) => self.end_domain(cur.dom, End::Shutdown(r)),
+            Action::Continue(args) => {
+                let r = self.regs(c);
+                r.x[..4].copy_from_slice(&args);
+                r.elr -= 4; // back onto the `hvc` (x16 still holds its number)
+            }
             Action::CpuOn {
                 target,
                 entry,
@@ -1068,8 +1129,12 @@ impl Monitor {
                 hypercall_abi::nr::HVC_IMM => {
                     let r = self.regs(c);
                     let (nr, args) = (r.x[16], [r.x[0], r.x[1], r.x[2], r.x[3], r.x[4]]);
-                    if nr == hypercall_abi::nr::DOMCTL {
-                        let v = self.domctl(cur, args[0]);
+                    if nr == hypercall_abi::nr::DOMCTL || nr == hypercall_abi::nr::PHYSDEV_OP {
+                        let v = if nr == hypercall_abi::nr::DOMCTL {
+                            self.domctl(cur, args[0])
+                        } else {
+                            self.physdev_op(cur, args[0], args[1])
+                        };
                         if self.cpus[c].loaded == Some(cur) {
                             self.regs(c).x[0] = v as u64;
                         }
@@ -1135,6 +1200,7 @@ impl Monitor {
                 }
             } else if irq.intid == SGI_KICK {
                 self.cpus[c].resched = true;
+            } else if self.device_irq(irq.intid) {
             } else {
                 log::warn!("unexpected interrupt {}", irq.intid);
                 self.gic.disable(irq.intid);
@@ -1203,6 +1269,9 @@ impl Monitor {
         }
         self.timers.cancel_domain(id);
         self.timers_gen += 1;
+        if self.driver == Some(id) {
+            self.driver_ended();
+        }
         let now = self.now();
         self.domains[i].cpu_ns = self.sched.domain_time(id, now).unwrap_or(0);
         if let Ok(mask) = self.sched.remove_domain(id) {

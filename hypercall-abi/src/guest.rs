@@ -364,3 +364,19 @@ pub fn domctl(op: &mut crate::domctl::Domctl) -> Result<u64, Errno> {
     let ret = unsafe { hvc::hypercall1(nr::DOMCTL, core::ptr::from_mut(op) as u64) };
     result_from_raw(ret)
 }
+
+/// `physdev_op(PHYSDEVOP_eoi, {irq})`: the driver domain has handled the
+/// device behind VIRQ `irq`; the monitor unmasks its interrupt (see
+/// [`crate::physdev`]).
+pub fn physdev_eoi(irq: u32) -> Result<(), Errno> {
+    let eoi = crate::physdev::PhysdevEoi { irq };
+    // SAFETY: `eoi` is a live 4-byte struct the monitor only reads.
+    let ret = unsafe {
+        hvc::hypercall2(
+            nr::PHYSDEV_OP,
+            crate::physdev::PHYSDEVOP_EOI,
+            core::ptr::from_ref(&eoi) as u64,
+        )
+    };
+    result_from_raw(ret).map(|_| ())
+}

@@ -69,6 +69,16 @@
 //!   is never mapped writable** (map it read-only, `AP[2] = 1`).
 //! * Level-0 block entries and level-3 entries with bits `[1:0] = 0b01` are
 //!   reserved encodings: refused.
+//! * **Memory attributes**: a block or page whose `AttrIndx` (bits `[4:2]`)
+//!   selects a Device attribute of the guest's `MAIR_EL1` must be
+//!   execute-never at both ELs (`PXN = UXN = 1`): instruction fetches,
+//!   speculative ones included, must not reach device registers. The
+//!   monitor validates against the `MAIR_EL1` value the guest last wrote
+//!   while it used the PV MMU ([`MAIR_EL1_PV`] until then); while any table
+//!   is validated, a `MAIR_EL1` write may not change any index between
+//!   Device and Normal (refused with an undefined-instruction exception),
+//!   and `SCTLR_EL1.M` may be set only with a `MAIR_EL1` of the same
+//!   classes.
 //!
 //! # `mmu_update(reqs, count, pdone, foreigndom)`
 //!
@@ -92,28 +102,58 @@
 //! those after it are not, and the monitor's state is exactly as after the
 //! done ones. The number done is stored at `pdone` (also on success, where
 //! it is `count`), so a guest can fix or skip the failing request and
-//! resubmit the rest. [`MmuBatch`] does this bookkeeping. (The monitor may
-//! read up to 32 requests ahead of the one it runs: a batch must not
-//! rewrite its own later requests.)
+//! resubmit the rest. [`MmuBatch`] does this bookkeeping. Each request is
+//! read from the vector just before it runs (so a request may rewrite a
+//! later one, as a plain store into the guest's memory).
+//!
+//! **Continuation** (Xen's hypercall continuation): the monitor runs at
+//! most [`MMU_UPDATE_PIECE`] requests per trap. When more are left (and
+//! none failed) it stores the number done so far at `pdone`, sets `x0` to
+//! the rest of the vector, `x1` to the count left with
+//! [`MMU_UPDATE_PREEMPTED`] set, leaves `x2`, `x3` (and `x16`) as they were
+//! and resumes the guest *on* its `hvc`, which re-executes at once, after
+//! any interrupt or reschedule that was pending. A call whose count has
+//! [`MMU_UPDATE_PREEMPTED`] set reads the number already done from `pdone`
+//! and adds to it. The guest sees one call (the `hvc` wrappers treat
+//! `x0..x4` as clobbered); `pdone` must stay valid until it returns. An
+//! `mmu_update` inside a `multicall` is not continued: it runs whole.
+//!
+//! **Fast path**: the common update (an aligned [`MMU_NORMAL_PT_UPDATE`]
+//! of a validated level-3 table, an invalid entry or page replaced by an
+//! invalid entry or page of the domain's RAM) is validated with a few
+//! comparisons; runs of them into one table look the table up once, and
+//! the vector is translated once per page. Results are exactly those of
+//! the rules below. TLB maintenance is the guest's, as in Xen: after
+//! changing or removing a valid entry, flush (`MMUEXT_TLB_FLUSH_*`,
+//! `MMUEXT_INVLPG_*`, or `tlbi` at EL1); the monitor flushes only its own
+//! stage-2 changes (a frame becoming or ceasing to be a table).
 //!
 //! # Direct stores
 //!
 //! Table frames are read-only in stage 2. With the stage-1 MMU off, a store
-//! into a validated table traps to the monitor: a single aligned 64-bit
-//! `str` of a general-purpose register *without writeback* is validated and
-//! done like a one-entry update (slower than a batch); any other access, or
-//! a refused value, gets a permission fault (data abort, DFSC 0x0f) at EL1.
+//! into a validated table traps to the monitor, which emulates 64-bit
+//! stores of general-purpose registers to 8-byte aligned addresses: `str`
+//! (any addressing mode the syndrome describes, and pre-/post-index
+//! writeback, which it decodes from the instruction) and `stp` of two
+//! descriptors (signed offset, pre- or post-index), which must lie in one
+//! page. Each descriptor is validated and done like a one-entry update
+//! (slower than a batch); a pair is all or nothing. The base register is
+//! written back as the instruction would. Refused with a permission fault
+//! (data abort, DFSC 0x0f) at EL1: any other access (narrower stores,
+//! SIMD registers, SP as the base, writeback into a stored register), or
+//! a refused value.
 //! With the MMU on, tables are mapped read-only, so a store faults in the
 //! guest's own stage 1 first.
 //!
 //! Results: 0 on success, else the failing request's error:
 //! `-EINVAL` (bad command bits, misaligned `ptr`, reserved bits or a
-//! reserved encoding in `val`, misaligned block output address), `-EPERM`
+//! reserved encoding in `val`, misaligned block output address, executable
+//! Device memory), `-EPERM`
 //! (`ptr` or a mapped frame outside the domain's RAM; a writable mapping of
 //! a table frame; a table entry pointing at a frame mapped writable or in
 //! use as a table of another level), `-ENOSYS` (unimplemented command), `-EFAULT` (request `i` is not
 //! readable: the vector crosses out of the guest's memory). Checked before
-//! anything is done (with 0 done): `count > MMU_BATCH_MAX` → `-EINVAL`;
+//! anything is done (with 0 done): `count > MMU_BATCH_MAX` (flag aside) → `-EINVAL`;
 //! `foreigndom != DOMID_SELF` → `-EPERM`; `pdone` not writable → `-EFAULT`.
 //!
 //! # `mmuext_op(ops, count, pdone, foreigndom)`
@@ -216,6 +256,15 @@ pub const DOMID_SELF: u64 = 0x7ff0;
 
 /// Most requests in one `mmu_update` or `mmuext_op` call.
 pub const MMU_BATCH_MAX: usize = 1024;
+
+/// Most `mmu_update` requests the monitor runs in one trap; a longer batch
+/// is continued (see "Continuation" in the module docs).
+pub const MMU_UPDATE_PIECE: usize = 512;
+
+/// Xen's `MMU_UPDATE_PREEMPTED`: set in the count of a continued
+/// `mmu_update` (the monitor sets it when it continues a call; a guest does
+/// not need to). The number already done is then read back from `pdone`.
+pub const MMU_UPDATE_PREEMPTED: u64 = 1 << 31;
 
 /// The pin command for AArch64 table level `level` (0..=3).
 pub const fn pin_cmd(level: u8) -> Option<u32> {

@@ -1,55 +1,52 @@
-//! `physdev_op` (hypercall 33, Xen's `public/physdev.h`): the one
-//! operation a driver domain needs for a passed-through device's
-//! interrupt, `PHYSDEVOP_eoi`.
+//! `physdev_op` (hypercall [`crate::nr::PHYSDEV_OP`], 33): the driver
+//! domain's side of the devices the monitor gives it.
 //!
-//! # Passed-through interrupts
+//! A driver domain (configured `driver`) receives the machine's devices:
+//! each device's MMIO registers are mapped at their machine address, and
+//! its device-tree node (`virtio_mmio@...`, `compatible = "virtio,mmio"`)
+//! carries `pvh,virq = <V>`, the VIRQ its interrupt arrives on
+//! (`VIRQ_ARCH_0 + k`, 16..=23). When the device interrupts, the monitor
+//! masks the physical interrupt and raises VIRQ `V`; once the driver has
+//! handled the device (and cleared the device's own interrupt status) it
+//! calls [`PHYSDEVOP_EOI`] with `irq = V`, and the monitor unmasks the
+//! physical interrupt. A driver domain should also EOI each VIRQ once
+//! after binding it, in case the device interrupted before the binding.
 //!
-//! The monitor gives the driver domain its devices' interrupts as virtual
-//! IRQs (`VIRQ_ARCH_0 + k` for the k-th passed device, named by the
-//! device's `pvh,virq` property in the domain's device tree). When the
-//! device's line fires the monitor masks it and raises the VIRQ; the
-//! domain binds the VIRQ with `EVTCHNOP_bind_virq(V, 0)`, handles the
-//! device (acknowledging its own interrupt status register), then calls
-//! `physdev_op(PHYSDEVOP_eoi, &PhysdevEoi { irq: V })` and the monitor
-//! unmasks the line. Until then the line stays masked, so a device that
-//! keeps asserting its interrupt cannot flood the monitor.
-//!
-//! Errors: `-EINVAL` for an `irq` that names no passed-through
-//! interrupt of the caller, `-ENOSYS` for other commands.
+//! Device DMA must stay inside the window the `/hypervisor` node's
+//! `pvh,dma-window = <base size>` names: RAM mapped at guest-physical ==
+//! machine-physical, because the machine has no IOMMU in front of the
+//! devices (addresses given to a device are those identity addresses).
 //!
 //! ```
-//! use hypercall_abi::physdev::*;
-//! assert_eq!(PHYSDEVOP_EOI, 12);
-//! assert_eq!(core::mem::size_of::<PhysdevEoi>(), 4);
-//! assert_eq!(virq_for_device(1), Some(17));
-//! assert_eq!(device_for_virq(17), Some(1));
-//! assert_eq!(virq_for_device(8), None);
+//! use hypercall_abi::physdev::{PhysdevEoi, PHYSDEVOP_EOI};
+//! let eoi = PhysdevEoi { irq: 16 };
+//! assert_eq!((PHYSDEVOP_EOI, eoi.irq), (12, 16));
+//! // guest::physdev_eoi(16) after handling the device behind VIRQ 16.
 //! ```
 
-use crate::event_channel::NR_VIRQS;
-
-/// `PHYSDEVOP_eoi`: end of interrupt for `struct physdev_eoi`.
+/// `PHYSDEVOP_eoi`: end of interrupt; argument [`PhysdevEoi`].
 pub const PHYSDEVOP_EOI: u64 = 12;
-/// `PHYSDEVOP_irq_status_query` (not implemented).
-pub const PHYSDEVOP_IRQ_STATUS_QUERY: u64 = 5;
-/// `PHYSDEVOP_map_pirq` (not implemented).
-pub const PHYSDEVOP_MAP_PIRQ: u64 = 13;
-/// `PHYSDEVOP_unmap_pirq` (not implemented).
-pub const PHYSDEVOP_UNMAP_PIRQ: u64 = 14;
 
-/// `VIRQ_ARCH_0`: the first architecture-specific VIRQ (Xen's
-/// `VIRQ_ARCH_0`); passed-through device k uses `VIRQ_ARCH_0 + k`.
-pub const VIRQ_ARCH_0: u32 = 16;
-/// Passed-through interrupts available (`VIRQ_ARCH_0..NR_VIRQS`).
-pub const MAX_PASSTHROUGH_IRQS: u32 = NR_VIRQS - VIRQ_ARCH_0;
+/// First VIRQ for passed-through device interrupts (Xen's `VIRQ_ARCH_0`).
+pub const VIRQ_DEVICE_FIRST: u32 = 16;
+/// Most devices a driver domain gets (VIRQ_ARCH_0..=VIRQ_ARCH_7).
+pub const MAX_DEVICES: usize = 8;
 
-/// `struct physdev_eoi`.
-#[repr(C)]
+/// Argument of [`PHYSDEVOP_EOI`] (`struct physdev_eoi`, 4 bytes).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
 pub struct PhysdevEoi {
-    /// In: the interrupt (here: the VIRQ number of the device).
+    /// The interrupt: the device's VIRQ number.
     pub irq: u32,
 }
+
+const _: () = assert!(core::mem::size_of::<PhysdevEoi>() == 4);
+
+/// `VIRQ_ARCH_0` under Xen's name (= [`VIRQ_DEVICE_FIRST`]).
+pub const VIRQ_ARCH_0: u32 = VIRQ_DEVICE_FIRST;
+/// Passed-through interrupts available (`VIRQ_ARCH_0..NR_VIRQS`).
+pub const MAX_PASSTHROUGH_IRQS: u32 = crate::event_channel::NR_VIRQS - VIRQ_ARCH_0;
+const _: () = assert!(MAX_PASSTHROUGH_IRQS as usize == MAX_DEVICES);
 
 /// The VIRQ of the `k`-th passed-through device, if there is one.
 pub const fn virq_for_device(k: u32) -> Option<u32> {
@@ -62,27 +59,11 @@ pub const fn virq_for_device(k: u32) -> Option<u32> {
 
 /// The index of the passed-through device whose VIRQ is `virq`.
 pub const fn device_for_virq(virq: u32) -> Option<u32> {
-    if virq >= VIRQ_ARCH_0 && virq < NR_VIRQS {
+    if virq >= VIRQ_ARCH_0 && virq < crate::event_channel::NR_VIRQS {
         Some(virq - VIRQ_ARCH_0)
     } else {
         None
     }
-}
-
-const _: () = {
-    assert!(core::mem::size_of::<PhysdevEoi>() == 4);
-    assert!(MAX_PASSTHROUGH_IRQS == 8);
-};
-
-/// `physdev_op(PHYSDEVOP_eoi, {irq})`: the driver domain is done with the
-/// device behind VIRQ `irq`; the monitor unmasks its line.
-#[cfg(target_arch = "aarch64")]
-pub fn eoi(irq: u32) -> Result<(), crate::Errno> {
-    let mut a = PhysdevEoi { irq };
-    // SAFETY: `a` is a live, aligned `struct physdev_eoi`, which is what
-    // the monitor reads for PHYSDEVOP_eoi; it writes nothing.
-    let r = unsafe { crate::hvc::hypercall2(crate::nr::PHYSDEV_OP, PHYSDEVOP_EOI, core::ptr::from_mut(&mut a) as u64) };
-    crate::result_from_raw(r).map(|_| ())
 }
 
 #[cfg(test)]

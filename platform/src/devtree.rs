@@ -141,6 +141,9 @@ pub struct MachineInfo {
     pub bootargs: heapless::String<512>,
     /// Broadcom PM/watchdog block (used to power off a Raspberry Pi 4).
     pub power: Option<MemRange>,
+    /// `virtio,mmio` transports (QEMU virt has 32, most of them empty):
+    /// register window and interrupt INTID.
+    pub virtio_mmio: heapless::Vec<(MemRange, u32), 32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -744,6 +747,7 @@ pub fn parse(dtb: &[u8]) -> Result<MachineInfo, DtError> {
         cpus: heapless::Vec::new(),
         bootargs: heapless::String::new(),
         power: None,
+        virtio_mmio: heapless::Vec::new(),
     };
 
     // /memreserve/ (addresses and sizes are 64-bit on the 64-bit targets).
@@ -872,6 +876,13 @@ pub fn parse(dtb: &[u8]) -> Result<MachineInfo, DtError> {
                 Some(b"hvc") => Some(PsciMethod::Hvc),
                 _ => None,
             };
+        }
+
+        // virtio-mmio transports (candidates for a driver domain).
+        if is_compatible(node, |c| c == b"virtio,mmio") {
+            if let (Ok(Some(r)), Some(intid)) = (reg_entry(stack, 0), interrupt(node, 0)) {
+                let _ = info.virtio_mmio.push((r, intid));
+            }
         }
 
         // Power controller.

@@ -27,6 +27,22 @@ pub struct GuestDtConfig<'a> {
     /// PPI number of the event-channel upcall (e.g. 15 for INTID 31).
     pub evtchn_ppi: u32,
     pub domain_name: &'a str,
+    /// Devices given to the domain (driver domain only).
+    pub passthrough: &'a [PassDevice],
+    /// Guest-physical == machine-physical window for device DMA.
+    pub dma_window: Option<MemRange>,
+}
+
+/// A device whose MMIO page is mapped into the domain and whose interrupt
+/// arrives as a VIRQ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PassDevice {
+    /// `compatible` of the node (e.g. "virtio,mmio").
+    pub compatible: &'static str,
+    /// Register window (guest-physical, same as machine-physical).
+    pub reg: MemRange,
+    /// The VIRQ its interrupt is delivered on (`pvh,virq`).
+    pub virq: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,7 +142,18 @@ pub fn build_guest_dt(cfg: &GuestDtConfig) -> Result<Vec<u8>, GuestDtError> {
     w.property_string_list("compatible", &[&xen, "xen,xen"])?;
     w.property_cells("reg", &reg64(cfg.grant_table))?;
     w.property_cells("interrupts", &[1, cfg.evtchn_ppi, PPI_FLAGS])?;
+    if let Some(d) = cfg.dma_window {
+        w.property_cells("pvh,dma-window", &reg64(d))?;
+    }
     w.end_node(hyp)?;
+
+    for d in cfg.passthrough {
+        let n = w.begin_node(&format!("virtio_mmio@{:x}", d.reg.base))?;
+        w.property_string("compatible", d.compatible)?;
+        w.property_cells("reg", &reg64(d.reg))?;
+        w.property_u32("pvh,virq", d.virq)?;
+        w.end_node(n)?;
+    }
 
     let timer = w.begin_node("timer")?;
     w.property_string("compatible", "arm,armv8-timer")?;
@@ -162,6 +189,8 @@ mod tests {
             grant_table: MemRange::new(0x3800_0000, 0x0100_0000),
             evtchn_ppi: 15,
             domain_name: "guest1",
+            passthrough: &[],
+            dma_window: None,
         }
     }
 
@@ -295,5 +324,33 @@ mod tests {
             build_guest_dt(&c),
             Err(GuestDtError::Write(FdtWriteError::StringContainsNul))
         );
+    }
+
+    #[test]
+    fn driver_domain_gets_device_nodes_and_its_dma_window() {
+        const DEVS: [PassDevice; 2] = [
+            PassDevice { compatible: "virtio,mmio", reg: MemRange::new(0x0a00_3e00, 0x200), virq: 16 },
+            PassDevice { compatible: "virtio,mmio", reg: MemRange::new(0x0a00_3c00, 0x200), virq: 17 },
+        ];
+        let mut c = cfg();
+        c.passthrough = &DEVS;
+        c.dma_window = Some(MemRange::new(0x5000_0000, 0x80_0000));
+        let blob = build_guest_dt(&c).unwrap();
+        let fdt = fdt::Fdt::new(&blob).unwrap();
+        let hyp = fdt.find_node("/hypervisor").unwrap();
+        let w = hyp.property("pvh,dma-window").unwrap().value;
+        assert_eq!(w, &[0, 0, 0, 0, 0x50, 0, 0, 0, 0, 0, 0, 0, 0, 0x80, 0, 0]);
+        for d in DEVS {
+            let n = fdt.find_node(&format!("/virtio_mmio@{:x}", d.reg.base)).unwrap();
+            assert_eq!(n.compatible().unwrap().first(), "virtio,mmio");
+            let r = n.reg().unwrap().next().unwrap();
+            assert_eq!((r.starting_address as u64, r.size), (d.reg.base, Some(0x200)));
+            assert_eq!(n.property("pvh,virq").unwrap().as_usize(), Some(d.virq as usize));
+        }
+        // An ordinary domain has neither.
+        let blob = build_guest_dt(&cfg()).unwrap();
+        let fdt = fdt::Fdt::new(&blob).unwrap();
+        assert!(fdt.find_node("/hypervisor").unwrap().property("pvh,dma-window").is_none());
+        assert!(fdt.all_nodes().all(|n| !n.name.starts_with("virtio_mmio")));
     }
 }

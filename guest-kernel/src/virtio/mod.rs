@@ -19,7 +19,6 @@ pub mod net;
 
 use alloc::vec::Vec;
 use hypercall_abi::evtchn_guest as ev;
-use hypercall_abi::physdev;
 use pvdev::dma::{MmioDevice, Passthrough};
 
 /// virtio device ids (virtio 1.x, 5).
@@ -29,10 +28,7 @@ pub const DEVICE_BLOCK: u32 = 2;
 
 /// Reads the passthrough description from the device tree at `dtb` and
 /// checks it against guest RAM.
-pub fn discover(dtb: usize, ram: (u64, u64)) -> Result<Passthrough, &'static str> {
-    // SAFETY: `dt::parse` has already checked this tree (magic, header) at
-    // boot; the kernel never writes it and it stays mapped.
-    let fdt = unsafe { fdt::Fdt::from_ptr(dtb as *const u8) }.map_err(|_| "bad device tree")?;
+pub fn discover(fdt: &fdt::Fdt<'static>, ram: (u64, u64)) -> Result<Passthrough, &'static str> {
     let hyp = fdt.find_node("/hypervisor").ok_or("no /hypervisor node")?;
     let w = hyp.property("pvh,dma-window").ok_or("no pvh,dma-window (not a driver domain?)")?.value;
     if w.len() != 16 {
@@ -84,7 +80,11 @@ impl Irq {
     pub fn bind(virq: u32) -> Option<Irq> {
         let port = ev::bind_virq(virq, 0).ok()?;
         let _ = ev::unmask(port);
-        Some(Irq { virq, port, eoi_works: true })
+        let mut irq = Irq { virq, port, eoi_works: true };
+        // The device may have interrupted before the binding: its line is
+        // then masked until an EOI.
+        irq.eoi();
+        Some(irq)
     }
 
     /// Events seen so far.
@@ -103,7 +103,7 @@ impl Irq {
 
     /// Ends the interrupt (after the device's status was acknowledged).
     pub fn eoi(&mut self) {
-        if self.eoi_works && physdev::eoi(self.virq).is_err() {
+        if self.eoi_works && hypercall_abi::guest::physdev_eoi(self.virq).is_err() {
             crate::console::println!("guest: virtio: PHYSDEVOP_eoi({}) refused; polling the device", self.virq);
             self.eoi_works = false;
         }

@@ -79,6 +79,7 @@ impl Manager for Monitor {
             weight: d.weight,
             cap: d.cap,
             privileged: false,
+            driver: false,
             devices: Devices::CONSOLE,
         };
         cfg.name.push_str(d.name).map_err(|_| Errno::EINVAL)?;

@@ -11,7 +11,8 @@ use crate::esr::Esr;
 use crate::frames::Frames;
 use crate::builder::DomainMemory;
 use crate::pvmmu::sysreg::{self, Decision, Reg};
-use crate::pvmmu::{trap, MmuEnv, PvMmu, Ttbr};
+use crate::pvmmu::{desc, trap, MmuEnv, PvMmu, Ttbr, Words};
+use crate::arch::el1;
 use crate::{mrs, println};
 use hypercall_abi::errno::Errno;
 
@@ -27,6 +28,7 @@ impl LiveEnv<'_> {
 }
 
 impl MmuEnv for LiveEnv<'_> {
+    #[inline]
     fn read(&self, ipa: u64) -> u64 {
         match self.pa(ipa) {
             // SAFETY: `pa` is the domain's RAM (its P2M says so),
@@ -35,17 +37,38 @@ impl MmuEnv for LiveEnv<'_> {
             None => 0,
         }
     }
-    fn write(&mut self, ipa: u64, val: u64) {
+    #[inline]
+    fn write(&self, ipa: u64, val: u64) {
         if let Some(pa) = self.pa(ipa) {
             // SAFETY: as in `read`.
             unsafe { (pa as *mut u64).write_volatile(val) }
         }
     }
-    fn protect(&mut self, ipa: u64, table: bool) {
+    fn protect(&self, ipa: u64, table: bool) {
         // RAM is mapped with pages once the PV MMU exists, so this cannot
         // fail for a frame of the domain's RAM (the only ones passed).
         let _ = self.mem.p2m.set_page_write(&mut RealPhys, ipa, !table);
         cpu::flush_ipa(ipa);
+    }
+    #[inline]
+    fn frame(&self, ipa: u64) -> Option<&Words> {
+        let pa = self.pa(ipa & !0xfff)?;
+        // SAFETY: `pa` is a page-aligned frame of the domain's RAM (its
+        // P2M says so), identity-mapped at EL2 and owned by the domain for
+        // at least as long as `self.mem` is borrowed. `AtomicU64` has the
+        // size and alignment of `u64`; the guest's own concurrent stores are
+        // what the atomics are for.
+        Some(unsafe { &*(pa as *const Words) })
+    }
+    fn vector_ipa(&self, gva: u64) -> Option<u64> {
+        // The running vCPU's EL1 registers are live: its MMU state decides
+        // (as in `LiveGuest::translate`).
+        let ipa = if mrs!("sctlr_el1") & 1 != 0 && mrs!("hcr_el2") & (1 << 12) == 0 {
+            el1::gva_to_ipa(gva, false)?
+        } else {
+            gva
+        };
+        self.pa(ipa).map(|_| ipa)
     }
 }
 
@@ -61,7 +84,7 @@ pub(super) fn with_mmu(
         crate::arch::stage2::flush_vmid(mem.p2m.root, dom.vmid);
         dom.pvmmu = Some(PvMmu::new(mem.ram.0, mem.ram.1, dom.vcpus.len().max(1)));
     }
-    let mut env = LiveEnv { mem };
+    let mut env = LiveEnv { mem: &*mem };
     match dom.pvmmu.as_mut() {
         Some(m) => {
             f(m, &mut env);
@@ -90,8 +113,8 @@ pub(super) fn report(d: &Domain) {
     if let Some(m) = &d.pvmmu {
         let s = m.stats;
         println!(
-            "hyp: dom{} ({}): pv mmu: {} updates, {} trapped stores, {} refused, {} tables validated",
-            d.id, d.name, s.updates, s.trapped, s.refused, s.validated
+            "hyp: dom{} ({}): pv mmu: {} updates, {} trapped stores, {} refused, {} tables validated, {} continued",
+            d.id, d.name, s.updates, s.trapped, s.refused, s.validated, s.continued
         );
     }
 }
@@ -136,10 +159,67 @@ impl Monitor {
             with_mmu(d, &mut self.frames, &mut |m, env| r = m.set_base(env, v, which, ipa))?;
             r?;
         }
+        if let Some(m) = d.pvmmu.as_mut() {
+            match reg {
+                // Descriptors are validated against the domain's MAIR.
+                Reg::Mair => m.set_mair(val)?,
+                // The MMU goes on only with this vCPU's MAIR of the same
+                // classes as the one descriptors were validated against.
+                Reg::Sctlr if sysreg::mmu_on(val) => {
+                    if desc::device_mask(mrs!("mair_el1")) != m.device_mask() {
+                        return Err(Errno::EINVAL);
+                    }
+                }
+                _ => {}
+            }
+        }
         cpu::write_el1(reg, val);
         if reg == Reg::Sctlr {
             // HCR_EL2.DC follows (written before the guest resumes).
             self.cpus[c].dc = !sysreg::mmu_on(val);
+        }
+        Ok(())
+    }
+
+    /// A trapped store without a syndrome (`stp`, or `str`/`stp` with
+    /// writeback): fetches the instruction at ELR (translated like a
+    /// hypercall buffer), decodes it ([`trap::decode_store`]), checks that
+    /// the address it forms from the registers is the faulting one (within
+    /// the faulting page), emulates it through the validator and writes the
+    /// base register back. Nothing changes if any step fails.
+    #[inline(never)]
+    fn decoded_table_store(&mut self, c: usize, i: usize, far: u64, ipa: u64) -> Result<(), Errno> {
+        let elr = self.regs(c).elr;
+        let mem = self.domains[i].mem.as_ref().ok_or(Errno::EFAULT)?;
+        let pc = if mrs!("sctlr_el1") & 1 != 0 && mrs!("hcr_el2") & (1 << 12) == 0 {
+            el1::gva_to_ipa(elr, false).ok_or(Errno::EFAULT)?
+        } else {
+            elr
+        };
+        if pc % 4 != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let pa = mem.ram_pa(pc).ok_or(Errno::EFAULT)?;
+        // SAFETY: `pa` is 4-byte aligned guest RAM (the P2M says so),
+        // identity-mapped at EL2.
+        let insn = unsafe { (pa as *const u32).read_volatile() };
+        let st = trap::decode_store(insn)?;
+        let xn = self.reg_value(c, st.rn);
+        let (va, wb) = st.address(xn);
+        let at = trap::store_ipa(va, st.size(), far, ipa)?;
+        let vals = [self.reg_value(c, st.rt[0]), self.reg_value(c, st.rt[1])];
+        let mut r = Ok(());
+        let d = &mut self.domains[i];
+        with_mmu(d, &mut self.frames, &mut |m, env| {
+            r = if st.pair {
+                m.trapped_pair(env, at, vals)
+            } else {
+                m.trapped_store(env, at, vals[0])
+            }
+        })?;
+        r?;
+        if let Some(v) = wb {
+            self.regs(c).x[st.rn as usize] = v;
         }
         Ok(())
     }
@@ -158,13 +238,17 @@ impl Monitor {
         if !self.domains[i].pvmmu.as_ref().is_some_and(|m| m.is_table(ipa)) {
             return false;
         }
-        let r = trap::store_register(esr.0, ipa).and_then(|rt| {
-            let val = self.reg_value(c, rt);
-            let mut r = Ok(());
-            let d = &mut self.domains[i];
-            with_mmu(d, &mut self.frames, &mut |m, env| r = m.trapped_store(env, ipa, val))?;
-            r
-        });
+        let r = if trap::needs_decode(esr.0) {
+            self.decoded_table_store(c, i, far, ipa)
+        } else {
+            trap::store_register(esr.0, ipa).and_then(|rt| {
+                let val = self.reg_value(c, rt);
+                let mut r = Ok(());
+                let d = &mut self.domains[i];
+                with_mmu(d, &mut self.frames, &mut |m, env| r = env.trapped_store(m, ipa, val))?;
+                r
+            })
+        };
         match r {
             Ok(()) => self.regs(c).elr += 4,
             Err(e) => {

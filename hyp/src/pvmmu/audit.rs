@@ -50,6 +50,9 @@ impl PvMmu {
                         want(j, Type::Table(level + 1), "table entry")?;
                     }
                     Ok(Desc::Leaf { oa, size, writable }) => {
+                        if !desc::exec_ok(d, self.device) {
+                            return Err(format!("table {t:#x}[{k}] = {d:#x} maps Device memory executable"));
+                        }
                         let j = self.index(oa).ok_or(format!("table {t:#x}[{k}] maps a foreign frame"))?;
                         let m = (size / PAGE) as usize;
                         if j + m > n {
@@ -78,11 +81,11 @@ impl PvMmu {
                 return Err(format!("frame {i}: unreferenced but {f:?}"));
             }
             let is_table = matches!(f.ty, Type::Table(_)) && f.count > 0;
-            if is_table != env.protected.contains(&self.frame_ipa(i)) {
+            if is_table != env.protected.borrow().contains(&self.frame_ipa(i)) {
                 return Err(format!("frame {i}: table {is_table} but stage-2 protection differs"));
             }
         }
-        if env.protected.iter().any(|p| self.index(*p).is_none()) {
+        if env.protected.borrow().iter().any(|p| self.index(*p).is_none()) {
             return Err("a frame outside RAM is protected".into());
         }
         Ok(())

@@ -5,7 +5,8 @@ use hypercall_abi::errno::Errno;
 
 /// Output-address bits 47:12.
 pub const ADDR_MASK: u64 = 0x0000_ffff_ffff_f000;
-const VALID: u64 = 1;
+/// Valid.
+pub const VALID: u64 = 1;
 const TABLE_OR_PAGE: u64 = 2;
 /// `AP[2]`: read-only.
 pub const AP_RO: u64 = 1 << 7;
@@ -13,7 +14,29 @@ pub const AP_RO: u64 = 1 << 7;
 const TABLE_RES0: u64 = (0x3ff << 2) | (0x7ff << 48);
 /// Bits a block or page descriptor must have clear: NS (5), 51:48 (GP,
 /// DBM, reserved) and Contiguous (52).
-const LEAF_RES0: u64 = (1 << 5) | (0xf << 48) | (1 << 52);
+pub const LEAF_RES0: u64 = (1 << 5) | (0xf << 48) | (1 << 52);
+
+/// `PXN` and `UXN`: never executable.
+pub const XN: u64 = (1 << 53) | (1 << 54);
+
+/// The attribute indices of `mair` that are Device memory (attribute
+/// `0b0000dd00`): bit `i` for index `i`.
+pub fn device_mask(mair: u64) -> u8 {
+    mair.to_le_bytes()
+        .iter()
+        .enumerate()
+        .fold(0, |m, (i, a)| if a >> 4 == 0 { m | 1 << i } else { m })
+}
+
+/// The memory-attribute rule for a block or page descriptor `d`, given the
+/// Device indices of the guest's `MAIR_EL1` ([`device_mask`]): Device
+/// memory must be mapped execute-never at both ELs (`PXN = UXN = 1`), since
+/// instruction fetches (speculative ones included) from device registers
+/// have side effects.
+#[inline(always)]
+pub fn exec_ok(d: u64, device: u8) -> bool {
+    (device >> ((d >> 2) & 7)) & 1 == 0 || d & XN == XN
+}
 
 /// What a valid descriptor refers to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -101,6 +124,19 @@ mod tests {
         assert_eq!(decode(blk, 0), Err(Errno::EINVAL), "no level-0 blocks");
         assert_eq!(decode(blk, 3), Err(Errno::EINVAL), "0b01 is reserved at level 3");
         assert_eq!(decode(0xdead_beef_0000_0000, 1), Ok(Desc::Invalid));
+    }
+
+    #[test]
+    fn device_memory_is_never_executable() {
+        let mair = hypercall_abi::mmu::MAIR_EL1_PV; // 0: Normal, 1..7: Device
+        assert_eq!(device_mask(mair), 0xfe);
+        assert_eq!(device_mask(0), 0xff, "reset value: all Device-nGnRnE");
+        let dev = |attrs| d::page(0x4000_0000, attrs | 1 << 2);
+        assert!(exec_ok(dev(d::RW_EL1), 0xfe), "PXN and UXN");
+        assert!(!exec_ok(dev(d::UXN), 0xfe), "EL1 may execute");
+        assert!(!exec_ok(dev(d::PXN), 0xfe), "EL0 may execute");
+        assert!(exec_ok(d::page(0x4000_0000, d::RX_EL1 | d::NORMAL), 0xfe), "Normal memory may be executable");
+        assert!(!exec_ok(d::page(0x4000_0000, d::RX_EL1 | d::NORMAL), 0xff));
     }
 
     #[test]

@@ -42,6 +42,7 @@ mod tests;
 
 use alloc::vec;
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use desc::Desc;
 use hypercall_abi::errno::Errno;
 
@@ -52,17 +53,51 @@ pub const ENTRIES: u64 = 512;
 /// Highest table level (AArch64 level 3 holds pages).
 pub const MAX_LEVEL: u8 = 3;
 
-/// What the validator needs from the machine, for one domain.
+/// A 4 KiB frame of guest RAM as the monitor sees it: 512 words that the
+/// guest (another of its vCPUs) may change at any time, hence atomics
+/// (relaxed loads and stores are plain `ldr`/`str` on AArch64).
+pub type Words = [AtomicU64; 512];
+
+/// What the validator needs from the machine, for one domain. Every method
+/// takes `&self`: guest memory is shared (atomic words) and the stage-2
+/// hooks are the machine's, so a frame borrowed through [`MmuEnv::frame`]
+/// stays usable while the validator calls the others.
 pub trait MmuEnv {
     /// Reads the descriptor at guest-physical `ipa` (8-byte aligned, in
     /// the domain's RAM).
     fn read(&self, ipa: u64) -> u64;
     /// Writes the descriptor at guest-physical `ipa` (8-byte aligned, in
     /// the domain's RAM).
-    fn write(&mut self, ipa: u64, val: u64);
+    fn write(&self, ipa: u64, val: u64);
     /// The frame at `ipa` became a page table (`true`: make it read-only
     /// in stage 2) or stopped being one (`false`: writable again).
-    fn protect(&mut self, ipa: u64, table: bool);
+    fn protect(&self, ipa: u64, table: bool);
+    /// Direct access to the frame at page-aligned `ipa` of the domain's RAM,
+    /// for the fast path; `None` (the default) sends every access through
+    /// [`read`](MmuEnv::read) and [`write`](MmuEnv::write).
+    fn frame(&self, ipa: u64) -> Option<&Words> {
+        let _ = ipa;
+        None
+    }
+    /// The guest-physical address of guest virtual address `gva`, if the
+    /// calling vCPU can read it and it is the domain's RAM (where request
+    /// vectors are read in place); `None` (the default) makes the caller
+    /// copy requests in through the hypercall interface instead.
+    fn vector_ipa(&self, gva: u64) -> Option<u64> {
+        let _ = gva;
+        None
+    }
+    /// [`PvMmu::update_batch`] on this environment. Provided, so that it is
+    /// compiled for each implementation: through a `dyn MmuEnv` a batch
+    /// costs one indirect call, not one per access.
+    fn update_batch(&self, m: &mut PvMmu, reqs: &[AtomicU64]) -> (usize, Result<(), Errno>) {
+        m.update_batch(self, reqs)
+    }
+    /// [`PvMmu::trapped_store`] on this environment (provided, like
+    /// [`update_batch`](MmuEnv::update_batch), for direct accesses).
+    fn trapped_store(&self, m: &mut PvMmu, ipa: u64, val: u64) -> Result<(), Errno> {
+        m.trapped_store(self, ipa, val)
+    }
 }
 
 /// The type of a frame.
@@ -108,25 +143,34 @@ pub struct Stats {
     pub refused: u64,
     /// Tables validated (first reference).
     pub validated: u64,
+    /// `mmu_update` calls continued (a piece done, the rest left).
+    pub continued: u64,
 }
 
 /// One domain's PV MMU state.
 #[derive(Clone, Debug)]
 pub struct PvMmu {
     base: u64,
+    size: u64,
     frames: Vec<Frame>,
     bases: Vec<[Option<u64>; 2]>,
+    /// Device attribute indices of the guest's `MAIR_EL1`.
+    device: u8,
     /// Counters.
     pub stats: Stats,
 }
 
 impl PvMmu {
-    /// State for RAM `[base, base + size)` (page aligned) and `vcpus` vCPUs.
+    /// State for RAM `[base, base + size)` (page aligned) and `vcpus` vCPUs,
+    /// validating memory attributes against `MAIR_EL1_PV` until
+    /// [`set_mair`](Self::set_mair).
     pub fn new(base: u64, size: u64, vcpus: usize) -> Self {
         Self {
             base,
+            size: size / PAGE * PAGE,
             frames: vec![Frame::default(); (size / PAGE) as usize],
             bases: vec![[None, None]; vcpus],
+            device: desc::device_mask(hypercall_abi::mmu::MAIR_EL1_PV),
             stats: Stats::default(),
         }
     }
@@ -173,7 +217,7 @@ impl PvMmu {
 
     /// Takes a level-`level` table reference on the frame at `ipa`,
     /// validating it if it is the first.
-    fn get_table(&mut self, env: &mut (impl MmuEnv + ?Sized), ipa: u64, level: u8) -> Result<(), Errno> {
+    fn get_table(&mut self, env: &(impl MmuEnv + ?Sized), ipa: u64, level: u8) -> Result<(), Errno> {
         let i = self.index(ipa).ok_or(Errno::EPERM)?;
         let f = self.frames[i];
         if f.count > 0 {
@@ -205,7 +249,7 @@ impl PvMmu {
 
     /// Drops a table reference on the frame at `ipa` (a validated table),
     /// releasing its entries when it was the last.
-    fn put_table(&mut self, env: &mut (impl MmuEnv + ?Sized), ipa: u64) {
+    fn put_table(&mut self, env: &(impl MmuEnv + ?Sized), ipa: u64) {
         let Some(i) = self.index(ipa) else { return };
         let Type::Table(level) = self.frames[i].ty else {
             return;
@@ -224,7 +268,7 @@ impl PvMmu {
     }
 
     /// Takes the references the entries of the table at `t` need.
-    fn validate(&mut self, env: &mut (impl MmuEnv + ?Sized), t: u64, level: u8) -> Result<(), Errno> {
+    fn validate(&mut self, env: &(impl MmuEnv + ?Sized), t: u64, level: u8) -> Result<(), Errno> {
         for k in 0..ENTRIES {
             let d = env.read(t + 8 * k);
             if let Err(e) = self.get_desc(env, d, level) {
@@ -239,11 +283,14 @@ impl PvMmu {
     }
 
     /// Takes the references descriptor `d` in a level-`level` table needs.
-    fn get_desc(&mut self, env: &mut (impl MmuEnv + ?Sized), d: u64, level: u8) -> Result<(), Errno> {
+    fn get_desc(&mut self, env: &(impl MmuEnv + ?Sized), d: u64, level: u8) -> Result<(), Errno> {
         match desc::decode(d, level)? {
             Desc::Invalid => Ok(()),
             Desc::Table(next) => self.get_table(env, next, level + 1),
             Desc::Leaf { oa, size, writable } => {
+                if !desc::exec_ok(d, self.device) {
+                    return Err(Errno::EINVAL);
+                }
                 let first = self.index(oa).ok_or(Errno::EPERM)?;
                 let n = (size / PAGE) as usize;
                 if first + n > self.frames.len() {
@@ -266,7 +313,7 @@ impl PvMmu {
     }
 
     /// Drops the references of descriptor `d` (validated earlier).
-    fn put_desc(&mut self, env: &mut (impl MmuEnv + ?Sized), d: u64, level: u8) {
+    fn put_desc(&mut self, env: &(impl MmuEnv + ?Sized), d: u64, level: u8) {
         match desc::decode(d, level) {
             Ok(Desc::Table(next)) => self.put_table(env, next),
             Ok(Desc::Leaf {
@@ -312,15 +359,116 @@ impl PvMmu {
 
     /// `MMU_NORMAL_PT_UPDATE`: writes `val` at `ptr` (command in bits 1:0),
     /// validating it if `ptr` lies in a validated table.
-    pub fn update(&mut self, env: &mut (impl MmuEnv + ?Sized), ptr: u64, val: u64) -> Result<(), Errno> {
-        let r = self.update_inner(env, ptr, val);
+    pub fn update(&mut self, env: &(impl MmuEnv + ?Sized), ptr: u64, val: u64) -> Result<(), Errno> {
+        let r = self.update_one(env, ptr, val);
         if r.is_ok() {
             self.stats.updates += 1;
         }
         self.refused(r)
     }
 
-    fn update_inner(&mut self, env: &mut (impl MmuEnv + ?Sized), ptr: u64, val: u64) -> Result<(), Errno> {
+    /// Runs the requests in `reqs` (pairs of words: `ptr`, `val`) in order,
+    /// stopping at the first that fails: returns how many were done and
+    /// that error. Same rules and results as [`update`](Self::update), one
+    /// request at a time. Runs of requests into one level-3 table take the
+    /// fast path ([`fast_one`](Self::fast_one)) with the table looked up
+    /// once; a request the fast path does not take (or refuses) is read
+    /// again and goes through the general path, which decides on what it
+    /// read (so that errors have one source).
+    pub fn update_batch<E: MmuEnv + ?Sized>(&mut self, env: &E, reqs: &[AtomicU64]) -> (usize, Result<(), Errno>) {
+        let n = reqs.len() / 2;
+        let mut done = 0;
+        let mut r = Ok(());
+        while done < n {
+            let ptr = reqs[2 * done].load(Relaxed);
+            if let Some((t, w)) = self.fast_table(env, ptr) {
+                let before = done;
+                for req in reqs[2 * done..2 * n].chunks_exact(2) {
+                    if !self.fast_one(t, w, req[0].load(Relaxed), req[1].load(Relaxed)) {
+                        break;
+                    }
+                    done += 1;
+                }
+                if done > before {
+                    continue;
+                }
+            }
+            let (ptr, val) = (reqs[2 * done].load(Relaxed), reqs[2 * done + 1].load(Relaxed));
+            if let Err(e) = self.update_inner(env, ptr, val) {
+                r = self.refused(Err(e));
+                break;
+            }
+            done += 1;
+        }
+        self.stats.updates += done as u64;
+        (done, r)
+    }
+
+    /// One update: the fast path if it takes it, else the general one.
+    fn update_one(&mut self, env: &(impl MmuEnv + ?Sized), ptr: u64, val: u64) -> Result<(), Errno> {
+        if let Some((t, w)) = self.fast_table(env, ptr) {
+            if self.fast_one(t, w, ptr, val) {
+                return Ok(());
+            }
+        }
+        self.update_inner(env, ptr, val)
+    }
+
+    /// The validated level-3 table holding descriptor address `ptr`, as its
+    /// guest-physical address and words, if the environment gives direct
+    /// access to it.
+    #[inline(always)]
+    fn fast_table<'e>(&self, env: &'e (impl MmuEnv + ?Sized), ptr: u64) -> Option<(u64, &'e Words)> {
+        let i = self.index(ptr)?;
+        if self.frames[i].ty != Type::Table(MAX_LEVEL) {
+            return None;
+        }
+        let t = self.frame_ipa(i);
+        env.frame(t).map(|w| (t, w))
+    }
+
+    /// The fast path: an update of the level-3 table at `t` (a validated
+    /// table, words `w`) that replaces an invalid entry or a page with an
+    /// invalid entry or a page. Returns false, having changed nothing, for
+    /// anything else or anything refused (the general path then decides):
+    /// `ptr` not an aligned `MMU_NORMAL_PT_UPDATE` into `t`, `val` with
+    /// reserved bits or a reserved encoding, outside RAM, breaking the
+    /// memory-attribute rule, or a writable page of a frame that cannot be
+    /// typed writable. The old entry of a validated level-3 table is
+    /// invalid or a page checked when it was written, so it needs no
+    /// decoding: it holds a writable reference exactly when it is valid
+    /// with `AP[2]` clear. A few comparisons, no table types change.
+    #[inline(always)]
+    fn fast_one(&mut self, t: u64, w: &Words, ptr: u64, val: u64) -> bool {
+        let o = ptr.wrapping_sub(t);
+        if o & !0xff8 != 0 {
+            return false;
+        }
+        let slot = &w[(o / 8) as usize];
+        let old = slot.load(Relaxed);
+        if old == val {
+            return true;
+        }
+        if val & desc::VALID != 0 {
+            if val & (3 | desc::LEAF_RES0) != 3 || !desc::exec_ok(val, self.device) {
+                return false;
+            }
+            let at = (val & desc::ADDR_MASK).wrapping_sub(self.base);
+            if at >= self.size {
+                return false;
+            }
+            if val & desc::AP_RO == 0 && self.get_writable((at / PAGE) as usize).is_err() {
+                return false;
+            }
+        }
+        slot.store(val, Relaxed);
+        if old & desc::VALID != 0 && old & desc::AP_RO == 0 {
+            self.put_writable(((old & desc::ADDR_MASK).wrapping_sub(self.base) / PAGE) as usize);
+        }
+        true
+    }
+
+    fn update_inner(&mut self, env: &(impl MmuEnv + ?Sized), ptr: u64, val: u64) -> Result<(), Errno> {
         if ptr & hypercall_abi::mmu::MMU_CMD_MASK != hypercall_abi::mmu::MMU_NORMAL_PT_UPDATE {
             return Err(Errno::ENOSYS);
         }
@@ -353,11 +501,11 @@ impl PvMmu {
 
     /// A trapped direct store of `val` at `ipa` into a protected table:
     /// validated and done exactly like a one-entry update, and counted.
-    pub fn trapped_store(&mut self, env: &mut (impl MmuEnv + ?Sized), ipa: u64, val: u64) -> Result<(), Errno> {
+    pub fn trapped_store(&mut self, env: &(impl MmuEnv + ?Sized), ipa: u64, val: u64) -> Result<(), Errno> {
         let r = if ipa % 8 != 0 {
             Err(Errno::EINVAL)
         } else {
-            self.update_inner(env, ipa, val)
+            self.update_one(env, ipa, val)
         };
         if r.is_ok() {
             self.stats.trapped += 1;
@@ -365,13 +513,60 @@ impl PvMmu {
         self.refused(r)
     }
 
+    /// A trapped store of two descriptors (`stp`): `vals[0]` at `ipa`,
+    /// `vals[1]` at `ipa + 8`, both in one frame, each validated like a
+    /// one-entry update, all or nothing: if the second is refused the first
+    /// is undone (restoring the old entry cannot fail: its references were
+    /// held together with the new entry's a moment before).
+    pub fn trapped_pair(&mut self, env: &(impl MmuEnv + ?Sized), ipa: u64, vals: [u64; 2]) -> Result<(), Errno> {
+        let r = self.trapped_pair_inner(env, ipa, vals);
+        if r.is_ok() {
+            self.stats.trapped += 2;
+        }
+        self.refused(r)
+    }
+
+    fn trapped_pair_inner(&mut self, env: &(impl MmuEnv + ?Sized), ipa: u64, vals: [u64; 2]) -> Result<(), Errno> {
+        if ipa % 8 != 0 || ipa % PAGE > PAGE - 16 || self.index(ipa).is_none() {
+            return Err(Errno::EINVAL);
+        }
+        let old = env.read(ipa);
+        self.update_one(env, ipa, vals[0])?;
+        if let Err(e) = self.update_one(env, ipa + 8, vals[1]) {
+            let undone = self.update_one(env, ipa, old);
+            debug_assert!(undone.is_ok(), "restoring {old:#x} at {ipa:#x}: {undone:?}");
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// The guest's `MAIR_EL1` changes to `mair` (already checked by
+    /// [`sysreg::mair_ok`]). While any table is validated, each attribute
+    /// index must stay of the same class (Device or Normal), or mappings
+    /// validated under the old value could break the memory-attribute rule:
+    /// `EBUSY`.
+    pub fn set_mair(&mut self, mair: u64) -> Result<(), Errno> {
+        let device = desc::device_mask(mair);
+        if device != self.device && self.frames.iter().any(|f| matches!(f.ty, Type::Table(_))) {
+            return self.refused(Err(Errno::EBUSY));
+        }
+        self.device = device;
+        Ok(())
+    }
+
+    /// Which `MAIR_EL1` attribute indices are Device memory (bit `i` for
+    /// index `i`) in the value descriptors are validated against.
+    pub fn device_mask(&self) -> u8 {
+        self.device
+    }
+
     /// Pins the frame at `ipa` as a level-`level` table.
-    pub fn pin(&mut self, env: &mut (impl MmuEnv + ?Sized), ipa: u64, level: u8) -> Result<(), Errno> {
+    pub fn pin(&mut self, env: &(impl MmuEnv + ?Sized), ipa: u64, level: u8) -> Result<(), Errno> {
         let r = self.pin_inner(env, ipa, level);
         self.refused(r)
     }
 
-    fn pin_inner(&mut self, env: &mut (impl MmuEnv + ?Sized), ipa: u64, level: u8) -> Result<(), Errno> {
+    fn pin_inner(&mut self, env: &(impl MmuEnv + ?Sized), ipa: u64, level: u8) -> Result<(), Errno> {
         if level > MAX_LEVEL {
             return Err(Errno::EINVAL);
         }
@@ -385,12 +580,12 @@ impl PvMmu {
     }
 
     /// Releases the pin of the table at `ipa`.
-    pub fn unpin(&mut self, env: &mut (impl MmuEnv + ?Sized), ipa: u64) -> Result<(), Errno> {
+    pub fn unpin(&mut self, env: &(impl MmuEnv + ?Sized), ipa: u64) -> Result<(), Errno> {
         let r = self.unpin_inner(env, ipa);
         self.refused(r)
     }
 
-    fn unpin_inner(&mut self, env: &mut (impl MmuEnv + ?Sized), ipa: u64) -> Result<(), Errno> {
+    fn unpin_inner(&mut self, env: &(impl MmuEnv + ?Sized), ipa: u64) -> Result<(), Errno> {
         let i = self.index(ipa).ok_or(Errno::EPERM)?;
         if !self.frames[i].pinned {
             return Err(Errno::EINVAL);
@@ -408,7 +603,7 @@ impl PvMmu {
     /// releasing the previous one.
     pub fn set_base(
         &mut self,
-        env: &mut (impl MmuEnv + ?Sized),
+        env: &(impl MmuEnv + ?Sized),
         vcpu: usize,
         which: Ttbr,
         ipa: u64,
@@ -419,7 +614,7 @@ impl PvMmu {
 
     fn set_base_inner(
         &mut self,
-        env: &mut (impl MmuEnv + ?Sized),
+        env: &(impl MmuEnv + ?Sized),
         vcpu: usize,
         which: Ttbr,
         ipa: u64,

@@ -37,6 +37,16 @@ fn total_size_reads_header() {
 #[test]
 fn qemu_virt_gicv3() {
     let m = parse(VIRT_V3).unwrap();
+    // QEMU virt's 32 virtio-mmio transports: 0x200 apart from 0x0a00_0000,
+    // SPIs 16..48 (INTID 48..80), each once.
+    assert_eq!(m.virtio_mmio.len(), 32);
+    let mut seen: Vec<(u64, u32)> = m.virtio_mmio.iter().map(|(r, i)| (r.base, *i)).collect();
+    seen.sort();
+    for (n, (base, intid)) in seen.iter().enumerate() {
+        assert_eq!(*base, 0x0a00_0000 + 0x200 * n as u64);
+        assert_eq!(*intid, 48 + n as u32);
+    }
+    assert!(m.virtio_mmio.iter().all(|(r, _)| r.size == 0x200));
     assert_eq!(m.model.as_str(), "linux,dummy-virt");
     assert_eq!(m.compatible.as_str(), "linux,dummy-virt");
     assert_eq!(m.memory.as_slice(), &[r(0x4000_0000, 0x2000_0000)]);
