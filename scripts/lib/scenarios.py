@@ -13,7 +13,11 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import virtio_scenarios  # noqa: E402
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 OUT = os.path.join(TOP, "out")
@@ -376,6 +380,7 @@ def scenarios():
         ] + CLEAN_END,
         post=same_free_memory,
         never=NEVER, exit_code=0))
+    out += virtio_scenarios.scenarios(OUT, BANNER, CLEAN_END, NEVER)
     return out
 
 
@@ -424,20 +429,53 @@ def run(s):
         s["setup"]()
     cmd = qemu(s["board"], s.get("smp", 1), s.get("icount", False)) + s.get("qemu_extra", []) + ["-append", s["append"]]
     t0 = time.time()
-    try:
-        p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, timeout=s.get("timeout", TIMEOUT))
-        text, rc = p.stdout.decode("utf-8", "replace"), p.returncode
-    except subprocess.TimeoutExpired as e:
-        text, rc = (e.stdout or b"").decode("utf-8", "replace"), "timeout"
+    during = []
+    if "during" in s:
+        text, rc, during = run_with_hook(cmd, s["timeout"] if "timeout" in s else TIMEOUT, *s["during"])
+    else:
+        try:
+            p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, timeout=s.get("timeout", TIMEOUT))
+            text, rc = p.stdout.decode("utf-8", "replace"), p.returncode
+        except subprocess.TimeoutExpired as e:
+            text, rc = (e.stdout or b"").decode("utf-8", "replace"), "timeout"
     text = text.replace("\r\n", "\n")
     os.makedirs(os.path.join(OUT, "transcripts"), exist_ok=True)
     with open(os.path.join(OUT, "transcripts", s["name"].replace("/", "_") + ".log"), "w") as f:
         f.write(" ".join(cmd) + "\n\n" + text)
-    problems = check(s["name"], text, rc, s["expect"], s["never"], s["exit_code"])
+    problems = check(s["name"], text, rc, s["expect"], s["never"], s["exit_code"]) + during
     if "post" in s:
         problems += s["post"](text)
     return problems, time.time() - t0
+
+
+def run_with_hook(cmd, timeout, pattern, hook):
+    """Runs QEMU; once its console matches `pattern`, calls `hook()` (which
+    talks to the guest from the host and returns a list of problems) while
+    QEMU keeps running; then waits for QEMU to exit by itself."""
+    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    chunks, seen = [], threading.Event()
+
+    def reader():
+        for line in iter(p.stdout.readline, b""):
+            chunks.append(line)
+            if not seen.is_set() and re.search(pattern, line.decode("utf-8", "replace")):
+                seen.set()
+        seen.set()  # EOF: stop waiting
+    t = threading.Thread(target=reader, daemon=True)
+    t.start()
+    problems = []
+    if not seen.wait(timeout) or p.poll() is not None:
+        problems.append(f"never saw {pattern!r} while QEMU ran")
+    else:
+        problems += hook()
+    try:
+        rc = p.wait(timeout=max(1, timeout - 0))
+    except subprocess.TimeoutExpired:
+        p.kill()
+        rc = "timeout"
+    t.join(5)
+    return b"".join(chunks).decode("utf-8", "replace"), rc, problems
 
 
 def main():
