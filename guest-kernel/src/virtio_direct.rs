@@ -171,6 +171,33 @@ pub fn serve_http(nic: VirtioNic, requests: u32) {
     println!("guest: http: {served} request(s) served, {} refused; frames sent/received {:?}", http.refused, stack.dev.frames);
 }
 
+/// Sequential reads, then writes, of `mib` MiB in 64 KiB requests from
+/// [`GUEST_SECTOR`]: `BENCH blk_{read,write}_throughput_direct_ticks
+/// <counter ticks> <bytes>` (benchmarks, not checks).
+fn blk_bench(disk: &mut VirtioDisk, mib: u64) {
+    const CHUNK: usize = 64 * 1024;
+    let total = (mib << 20).min((disk.sectors() - GUEST_SECTOR) * 512);
+    let mut buf = vec![0u8; CHUNK];
+    println!("guest: cntfrq {}", crate::time::frequency());
+    for write in [false, true] {
+        let t0 = crate::time::counter();
+        let mut done = 0u64;
+        while done + CHUNK as u64 <= total {
+            let sector = GUEST_SECTOR + done / 512;
+            let r = if write { disk.write(sector, &buf) } else { disk.read(sector, &mut buf) };
+            r.unwrap_or_else(|_| fail("benchmark I/O"));
+            done += CHUNK as u64;
+        }
+        if write {
+            disk.flush().unwrap_or_else(|_| fail("flush"));
+        }
+        let dt = crate::time::counter() - t0;
+        let name = if write { "write" } else { "read" };
+        println!("BENCH blk_{name}_throughput_direct_ticks {dt} {done}");
+        buf.iter_mut().enumerate().for_each(|(i, b)| *b = guest_pattern(i));
+    }
+}
+
 fn arg(info: &BootInfo, key: &str) -> Option<&'static str> {
     info.bootargs.split_whitespace().find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
 }
@@ -183,6 +210,9 @@ pub fn run(info: &BootInfo) -> ! {
     let devs = probe(info);
     if let Some(mut d) = devs.disk {
         disk_check(&mut d);
+        if let Some(mib) = arg(info, "blkbench").and_then(|m| m.parse::<u64>().ok()) {
+            blk_bench(&mut d, mib);
+        }
     }
     if let Some(n) = devs.nic {
         let requests = arg(info, "requests").and_then(|r| r.parse().ok()).unwrap_or(3);
