@@ -196,6 +196,25 @@ pub fn run(info: &BootInfo) -> ! {
         let _ = ev::send(lb);
         events::yield_with_irqs();
         t.check("masked_port_not_delivered", events::count(lp), before + 1);
+        // SCHEDOP_poll returns at once for a pending (even masked) port.
+        let ports = [lp];
+        let start = crate::time::now_ns();
+        let arg = hypercall_abi::sched::SchedPoll {
+            ports: ports.as_ptr() as u64,
+            nr_ports: 1,
+            pad: 0,
+            timeout: start + 50_000_000,
+        };
+        // SAFETY: `arg` and `ports` are live for the call; only read.
+        let r = unsafe {
+            hypercall_abi::hvc::hypercall2(
+                hypercall_abi::nr::SCHED_OP,
+                hypercall_abi::sched::SCHEDOP_POLL,
+                core::ptr::from_ref(&arg) as u64,
+            )
+        };
+        let quick = crate::time::now_ns() - start < 50_000_000;
+        t.check("poll_pending_masked_port", (r, quick), (0, true));
         let _ = ev::unmask(lp);
         events::yield_with_irqs();
         t.check("delivered_on_unmask", events::count(lp), before + 2);

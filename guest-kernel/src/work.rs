@@ -152,6 +152,35 @@ pub fn timer() -> ! {
         "guest: timer cancel: {}",
         if cancelled_ok { "no interrupt" } else { "FAIL: an interrupt came" }
     );
-    println!("guest: timer checks passed {}/{}", ok + cancelled_ok as u64, ROUNDS + 1);
+    // SCHEDOP_poll with no ports and a timeout sleeps until the timeout;
+    // too many ports is refused.
+    let poll = |nr: u32, timeout: u64| {
+        let ports = [0u32; 1];
+        let arg = hypercall_abi::sched::SchedPoll { ports: ports.as_ptr() as u64, nr_ports: nr, pad: 0, timeout };
+        // SAFETY: `arg` and `ports` are live for the call; the monitor only
+        // reads them.
+        let r = unsafe {
+            hypercall_abi::hvc::hypercall2(
+                hypercall_abi::nr::SCHED_OP,
+                hypercall_abi::sched::SCHEDOP_POLL,
+                core::ptr::from_ref(&arg) as u64,
+            )
+        };
+        hypercall_abi::result_from_raw(r)
+    };
+    let deadline = time::now_ns() + 3_000_000;
+    let r = poll(0, deadline);
+    let woke = time::now_ns();
+    let poll_ok = r == Ok(0) && woke >= deadline;
+    println!(
+        "guest: timer poll: {r:?} {} us after its timeout {}",
+        woke.saturating_sub(deadline) / 1000,
+        if poll_ok { "ok" } else { "FAIL" }
+    );
+    let r = poll(129, 0);
+    let refused_ok = r == Err(hypercall_abi::Errno::EINVAL);
+    println!("guest: timer poll of 129 ports: {r:?} {}", if refused_ok { "ok" } else { "FAIL" });
+    let passed = ok + cancelled_ok as u64 + poll_ok as u64 + refused_ok as u64;
+    println!("guest: timer checks passed {}/{}", passed, ROUNDS + 3);
     guest::poweroff()
 }

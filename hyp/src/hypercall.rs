@@ -54,6 +54,17 @@ pub enum Action {
     /// Return 0 once the vCPU has something to handle (an event or its
     /// timer); until then it does not run.
     Block,
+    /// `SCHEDOP_poll`, arguments checked: return 0 once one of the `nr`
+    /// ports listed at guest address `ports` is pending, at `timeout`
+    /// (system time, ns; 0 = none), or when an event reaches the vCPU.
+    Poll {
+        /// Guest address of the `u32` port array.
+        ports: u64,
+        /// How many ports.
+        nr: u32,
+        /// Absolute timeout, 0 for none.
+        timeout: u64,
+    },
     /// `set_timer_op`: arm (or, with 0, cancel) the vCPU's one-shot timer at
     /// this system time in ns, and acknowledge a timer interrupt already
     /// delivered. Returns 0.
@@ -224,6 +235,10 @@ pub fn sched_op(g: &mut impl Guest, cmd: u64, arg: u64) -> Action {
     match cmd {
         SCHEDOP_YIELD => Action::Yield,
         SCHEDOP_BLOCK => Action::Block,
+        hypercall_abi::sched::SCHEDOP_POLL => match poll_args(g, arg) {
+            Ok(a) => a,
+            Err(e) => ret(Err(e)),
+        },
         SCHEDOP_SHUTDOWN => {
             let mut b = [0u8; 4];
             if let Err(e) = g.read(arg, &mut b) {
@@ -236,6 +251,33 @@ pub fn sched_op(g: &mut impl Guest, cmd: u64, arg: u64) -> Action {
         }
         _ => ret(Err(Errno::ENOSYS)),
     }
+}
+
+/// Most ports one `SCHEDOP_poll` may list (as Xen).
+pub const POLL_MAX_PORTS: u32 = 128;
+/// Ports of the 2-level event-channel ABI.
+const NR_PORTS: u32 = 4096;
+
+/// Reads and checks a `struct sched_poll` and its port list.
+fn poll_args(g: &mut impl Guest, arg: u64) -> Result<Action, Errno> {
+    let mut b = [0u8; 24];
+    g.read(arg, &mut b)?;
+    let ports = u64::from_le_bytes(b[0..8].try_into().unwrap());
+    let nr = u32::from_le_bytes(b[8..12].try_into().unwrap());
+    let timeout = u64::from_le_bytes(b[16..24].try_into().unwrap());
+    if nr > POLL_MAX_PORTS {
+        return Err(Errno::EINVAL);
+    }
+    let mut list = [0u8; 4 * POLL_MAX_PORTS as usize];
+    let list = &mut list[..4 * nr as usize];
+    g.read(ports, list)?;
+    if list
+        .chunks_exact(4)
+        .any(|p| u32::from_le_bytes(p.try_into().unwrap()) >= NR_PORTS)
+    {
+        return Err(Errno::EINVAL);
+    }
+    Ok(Action::Poll { ports, nr, timeout })
 }
 
 /// `vcpu_op(cmd, vcpu, arg)`: decodes and checks the arguments; the
@@ -557,6 +599,37 @@ mod tests {
             -22
         );
         assert_eq!(raw(dispatch(&mut g, nr::SCHED_OP, [42, 0, 0, 0, 0])), -38);
+    }
+
+    #[test]
+    fn sched_poll_checks_its_arguments() {
+        use hypercall_abi::sched::SCHEDOP_POLL;
+        let mut g = SimGuest::new(B, 0x1000);
+        let put = |g: &mut SimGuest, ports: u64, nr: u32, timeout: u64| {
+            g.mem[0..8].copy_from_slice(&ports.to_le_bytes());
+            g.mem[8..12].copy_from_slice(&nr.to_le_bytes());
+            g.mem[16..24].copy_from_slice(&timeout.to_le_bytes());
+        };
+        g.mem[0x100..0x104].copy_from_slice(&5u32.to_le_bytes());
+        g.mem[0x104..0x108].copy_from_slice(&4095u32.to_le_bytes());
+        put(&mut g, B + 0x100, 2, 77);
+        assert_eq!(
+            dispatch(&mut g, nr::SCHED_OP, [SCHEDOP_POLL, B, 0, 0, 0]),
+            Action::Poll { ports: B + 0x100, nr: 2, timeout: 77 }
+        );
+        put(&mut g, B + 0x100, 0, 0);
+        assert_eq!(
+            dispatch(&mut g, nr::SCHED_OP, [SCHEDOP_POLL, B, 0, 0, 0]),
+            Action::Poll { ports: B + 0x100, nr: 0, timeout: 0 }
+        );
+        put(&mut g, B + 0x100, 129, 0);
+        assert_eq!(raw(dispatch(&mut g, nr::SCHED_OP, [SCHEDOP_POLL, B, 0, 0, 0])), -22);
+        g.mem[0x104..0x108].copy_from_slice(&4096u32.to_le_bytes());
+        put(&mut g, B + 0x100, 2, 0);
+        assert_eq!(raw(dispatch(&mut g, nr::SCHED_OP, [SCHEDOP_POLL, B, 0, 0, 0])), -22, "port out of range");
+        put(&mut g, 0x10, 2, 0);
+        assert_eq!(raw(dispatch(&mut g, nr::SCHED_OP, [SCHEDOP_POLL, B, 0, 0, 0])), -14, "list outside memory");
+        assert_eq!(raw(dispatch(&mut g, nr::SCHED_OP, [SCHEDOP_POLL, 8, 0, 0, 0])), -14);
     }
 
     #[test]

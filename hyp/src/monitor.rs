@@ -132,6 +132,10 @@ pub(crate) struct Monitor {
     sched: Scheduler,
     vmids: VmidPool,
     timers: Timers,
+    /// `SCHEDOP_poll` timeouts.
+    poll_timers: Timers,
+    /// vCPUs sleeping in `SCHEDOP_poll`.
+    pollers: u32,
     privileged: u16,
     /// Devices for the driver domain (present virtio-mmio transports).
     devices: Vec<devices::Device>,
@@ -572,6 +576,8 @@ fn start(dtb_at: Range, info: &MachineInfo) -> Result<(), &'static str> {
         cpus,
         vmids: VmidPool::default(),
         timers: Timers::new(),
+        poll_timers: Timers::new(),
+        pollers: 0,
         privileged: 0,
         pv_new_domains: true,
         devices: Vec::new(),
@@ -640,9 +646,9 @@ impl Monitor {
     }
 
     /// Index of the CPU running this code.
+    #[inline(always)]
     fn this_cpu(&self) -> usize {
-        let me = arch::mpidr();
-        self.cpus.iter().position(|c| c.mpidr == me).unwrap_or(0)
+        arch::stack_index()
     }
 
     fn dom_index(&self, id: u16) -> Option<usize> {
@@ -864,10 +870,13 @@ impl Monitor {
         if self.cpus[c].armed.1 == self.timers_gen && self.cpus[c].armed.0 == until {
             return;
         }
-        let at = match self.timers.earliest(|_| true) {
-            Some(t) => t.min(until),
-            None => until,
-        };
+        let mut at = until;
+        for t in [self.timers.earliest(|_| true), self.poll_timers.earliest(|_| true)]
+            .into_iter()
+            .flatten()
+        {
+            at = at.min(t);
+        }
         // Keyed by the scheduler deadline it started from.
         self.cpus[c].armed = (until, self.timers_gen);
         if at == u64::MAX {
@@ -880,6 +889,9 @@ impl Monitor {
     /// Fires every vCPU timer that is due.
     fn fire_timers(&mut self, now: u64) {
         self.timers_gen += 1;
+        for id in self.poll_timers.expire(now) {
+            self.notify(id);
+        }
         for id in self.timers.expire(now) {
             // Xen's way once the domain uses event channels: VIRQ_TIMER (lost
             // if unbound); before that, this monitor's own timer line.
@@ -900,11 +912,17 @@ impl Monitor {
         let now = self.now();
         let Some(v) = self.vcpu_mut(id) else { return };
         let on = v.on_cpu;
+        let polled = core::mem::take(&mut v.polling);
         if v.blocked && v.power == Power::Up {
             v.blocked = false;
             if let Ok(Some(c)) = self.sched.wake(id, now) {
                 self.kick(c);
             }
+        }
+        if polled {
+            self.pollers -= 1;
+            self.poll_timers.cancel(id);
+            self.timers_gen += 1;
         }
         // A CPU running it re-evaluates its line on its next return to it:
         // make it return now (this CPU does anyway).
@@ -950,6 +968,10 @@ impl Monitor {
             Action::Block => {
                 self.regs(c).x[0] = 0;
                 self.block(c, cur);
+            }
+            Action::Poll { ports, nr, timeout } => {
+                self.regs(c).x[0] = 0;
+                self.poll(c, cur, ports, nr, timeout, now);
             }
             Action::SetTimer(t) => {
                 self.regs(c).x[0] = 0;
@@ -1087,6 +1109,51 @@ impl Monitor {
         }
     }
 
+    /// `SCHEDOP_poll`: returns at once if a listed port is pending or the
+    /// timeout has passed; else the vCPU sleeps until an event reaches it
+    /// (on any port: callers check their ports again, as with Xen) or the
+    /// timeout.
+    fn poll(&mut self, c: usize, cur: VcpuId, ports: u64, nr: u32, timeout: u64, now: u64) {
+        let mut b = [0u8; 4 * hypercall::POLL_MAX_PORTS as usize];
+        let b = &mut b[..4 * nr as usize];
+        if let Err(e) = self.guest_read(cur, ports, b) {
+            self.regs(c).x[0] = e.to_raw() as u64;
+            return;
+        }
+        let list = b.chunks_exact(4).map(|p| u32::from_le_bytes(p.try_into().unwrap()));
+        if pv::any_pending(cur.dom, list) || (timeout != 0 && timeout <= now) {
+            return;
+        }
+        let Some(v) = self.vcpu_mut(cur) else { return };
+        if v.irq_line() || pv::upcall_pending(cur) {
+            return;
+        }
+        v.blocked = true;
+        v.polling = true;
+        self.pollers += 1;
+        if timeout != 0 {
+            self.poll_timers.set(cur, timeout);
+            self.timers_gen += 1;
+        }
+        let _ = self.sched.block(cur, now);
+        self.cpus[c].resched = true;
+    }
+
+    /// Wakes every vCPU sleeping in `SCHEDOP_poll`.
+    fn wake_pollers(&mut self) {
+        let mut ids: Vec<VcpuId> = Vec::new();
+        for d in &self.domains {
+            for v in &d.vcpus {
+                if v.polling {
+                    ids.push(VcpuId::new(d.id, v.id as u16));
+                }
+            }
+        }
+        for id in ids {
+            self.notify(id);
+        }
+    }
+
     /// The vCPU waits for an event or its timer (unless one is pending).
     fn block(&mut self, c: usize, cur: VcpuId) {
         let now = self.now();
@@ -1141,8 +1208,15 @@ impl Monitor {
                         return;
                     }
                     let Some(i) = self.dom_index(cur.dom) else { return };
-                    if let Some(a) = pv::hypercall(self, i, cur, nr, args) {
-                        self.apply(c, cur, a);
+                    if matches!(
+                        nr,
+                        hypercall_abi::nr::EVENT_CHANNEL_OP
+                            | hypercall_abi::nr::GRANT_TABLE_OP
+                            | hypercall_abi::nr::MEMORY_OP
+                    ) {
+                        if let Some(a) = pv::hypercall(self, i, cur, nr, args) {
+                            self.apply(c, cur, a);
+                        }
                         return;
                     }
                     let dom = &mut self.domains[i];
@@ -1266,7 +1340,11 @@ impl Monitor {
         }
         for v in d.vcpus.iter_mut() {
             v.power = Power::Down;
+            if core::mem::take(&mut v.polling) {
+                self.pollers -= 1;
+            }
         }
+        self.poll_timers.cancel_domain(id);
         self.timers.cancel_domain(id);
         self.timers_gen += 1;
         if self.driver == Some(id) {

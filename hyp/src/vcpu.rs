@@ -134,6 +134,8 @@ pub struct Vcpu {
     pub cpu_time: u64,
     /// Has run at least once (its first run is reported).
     pub ran: bool,
+    /// Sleeping in `SCHEDOP_poll` (woken by any event, or its timeout).
+    pub polling: bool,
     /// When it was last put on a CPU (system time, ns).
     pub since: u64,
 }

@@ -326,8 +326,8 @@ def scenarios():
         # set_timer_op deadlines waited for with wfi (the vCPU blocks).
         out.append(dict(
             name=f"{b}/timer", board=b, smp=2, append='semihosting dom=t,args="timer" dom=u,vcpus=2,args="timer"',
-            expect=BANNER + [("any", r"^\[t\] guest: timer checks passed 6/6"),
-                             ("any", r"^\[u\] guest: timer checks passed 6/6")] + CLEAN_END,
+            expect=BANNER + [("any", r"^\[t\] guest: timer checks passed 8/8"),
+                             ("any", r"^\[u\] guest: timer checks passed 8/8")] + CLEAN_END,
             never=NEVER, exit_code=0))
         # Domain management from the privileged (first) domain: create and
         # destroy in a loop gives back every frame; refusals for bad input
@@ -351,7 +351,7 @@ def scenarios():
                              ("any", r"hyp: dom3 \(fault\): vcpu 0: unhandled synchronous exception"),
                              ("any", r"hyp: dom3 \(fault\): ended after a fault; the other domains go on"),
                              ("any", r"^\[busy\] guest: work fp registers intact on 4 vcpu\(s\)"),
-                             ("any", r"^\[t\] guest: timer checks passed 6/6"),
+                             ("any", r"^\[t\] guest: timer checks passed 8/8"),
                              ("any", r"hyp:   dom1 \(busy\): poweroff")] + CLEAN_END,
             post=same_free_memory,
             never=NEVER, exit_code=0))

@@ -99,6 +99,19 @@ pub(super) fn upcall_pending(v: VcpuId) -> bool {
         .is_some_and(|i| i.upcall_pending())
 }
 
+/// Whether any of `ports` is pending for domain `dom`.
+pub(super) fn any_pending(dom: u16, ports: impl Iterator<Item = u32>) -> bool {
+    let pa = SHARED_PA
+        .get(dom as usize)
+        .map_or(0, |a| a.load(Ordering::Relaxed));
+    if pa == 0 {
+        return false;
+    }
+    // SAFETY: as in `upcall_pending`.
+    let s = unsafe { &*(pa as *const SharedInfo) };
+    ports.into_iter().any(|p| s.is_pending(p))
+}
+
 /// Whether domain `dom` uses event channels (has a shared-info page).
 pub(super) fn has_events(dom: u16) -> bool {
     SHARED_PA
@@ -152,9 +165,19 @@ pub(super) fn hypercall(m: &mut Monitor, i: usize, cur: VcpuId, nr: u64, a: [u64
     let Some(mem) = m.domains[i].mem.as_ref() else {
         return Some(Action::Return(Errno::EFAULT.to_raw()));
     };
+    // The argument's page, translated once without a table walk (the
+    // common case: a small struct that does not cross a page).
+    let mmu_off = mrs!("sctlr_el1") & 1 == 0 || mrs!("hcr_el2") & (1 << 12) != 0;
+    let arg_page = a[1] & !(PAGE_SIZE - 1);
+    let fast = if mmu_off {
+        mem.ram_pa(arg_page).map(|pa| (arg_page, pa))
+    } else {
+        None
+    };
     let mut g = P2mGuest {
         p2m: mem.p2m,
         ram: mem.ram,
+        fast,
     };
     let mut env = Env {
         domains: &mut m.domains,
@@ -180,6 +203,10 @@ pub(super) fn hypercall(m: &mut Monitor, i: usize, cur: VcpuId, nr: u64, a: [u64
         _ => st.pv.memory_op(&mut g, &mut env, id, a[0], a[1]),
     };
     drop(guard);
+    if upcall.is_none() && nr == nr::EVENT_CHANNEL_OP && m.pollers > 0 {
+        // An event on a masked port raises no upcall but ends a poll.
+        m.wake_pollers();
+    }
     if let Some(u) = upcall {
         // The target vCPU's line went up: wake it, or make the CPU that
         // runs it look.
@@ -265,10 +292,18 @@ pub(super) fn domain_ended(m: &mut Monitor, i: usize) {
 struct P2mGuest {
     p2m: PageTable,
     ram: (u64, u64),
+    /// A guest page (MMU off, so also guest-physical) already known to be
+    /// its own RAM at this machine address: (page, machine page).
+    fast: Option<(u64, u64)>,
 }
 
 impl P2mGuest {
     fn translate(&self, gva: u64, write: bool) -> Result<u64, Errno> {
+        if let Some((page, pa)) = self.fast {
+            if gva & !(PAGE_SIZE - 1) == page {
+                return Ok(pa + (gva & (PAGE_SIZE - 1)));
+            }
+        }
         let ipa = if mrs!("sctlr_el1") & 1 != 0 && mrs!("hcr_el2") & (1 << 12) == 0 {
             el1::gva_to_ipa(gva, write).ok_or(Errno::EFAULT)?
         } else {
@@ -314,6 +349,14 @@ impl Guest for P2mGuest {
         // Fast path: a small argument struct within one page.
         if gva % PAGE_SIZE + buf.len() as u64 <= PAGE_SIZE {
             let pa = self.translate(gva, false)?;
+            if buf.len() <= 32 {
+                // Short arguments: byte loads, no call to memcpy.
+                for (i, b) in buf.iter_mut().enumerate() {
+                    // SAFETY: as below, one byte of it.
+                    *b = unsafe { core::ptr::read_volatile((pa + i as u64) as *const u8) };
+                }
+                return Ok(());
+            }
             // SAFETY: `pa..pa+len` is the guest's own readable RAM (checked
             // through its P2M), within one page, identity-mapped at EL2.
             unsafe { core::ptr::copy_nonoverlapping(pa as *const u8, buf.as_mut_ptr(), buf.len()) };

@@ -125,6 +125,16 @@ fn stacks_base() -> u64 {
     core::ptr::addr_of!(boot_stacks) as u64
 }
 
+/// Index of the CPU running this code, from its stack pointer (each CPU
+/// runs the monitor on its own stack, `stack_top(i)`).
+#[inline(always)]
+pub fn stack_index() -> usize {
+    let sp: u64;
+    // SAFETY: reading the stack pointer has no effects.
+    unsafe { core::arch::asm!("mov {}, sp", out(reg) sp, options(nomem, nostack, preserves_flags)) };
+    (sp.wrapping_sub(stacks_base()) / (GUARD_SIZE + STACK_SIZE)) as usize
+}
+
 /// Top of the boot stack of CPU `i`.
 pub fn stack_top(i: usize) -> u64 {
     stacks_base() + (i as u64 + 1) * (GUARD_SIZE + STACK_SIZE)
