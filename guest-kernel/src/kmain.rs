@@ -53,6 +53,7 @@ impl Command {
             "blk=rw" => Command::Run(crate::blk_test::rw),
             "blk=bad" => Command::Run(crate::blk_test::bad),
             "blk=bench" => Command::Run(crate::blk_test::bench),
+            "virtio=direct" => Command::Run(crate::virtio_direct::run),
             _ => return None,
         })
     }

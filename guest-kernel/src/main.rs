@@ -65,6 +65,10 @@ mod mmu_checks;
 mod paging;
 #[cfg(target_os = "none")]
 mod tasks;
+#[cfg(target_os = "none")]
+mod virtio;
+#[cfg(target_os = "none")]
+mod virtio_direct;
 
 /// Host stub: the kernel only runs on the bare-metal target.
 #[cfg(not(target_os = "none"))]

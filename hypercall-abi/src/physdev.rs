@@ -41,3 +41,53 @@ pub struct PhysdevEoi {
 }
 
 const _: () = assert!(core::mem::size_of::<PhysdevEoi>() == 4);
+
+/// `VIRQ_ARCH_0` under Xen's name (= [`VIRQ_DEVICE_FIRST`]).
+pub const VIRQ_ARCH_0: u32 = VIRQ_DEVICE_FIRST;
+/// Passed-through interrupts available (`VIRQ_ARCH_0..NR_VIRQS`).
+pub const MAX_PASSTHROUGH_IRQS: u32 = crate::event_channel::NR_VIRQS - VIRQ_ARCH_0;
+const _: () = assert!(MAX_PASSTHROUGH_IRQS as usize == MAX_DEVICES);
+
+/// The VIRQ of the `k`-th passed-through device, if there is one.
+pub const fn virq_for_device(k: u32) -> Option<u32> {
+    if k < MAX_PASSTHROUGH_IRQS {
+        Some(VIRQ_ARCH_0 + k)
+    } else {
+        None
+    }
+}
+
+/// The index of the passed-through device whose VIRQ is `virq`.
+pub const fn device_for_virq(virq: u32) -> Option<u32> {
+    if virq >= VIRQ_ARCH_0 && virq < crate::event_channel::NR_VIRQS {
+        Some(virq - VIRQ_ARCH_0)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn layout_and_numbers() {
+        assert_eq!(core::mem::offset_of!(PhysdevEoi, irq), 0);
+        assert_eq!(crate::nr::PHYSDEV_OP, 33);
+        assert_eq!((virq_for_device(0), virq_for_device(7), virq_for_device(8)), (Some(16), Some(23), None));
+        assert_eq!((device_for_virq(15), device_for_virq(16), device_for_virq(24)), (None, Some(0), None));
+    }
+
+    proptest! {
+        #[test]
+        fn virq_mapping_round_trips(k in 0u32..64, v in 0u32..64) {
+            if let Some(v) = virq_for_device(k) {
+                prop_assert_eq!(device_for_virq(v), Some(k));
+            }
+            if let Some(k) = device_for_virq(v) {
+                prop_assert_eq!(virq_for_device(k), Some(v));
+            }
+        }
+    }
+}

@@ -14,6 +14,8 @@
 //! * [`devices`]: the store entries of a guest's devices (Xen's paths and
 //!   permissions) and the back end's handshake through them.
 //! * [`netback`]: the driver domain's learning bridge and tx/rx checks.
+//! * [`dma`]: the driver domain's DMA window allocator and the checks on
+//!   the passed-through devices its device tree describes.
 //! * [`consback`]: many domains' consoles on one serial line, labelled,
 //!   with an input switch key sequence.
 //!
@@ -29,6 +31,7 @@ pub mod blkback;
 pub mod blkfront;
 pub mod consback;
 pub mod devices;
+pub mod dma;
 pub mod netback;
 pub mod store;
 pub mod xenbus;

@@ -35,6 +35,8 @@
 //! # fn frame(dst: [u8; 6], src: [u8; 6]) -> Vec<u8> { let mut f = dst.to_vec(); f.extend(src); f.extend([8, 0]); f.resize(60, 0); f }
 //! ```
 
+pub mod vif;
+
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use hypercall_abi::io::netif::*;

@@ -1,0 +1,107 @@
+"""Scenarios with the driver domain's real devices (virtio-blk on a disk
+image in out/, virtio-net on QEMU's user network with a forwarded port).
+
+The disk layout is the guest's (guest-kernel/src/virtio_direct.rs): the host
+writes a header in sector 0 and a pattern at sector 2048 before boot; the
+guest checks them and writes its own pattern at sector 4096, which the host
+checks byte for byte after QEMU exits. While QEMU runs, the host fetches the
+guest's page through the forwarded port (the `during` hook of run()).
+"""
+import os
+import socket
+import urllib.request
+
+HOST_MAGIC = b"PVH-DISK-IMAGE-1"
+HOST_SECTOR, HOST_BYTES = 2048, 64 * 1024
+GUEST_SECTOR, GUEST_BYTES = 4096, 64 * 1024
+DISK_BYTES = 8 << 20
+
+
+def host_pattern(i):
+    return ((i * 7) ^ (i >> 9)) & 0xff
+
+
+def guest_pattern(i):
+    return ((i * 13) ^ (i >> 7) ^ 0x5a) & 0xff
+
+
+def make_image(path):
+    d = bytearray(DISK_BYTES)
+    d[:len(HOST_MAGIC)] = HOST_MAGIC
+    d[HOST_SECTOR * 512:HOST_SECTOR * 512 + HOST_BYTES] = bytes(host_pattern(i) for i in range(HOST_BYTES))
+    with open(path, "wb") as f:
+        f.write(d)
+
+
+def check_image(path):
+    """The guest's bytes are in the image, and the host's are untouched."""
+    with open(path, "rb") as f:
+        d = f.read()
+    problems = []
+    if len(d) != DISK_BYTES:
+        problems.append(f"image is {len(d)} bytes, expected {DISK_BYTES}")
+    got = d[GUEST_SECTOR * 512:GUEST_SECTOR * 512 + GUEST_BYTES]
+    want = bytes(guest_pattern(i) for i in range(GUEST_BYTES))
+    if got != want:
+        bad = next((i for i in range(GUEST_BYTES) if i >= len(got) or got[i] != want[i]), 0)
+        problems.append(f"guest data in the image differs from byte {bad} of sector {GUEST_SECTOR}")
+    host = d[HOST_SECTOR * 512:HOST_SECTOR * 512 + HOST_BYTES]
+    if host != bytes(host_pattern(i) for i in range(HOST_BYTES)) or not d.startswith(HOST_MAGIC):
+        problems.append("the host's data in the image changed")
+    print(f"        image check: {GUEST_BYTES} guest bytes at sector {GUEST_SECTOR}: "
+          f"{'ok' if not problems else 'BAD'}")
+    return problems
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def fetch(port, n, expect_body):
+    """n GETs of the forwarded port; each must return 200 and the body."""
+    problems = []
+    for i in range(n):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=20) as r:
+                body = r.read()
+                if r.status != 200 or body != expect_body:
+                    problems.append(f"request {i + 1}: status {r.status}, body {body!r}")
+                else:
+                    print(f"        host GET {i + 1}/{n}: 200, {len(body)} bytes: ok")
+        except OSError as e:
+            problems.append(f"request {i + 1}: {e}")
+    return problems
+
+
+def scenarios(out_dir, banner, clean_end, never):
+    out = []
+    disk = os.path.join(out_dir, "virtio-direct.img")
+    port = free_port()
+    requests = 3
+    out.append(dict(
+        name="virt/virtio-direct", board="virt", smp=2, timeout=60,
+        setup=lambda: make_image(disk),
+        qemu_extra=["-drive", f"file={disk},if=none,format=raw,id=d0", "-device", "virtio-blk-device,drive=d0",
+                    "-netdev", f"user,id=n0,hostfwd=tcp:127.0.0.1:{port}-10.0.2.15:80",
+                    "-device", "virtio-net-device,netdev=n0"],
+        append=f'semihosting dom=drv,driver,mem=32,args="virtio=direct requests={requests}"',
+        during=(r"\[drv\] guest: http: listening on 10\.0\.2\.15:80",
+                lambda: fetch(port, requests, b"hello from the pvh driver domain\n")),
+        expect=banner + [
+            ("any", r"^\[drv\] guest: virtio: 2 device\(s\), DMA window 0x[0-9a-f]+\+0x800000"),
+            ("any", r"^\[drv\] guest: virtio-net at 0xa003c00, virq 16: mac 52:54:00:12:34:56"),
+            ("any", r"^\[drv\] guest: virtio-blk at 0xa003e00, virq 17: 16384 sectors"),
+            ("any", r"^\[drv\] guest: virtio-blk: host header and 65536 bytes at sector 2048 read back correctly"),
+            ("any", r"^\[drv\] guest: virtio-blk: wrote 65536 bytes at sector 4096, flushed, read back"),
+            ("any", rf"^\[drv\] guest: http: served request {requests}$"),
+            ("any", rf"^\[drv\] guest: http: {requests} request\(s\) served, 0 refused"),
+            ("any", r"^\[drv\] guest: virtio: done"),
+            ("any", r"hyp: 2 device\(s\) of the driver domain reset"),
+        ] + clean_end,
+        post=lambda text: check_image(disk),
+        never=never + [r"PHYSDEVOP_eoi\(\d+\) refused"], exit_code=0))
+    return out
