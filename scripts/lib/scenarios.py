@@ -370,7 +370,8 @@ def scenarios():
     # CPU runs at the same speed, so units measure CPU time.
     for name, board, smp, opts, vcpus, ms in [("virt/weights-1cpu", "virt", 1, "", 1, 600),
                                               ("virt/weights-smp4", "virt", 4, "", 4, 3000),
-                                              ("raspi4b/weights-1cpu", "raspi4b", 4, "maxcpus=1", 1, 600)]:
+                                              ("raspi4b/weights-1cpu", "raspi4b", 4, "maxcpus=1", 1, 600),
+                                              ("raspi4b/weights-smp4", "raspi4b", 4, "", 4, 2000)]:
         doms = " ".join(f'dom=w{w},weight={w},vcpus={vcpus},args="work={ms}"' for w in (1, 2, 4))
         out.append(dict(
             name=name, board=board, smp=smp, icount=True, timeout=240,
