@@ -18,6 +18,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import virtio_scenarios  # noqa: E402
+import net_scenarios  # noqa: E402
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 OUT = os.path.join(TOP, "out")
@@ -439,6 +440,7 @@ def scenarios():
         post=same_free_memory,
         never=NEVER, exit_code=0))
     out += virtio_scenarios.scenarios(OUT, BANNER, CLEAN_END, NEVER)
+    out += net_scenarios.scenarios(OUT, BANNER, CLEAN_END, NEVER, same_free_memory)
     return out
 
 
