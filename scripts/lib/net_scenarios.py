@@ -63,4 +63,27 @@ def scenarios(out_dir, banner, clean_end, never, same_free_memory):
         ] + clean_end,
         post=same_free_memory,
         never=never, exit_code=0))
+    # (b) From the host: an HTTP GET through QEMU's forwarded port reaches
+    # a guest's service: slirp -> virtio-net -> the driver domain's
+    # bridge -> netif -> the guest (10.0.2.15, slirp's guest address).
+    port = virtio_scenarios.free_port()
+    requests = 3
+    out.append(dict(
+        name="virt/net-host-http", board="virt", smp=2, timeout=60,
+        qemu_extra=["-netdev", f"user,id=n0,hostfwd=tcp:127.0.0.1:{port}-10.0.2.15:80",
+                    "-device", "virtio-net-device,netdev=n0"],
+        append='semihosting dom=drv,driver,mem=64,args="driver uplink disk=1" '
+               f'dom=web,args="net=serve backend=1 ip=10.0.2.15 requests={requests}"',
+        during=(r"\[drv\] \[web\] guest: net: http: listening on 10\.0\.2\.15:80",
+                lambda: virtio_scenarios.fetch(port, requests, BODY)),
+        expect=banner + [
+            ("any", r"^\[drv\] driver: net: bridge up, uplink virtio-net 52:54:00:12:34:56"),
+            ("any", r"^\[drv\] driver: dom2 \(web\): vif 0 connected: mac 00:16:3e:00:00:02"),
+            ("any", rf"^\[drv\] \[web\] guest: net http served: {requests} of {requests}, 0 refused ok"),
+            ("any", r"^\[drv\] \[web\] guest: net checks passed 1/1"),
+            ("any", r"^\[drv\] driver: dom2 \(web\) gone: vif 0 tx \d+ packets, 0 refused; rx \d+ delivered, 0 errors"),
+            ("any", r"^\[drv\] driver: every guest is gone; powering off"),
+            ("any", r"hyp: 1 device\(s\) of the driver domain reset"),
+        ] + clean_end,
+        never=never + [r"PHYSDEVOP_eoi\(\d+\) refused"], exit_code=0))
     return out
