@@ -169,6 +169,7 @@ pub fn ping_mode(info: &BootInfo) -> ! {
         let dt = counter() - t0;
         t.check("stream sent", done, format_args!("{} of {stream} bytes acknowledged", b.sent));
         if done {
+            println!("guest: cntfrq {}", crate::time::frequency());
             println!("BENCH net_stream_ticks {dt} {stream}");
         }
     }
