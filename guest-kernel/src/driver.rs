@@ -49,6 +49,9 @@ use pvdev::store::{Limits, Store};
 use pvdev::xenbus::Action;
 use pvdev::DomId;
 
+#[path = "driver_net.rs"]
+mod net;
+
 /// Persistent mappings kept per block device.
 const CACHE_MAX: usize = 128;
 /// Requests taken from one ring before the others get a turn.
@@ -550,17 +553,20 @@ pub fn run(info: &BootInfo) -> ! {
     if dom_info(0) == Err(hypercall_abi::Errno::EPERM) {
         fail("not allowed to list domains (configure the driver domain priv)");
     }
+    let mut net = net::Net::new(info);
     let mut next_scan = 0;
     loop {
         if now_ns() >= next_scan {
             d.scan();
+            net.sync(&mut d);
             next_scan = now_ns() + SCAN_NS;
             if d.served_any && d.guests.is_empty() {
                 println!("driver: every guest is gone; powering off");
                 guest::poweroff();
             }
         }
-        if !d.service() {
+        let busy = d.service();
+        if !net.service(&mut d) && !busy {
             events::sleep(next_scan.saturating_sub(now_ns()).max(1_000_000));
         }
     }

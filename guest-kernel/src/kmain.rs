@@ -54,6 +54,9 @@ impl Command {
             "blk=bad" => Command::Run(crate::blk_test::bad),
             "blk=bench" => Command::Run(crate::blk_test::bench),
             "virtio=direct" => Command::Run(crate::virtio_direct::run),
+            "net=serve" => Command::Run(crate::net_test::serve),
+            "net=ping" => Command::Run(crate::net_test::ping_mode),
+            "net=bad" => Command::Run(crate::net_test::bad),
             _ => return None,
         })
     }

@@ -69,6 +69,7 @@ mod tasks;
 mod virtio;
 #[cfg(target_os = "none")]
 mod virtio_direct;
+mod net_test;
 
 /// Host stub: the kernel only runs on the bare-metal target.
 #[cfg(not(target_os = "none"))]

@@ -10,7 +10,8 @@
 //!   `weight` to 256 (1..=65535), `cap` to 0 = none (percent of one CPU, at
 //!   most `100 * vcpus`); `priv` makes it the privileged domain (at most one;
 //!   without any, the first domain is privileged); `driver` makes it the
-//!   driver domain, which gets the machine's devices (at most one); `dev` is
+//!   driver domain, which gets the machine's devices (at most one); `pin=N`
+//!   keeps its vCPUs on physical CPU N; `dev` is
 //!   a `+`-separated
 //!   list of devices from `console`, `blk`, `net` (default `console`);
 //!   `args` becomes the domain's `/chosen/bootargs` and must come last (it
@@ -78,6 +79,9 @@ pub struct DomainConfig {
     pub driver: bool,
     /// Devices it is given.
     pub devices: Devices,
+    /// `pin=N`: its vCPUs run only on physical CPU N (if the machine has
+    /// it; otherwise the monitor says so and ignores it).
+    pub pin: Option<u16>,
 }
 
 /// A set of paravirtual devices (`dev=console+blk`).
@@ -231,6 +235,7 @@ fn parse_domain(spec: &str) -> Result<DomainConfig, ConfigError> {
         cap: 0,
         privileged: false,
         driver: false,
+        pin: None,
         devices: Devices::CONSOLE,
     };
     let mut cap_text = "";
@@ -280,6 +285,14 @@ fn parse_domain(spec: &str) -> Result<DomainConfig, ConfigError> {
                     .parse()
                     .map_err(|_| ConfigError::BadValue("cap (percent, <= 100 * vcpus)", short(v)))?;
                 cap_text = v;
+            }
+            "pin" => {
+                d.pin = Some(
+                    v.parse()
+                        .ok()
+                        .filter(|n: &u16| (*n as usize) < 64)
+                        .ok_or_else(|| ConfigError::BadValue("pin (a CPU number, 0..64)", short(v)))?,
+                )
             }
             "dev" => {
                 d.devices = Devices::parse(v)
@@ -452,6 +465,10 @@ mod tests {
         let c = parse(r#"dom=drv,driver,priv,args="driver" dom=g"#).unwrap();
         assert!(c.domains[0].driver && !c.domains[1].driver);
         assert_eq!(parse("dom=a,driver dom=b,driver").unwrap_err(), ConfigError::TwoDrivers);
+        assert_eq!(parse("dom=a,pin=1").unwrap().domains[0].pin, Some(1));
+        assert_eq!(parse("dom=a").unwrap().domains[0].pin, None);
+        assert!(matches!(parse("dom=a,pin=64"), Err(ConfigError::BadValue(..))));
+        assert!(matches!(parse("dom=a,pin=x"), Err(ConfigError::BadValue(..))));
         // Limits are inclusive.
         let c = parse("dom=a,vcpus=8,weight=65535,cap=800,dev=net").unwrap();
         assert_eq!((c.domains[0].vcpus, c.domains[0].weight, c.domains[0].cap), (8, 65535, 800));

@@ -676,7 +676,18 @@ impl Monitor {
         for i in 0..nvcpus {
             let mut v = Box::new(Vcpu::new(i as u32, mem.entry, mem.dtb));
             let vid = VcpuId::new(id, i as u16);
-            let _ = self.sched.add_vcpu(vid, (id as usize + i) % ncpus);
+            match d.pin.map(usize::from) {
+                Some(p) if p < ncpus => {
+                    let _ = self.sched.add_vcpu(vid, p);
+                    let _ = self.sched.set_affinity(vid, Some(p));
+                }
+                pin => {
+                    if let Some(p) = pin.filter(|_| i == 0) {
+                        println!("hyp: {}: no cpu {} to pin to; not pinned", d.name, p);
+                    }
+                    let _ = self.sched.add_vcpu(vid, (id as usize + i) % ncpus);
+                }
+            }
             if i == 0 {
                 v.power = Power::Up;
                 v.initialised = true;

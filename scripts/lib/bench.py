@@ -109,6 +109,22 @@ def virtio_benchmarks(results):
         results[f"blk_{name}_throughput_virtio_direct"] = (round(nbytes * freq / ticks / 2**20, 1), "MiB per virtual second (driver domain on virtio-blk)")
 
 
+def net_benchmarks(results):
+    """A checked TCP stream between two guests through the driver domain's
+    bridge (netfront -> vif -> bridge -> vif -> netfront, one CPU):
+    bytes per virtual second."""
+    n = 4 << 20
+    text = boot('semihosting dom=drv,mem=64,priv,args="driver disk=1" '
+                f'dom=srv,args="net=serve backend=1 ip=10.0.2.15 requests=0 stream={n}" '
+                f'dom=cli,args="net=ping backend=1 ip=10.0.2.16 peer=10.0.2.15 count=1 fetch=0 stream={n}"')
+    f = re.search(r"guest: cntfrq (\d+)", text)
+    m = re.search(r"BENCH net_stream_ticks (\d+) (\d+)", text)
+    if not f or not m:
+        sys.exit("no BENCH net_stream line in the transcript:\n" + text)
+    rate = int(m.group(2)) * int(f.group(1)) / int(m.group(1))
+    results["net_throughput"] = (round(rate / 2**20, 2), "MiB per virtual second (TCP, guest to guest through the bridge)")
+
+
 def main():
     results = {}
     # The floor: an EL2 handler that only returns.
@@ -134,6 +150,7 @@ def main():
     pv_benchmarks(results)
     blk_benchmarks(results)
     virtio_benchmarks(results)
+    net_benchmarks(results)
     for k, (v, unit) in results.items():
         print(f"BENCH {k} {v} {unit}")
     os.makedirs(OUT, exist_ok=True)

@@ -18,6 +18,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import virtio_scenarios  # noqa: E402
+import net_scenarios  # noqa: E402
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 OUT = os.path.join(TOP, "out")
@@ -251,7 +252,8 @@ def scenarios():
         if b == "virt":
             # The same on two CPUs, the two domains on different ones.
             out.append(dict(
-                name=f"{b}/ring-smp2", board=b, smp=2, append=pair.format(""),
+                name=f"{b}/ring-smp2", board=b, smp=2,
+                append='semihosting dom=front,pin=0,args="ring=front peer=2" dom=back,pin=1,args="ring=back peer=1"',
                 expect=BANNER + [
                     ("any", r"^\[front\] guest: ring front: 100000 pairs ok, checksum (0x[0-9a-f]{16})"),
                     ("any", r"(?s)ring (?:front|back): 100000 (?:pairs ok|requests served), checksum (0x[0-9a-f]{16}).*"
@@ -440,6 +442,7 @@ def scenarios():
         post=same_free_memory,
         never=NEVER, exit_code=0))
     out += virtio_scenarios.scenarios(OUT, BANNER, CLEAN_END, NEVER)
+    out += net_scenarios.scenarios(OUT, BANNER, CLEAN_END, NEVER, same_free_memory)
     return out
 
 

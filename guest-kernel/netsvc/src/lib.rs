@@ -19,7 +19,7 @@
 extern crate alloc;
 
 mod services;
-pub use services::{Blaster, HttpServer, Pinger, Sink};
+pub use services::{parse_response, Blaster, HttpGet, HttpServer, Pinger, Sink};
 
 use alloc::vec;
 use alloc::vec::Vec;

@@ -262,3 +262,69 @@ impl Sink {
         }
     }
 }
+
+/// A one-shot HTTP/1.0 `GET /` client: connects, sends the request, reads
+/// until the server closes, then parses the status line and body.
+pub struct HttpGet {
+    handle: SocketHandle,
+    sent: bool,
+    response: Vec<u8>,
+    /// Whether the exchange ended (closed by the server, or reset).
+    pub done: bool,
+}
+
+/// Bytes of a response kept at most.
+const MAX_RESPONSE: usize = 16 * 1024;
+
+impl HttpGet {
+    /// Connects to `to:port` from `local_port`.
+    pub fn new<F: FrameIo>(stack: &mut Stack<F>, to: [u8; 4], port: u16, local_port: u16) -> Self {
+        let mut s = tcp_socket(4096, 1024);
+        let [a, b, c, d] = to;
+        let remote = IpEndpoint::new(IpAddress::Ipv4(Ipv4Address::new(a, b, c, d)), port);
+        let _ = s.connect(stack.iface.context(), remote, local_port);
+        HttpGet { handle: stack.sockets.add(s), sent: false, response: Vec::new(), done: false }
+    }
+
+    /// Advances the exchange; true once it has ended.
+    pub fn poll<F: FrameIo>(&mut self, stack: &mut Stack<F>) -> bool {
+        let s = stack.sockets.get_mut::<tcp::Socket>(self.handle);
+        if !self.sent && s.may_send() {
+            let _ = s.send_slice(b"GET / HTTP/1.0\r\n\r\n");
+            self.sent = true;
+        }
+        while s.can_recv() {
+            let room = MAX_RESPONSE.saturating_sub(self.response.len());
+            match s.recv(|b| (b.len(), b[..b.len().min(room)].to_vec())) {
+                Ok(d) => self.response.extend_from_slice(&d),
+                Err(_) => break,
+            }
+        }
+        if self.sent && !s.may_recv() && !self.done {
+            s.close();
+            self.done = true;
+        }
+        if !s.is_open() && (self.sent || !self.response.is_empty()) {
+            self.done = true;
+        }
+        self.done
+    }
+
+    /// The status code and body, once done (None: no valid response).
+    pub fn result(&self) -> Option<(u16, &[u8])> {
+        parse_response(&self.response)
+    }
+}
+
+/// Splits an HTTP/1.x response into its status code and body.
+pub fn parse_response(r: &[u8]) -> Option<(u16, &[u8])> {
+    let head_end = r.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let line = r.split(|&b| b == b'\r').next()?;
+    let line = core::str::from_utf8(line).ok()?;
+    let mut parts = line.split(' ');
+    if !parts.next()?.starts_with("HTTP/1.") {
+        return None;
+    }
+    let code = parts.next()?.parse().ok()?;
+    Some((code, &r[head_end + 4..]))
+}

@@ -142,3 +142,40 @@ fn config_parsing() {
         assert_eq!(Ipv4Config::parse(bad), None, "{bad}");
     }
 }
+
+#[test]
+fn http_client_fetches_through_lossy_wire() {
+    let (mut server, mut client) = pair(5);
+    let mut http = HttpServer::new(&mut server, 80, b"hello from the guest\n");
+    let mut t = 0;
+    for i in 0..3u16 {
+        let mut get = HttpGet::new(&mut client, [10, 0, 2, 15], 80, 41000 + i);
+        while !get.poll(&mut client) && t < 5_000_000 {
+            t += 5;
+            client.poll(t);
+            server.poll(t);
+            http.poll(&mut server);
+        }
+        assert_eq!(get.result(), Some((200, &b"hello from the guest\n"[..])));
+    }
+    assert_eq!(http.served, 3);
+}
+
+#[test]
+fn responses_are_parsed() {
+    assert_eq!(parse_response(b"HTTP/1.0 404 Not Found\r\nX: y\r\n\r\nno"), Some((404, &b"no"[..])));
+    assert_eq!(parse_response(b"HTTP/1.1 200 OK\r\n\r\n"), Some((200, &b""[..])));
+    for bad in [&b"HTTP/1.0 200 OK\r\n"[..], b"SMTP 200 OK\r\n\r\n", b"HTTP/1.0 2x0 OK\r\n\r\n", b"", b"\r\n\r\n"] {
+        assert_eq!(parse_response(bad), None, "{bad:?}");
+    }
+}
+
+proptest::proptest! {
+    /// Any bytes: parsing never panics, and a parsed body is a suffix.
+    #[test]
+    fn parse_response_any_bytes(b in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64)) {
+        if let Some((_, body)) = parse_response(&b) {
+            proptest::prop_assert!(b.ends_with(body));
+        }
+    }
+}

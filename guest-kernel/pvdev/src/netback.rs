@@ -36,6 +36,7 @@
 //! ```
 
 pub mod vif;
+pub mod xs;
 
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;

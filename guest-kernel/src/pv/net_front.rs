@@ -52,6 +52,9 @@ pub struct NetFront {
     rx_pages: Vec<(GrantRef, &'static mut Page<[u8; 4096]>)>,
     /// This interface's MAC.
     pub mac: Mac,
+    /// Responses to requests put on the ring with [`NetFront::send_raw`]
+    /// (ids from [`TX_BUFFERS`] up), for the bad-input checks.
+    raw: Vec<NetifTxResponse>,
 }
 
 impl NetFront {
@@ -93,13 +96,14 @@ impl NetFront {
             return Err(NetError::BackendGone);
         }
         store.set_state(&dir, XenbusState::Connected)?;
-        Ok(NetFront { tx, rx, port, tx_pages, rx_pages, mac })
+        Ok(NetFront { tx, rx, port, tx_pages, rx_pages, mac, raw: Vec::new() })
     }
 
     fn reap_tx(&mut self) -> Result<(), NetError> {
         while let Some(r) = self.tx.take_response().map_err(|_| NetError::BackendGone)? {
-            if let Some(p) = self.tx_pages.get_mut(r.id as usize) {
-                p.2 = false;
+            match self.tx_pages.get_mut(r.id as usize) {
+                Some(p) => p.2 = false,
+                None => self.raw.push(r),
             }
         }
         Ok(())
@@ -147,6 +151,55 @@ impl NetFront {
         Ok(Some(got.unwrap_or(0)))
     }
 
+    /// Whether a transmit page is free (asks the back end to notify
+    /// when none is).
+    pub fn can_send(&mut self) -> bool {
+        if self.reap_tx().is_err() {
+            return false;
+        }
+        if self.tx_pages.iter().any(|p| !p.2) {
+            return true;
+        }
+        let _ = self.tx.final_check_for_responses();
+        self.reap_tx().is_ok() && self.tx_pages.iter().any(|p| !p.2)
+    }
+
+    /// Whether receive responses are waiting (asks the back end to
+    /// notify for the next one when none is).
+    pub fn rx_pending(&mut self) -> bool {
+        self.rx.final_check_for_responses().unwrap_or(false)
+    }
+
+    /// Puts `reqs` on the tx ring as they are and notifies (bad-input
+    /// checks: their ids must be at least [`TX_BUFFERS`]).
+    pub fn send_raw(&mut self, reqs: &[NetifTxRequest]) -> Result<(), NetError> {
+        for r in reqs {
+            self.tx.push_request(r).map_err(|_| NetError::Busy)?;
+        }
+        if self.tx.push_requests() {
+            ev::send(self.port).map_err(|_| NetError::BackendGone)?;
+        }
+        Ok(())
+    }
+
+    /// The responses to [`send_raw`](Self::send_raw) requests so far.
+    pub fn take_raw_responses(&mut self) -> Result<Vec<NetifTxResponse>, NetError> {
+        self.reap_tx()?;
+        let _ = self.tx.final_check_for_responses();
+        self.reap_tx()?;
+        Ok(core::mem::take(&mut self.raw))
+    }
+
+    /// A transmit page's grant reference (a page really granted).
+    pub fn tx_gref(&self) -> GrantRef {
+        self.tx_pages[TX_BUFFERS - 1].0
+    }
+
+    /// The interface's event channel.
+    pub fn port(&self) -> u32 {
+        self.port
+    }
+
     /// Waits for the next event on the interface's channel.
     pub fn wait(&mut self) -> Result<(), NetError> {
         let seen = crate::events::count(self.port);
@@ -154,5 +207,26 @@ impl NetFront {
             return Ok(());
         }
         if super::wait_event(self.port, seen) { Ok(()) } else { Err(NetError::BackendGone) }
+    }
+}
+
+impl netsvc::FrameIo for NetFront {
+    fn send(&mut self, frame: &[u8]) -> bool {
+        NetFront::send(self, frame).is_ok()
+    }
+
+    fn recv(&mut self, buf: &mut [u8]) -> Option<usize> {
+        loop {
+            match NetFront::recv(self, buf) {
+                Ok(Some(0)) => continue, // an error response: the page is posted again
+                Ok(Some(n)) => return Some(n),
+                Ok(None) if self.rx_pending() => continue,
+                _ => return None,
+            }
+        }
+    }
+
+    fn can_send(&mut self) -> bool {
+        NetFront::can_send(self)
     }
 }

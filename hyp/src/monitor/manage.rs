@@ -85,6 +85,7 @@ impl Manager for Monitor {
             privileged: false,
             driver: false,
             devices: Devices::CONSOLE,
+            pin: None,
         };
         cfg.name.push_str(d.name).map_err(|_| Errno::EINVAL)?;
         cfg.args.push_str(d.cmdline).map_err(|_| Errno::E2BIG)?;

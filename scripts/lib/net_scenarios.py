@@ -1,0 +1,89 @@
+"""Scenarios of the paravirtual network: guests' netfront -> the driver
+domain's vifs -> bridge (-> virtio-net uplink on QEMU's user network).
+
+The guest modes are in guest-kernel/src/net_test.rs; the back end in
+guest-kernel/src/driver_net.rs. A guest that slirp must reach through a
+forwarded port is 10.0.2.15 (slirp's first guest address); the others
+take .16 and .17.
+"""
+import virtio_scenarios
+
+BODY = b"hello from a pvh guest over netif\n"
+STREAM = 1 << 20
+
+
+def scenarios(out_dir, banner, clean_end, never, same_free_memory):
+    out = []
+    for b in ["virt", "raspi4b"]:
+        drv = 'semihosting dom=drv,mem=64,priv,args="driver disk=1" '
+        # (a) Two guests: ping, an HTTP GET and a checked 1 MiB TCP stream
+        # through the bridge.
+        out.append(dict(
+            name=f"{b}/net-two-guests", board=b, smp=2, timeout=90,
+            append=drv + f'dom=srv,args="net=serve backend=1 ip=10.0.2.15 requests=1 stream={STREAM}" '
+                         f'dom=cli,args="net=ping backend=1 ip=10.0.2.16 peer=10.0.2.15 count=5 stream={STREAM}"',
+            expect=banner + [
+                ("any", r"^\[drv\] driver: net: bridge up, guests only \(no uplink\)"),
+                ("any", r"^\[drv\] driver: dom2 \(srv\): vif 0 connected: mac 00:16:3e:00:00:02, tx-ring-ref \d+, rx-ring-ref \d+, event-channel \d+"),
+                ("any", r"^\[drv\] driver: dom3 \(cli\): vif 0 connected: mac 00:16:3e:00:00:03, "),
+                ("any", r"^\[drv\] \[srv\] guest: net: vif 0 connected, mac 00:16:3e:00:00:02, ip 10\.0\.2\.15"),
+                ("any", r"^\[drv\] \[cli\] guest: net ping: 5/5 checked replies, 0 lost ok"),
+                ("any", r"^\[drv\] \[cli\] guest: net http get: status Some\(200\) ok"),
+                ("any", rf"^\[drv\] \[cli\] guest: net stream sent: {STREAM} of {STREAM} bytes acknowledged ok"),
+                ("any", r"^\[drv\] \[cli\] guest: net checks passed 3/3"),
+                ("any", r"^\[drv\] \[srv\] guest: net http served: 1 of 1, 0 refused ok"),
+                ("any", rf"^\[drv\] \[srv\] guest: net stream received: {STREAM} of {STREAM} bytes, pattern checked ok"),
+                ("any", r"^\[drv\] \[srv\] guest: net checks passed 2/2"),
+                ("any", r"^\[drv\] driver: dom2 \(srv\) gone: vif 0 tx \d+ packets, 0 refused; rx \d+ delivered, 0 errors"),
+                ("any", r"^\[drv\] driver: every guest is gone; powering off"),
+            ] + clean_end,
+            post=same_free_memory,
+            never=never, exit_code=0))
+    # (c) A malformed front end next to a good one: every bad tx request
+    # answered NETIF_RSP_ERROR, then it pings and fetches from the good
+    # guest, which serves it and the other client.
+    bad = ["fragment crossing its page: 1 request\\(s\\), 1 error", "offset 4096: 1 request\\(s\\), 1 error",
+           "larger than a frame: 1 request\\(s\\), 1 error", "shorter than a header: 1 request\\(s\\), 1 error",
+           "fragments exceeding the total: 2 request\\(s\\), 2 error", "extra info: 1 request\\(s\\), 1 error",
+           "grant never given: 1 request\\(s\\), 1 error", "grant past the table: 1 request\\(s\\), 1 error",
+           "chain with a foreign grant: 2 request\\(s\\), 2 error", "chain past the slot limit: 19 request\\(s\\), 19 error",
+           "ping after bad requests: 3/3 checked replies", "http get after bad requests: status Some\\(200\\)"]
+    out.append(dict(
+        name="virt/net-bad-guest", board="virt", smp=2, timeout=90,
+        append='semihosting dom=drv,mem=64,priv,args="driver disk=1" '
+               'dom=good,args="net=serve backend=1 ip=10.0.2.15 requests=2" '
+               'dom=evil,args="net=bad backend=1 ip=10.0.2.17 peer=10.0.2.15" '
+               'dom=cli,args="net=ping backend=1 ip=10.0.2.16 peer=10.0.2.15 count=3"',
+        expect=banner + [("any", rf"^\[drv\] \[evil\] guest: net {p}.* ok$") for p in bad] + [
+            ("any", r"^\[drv\] \[evil\] guest: net checks passed 12/12$"),
+            ("any", r"^\[drv\] \[cli\] guest: net checks passed 2/2$"),
+            ("any", r"^\[drv\] \[good\] guest: net checks passed 1/1$"),
+            ("any", r"^\[drv\] driver: dom3 \(evil\) gone: vif 0 tx \d+ packets, 10 refused; rx \d+ delivered, 0 errors"),
+            ("any", r"^\[drv\] driver: every guest is gone; powering off"),
+        ] + clean_end,
+        post=same_free_memory,
+        never=never, exit_code=0))
+    # (b) From the host: an HTTP GET through QEMU's forwarded port reaches
+    # a guest's service: slirp -> virtio-net -> the driver domain's
+    # bridge -> netif -> the guest (10.0.2.15, slirp's guest address).
+    port = virtio_scenarios.free_port()
+    requests = 3
+    out.append(dict(
+        name="virt/net-host-http", board="virt", smp=2, timeout=60,
+        qemu_extra=["-netdev", f"user,id=n0,hostfwd=tcp:127.0.0.1:{port}-10.0.2.15:80",
+                    "-device", "virtio-net-device,netdev=n0"],
+        append='semihosting dom=drv,driver,mem=64,args="driver uplink disk=1" '
+               f'dom=web,args="net=serve backend=1 ip=10.0.2.15 requests={requests}"',
+        during=(r"\[drv\] \[web\] guest: net: http: listening on 10\.0\.2\.15:80",
+                lambda: virtio_scenarios.fetch(port, requests, BODY)),
+        expect=banner + [
+            ("any", r"^\[drv\] driver: net: bridge up, uplink virtio-net 52:54:00:12:34:56"),
+            ("any", r"^\[drv\] driver: dom2 \(web\): vif 0 connected: mac 00:16:3e:00:00:02"),
+            ("any", rf"^\[drv\] \[web\] guest: net http served: {requests} of {requests}, 0 refused ok"),
+            ("any", r"^\[drv\] \[web\] guest: net checks passed 1/1"),
+            ("any", r"^\[drv\] driver: dom2 \(web\) gone: vif 0 tx \d+ packets, 0 refused; rx \d+ delivered, 0 errors"),
+            ("any", r"^\[drv\] driver: every guest is gone; powering off"),
+            ("any", r"hyp: 1 device\(s\) of the driver domain reset"),
+        ] + clean_end,
+        never=never + [r"PHYSDEVOP_eoi\(\d+\) refused"], exit_code=0))
+    return out
