@@ -41,7 +41,7 @@ const HEAP_SIZE: u64 = 8 << 20;
 #[global_allocator]
 static HEAP: buddy_system_allocator::LockedHeap<32> = buddy_system_allocator::LockedHeap::empty();
 
-static MONITOR: spin::Mutex<Option<Monitor>> = spin::Mutex::new(None);
+static MONITOR: spin::mutex::TicketMutex<Option<Monitor>> = spin::mutex::TicketMutex::new(None);
 static SEMIHOSTING: AtomicBool = AtomicBool::new(false);
 static LOGGER: console::Logger = console::Logger;
 
