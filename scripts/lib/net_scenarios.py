@@ -30,10 +30,13 @@ def scenarios(out_dir, banner, clean_end, never, same_free_memory):
                 ("any", r"^\[drv\] \[cli\] guest: net ping: 5/5 checked replies, 0 lost ok"),
                 ("any", r"^\[drv\] \[cli\] guest: net http get: status Some\(200\) ok"),
                 ("any", rf"^\[drv\] \[cli\] guest: net stream sent: {STREAM} of {STREAM} bytes acknowledged ok"),
-                ("any", r"^\[drv\] \[cli\] guest: net checks passed 3/3"),
+                # A guest's last lines may come through console_io when its
+                # console ring stays full to the end (the front end falls
+                # back rather than wait for a back end that is done).
+                ("any", r"^(?:\[drv\] )?\[cli\] guest: net checks passed 3/3"),
                 ("any", r"^\[drv\] \[srv\] guest: net http served: 1 of 1, 0 refused ok"),
                 ("any", rf"^\[drv\] \[srv\] guest: net stream received: {STREAM} of {STREAM} bytes, pattern checked ok"),
-                ("any", r"^\[drv\] \[srv\] guest: net checks passed 2/2"),
+                ("any", r"^(?:\[drv\] )?\[srv\] guest: net checks passed 2/2"),
                 ("any", r"^\[drv\] driver: dom2 \(srv\) gone: vif 0 tx \d+ packets, 0 refused; rx \d+ delivered, 0 errors"),
                 ("any", r"^\[drv\] driver: every guest is gone; powering off"),
             ] + clean_end,
@@ -55,9 +58,9 @@ def scenarios(out_dir, banner, clean_end, never, same_free_memory):
                'dom=evil,args="net=bad backend=1 ip=10.0.2.17 peer=10.0.2.15" '
                'dom=cli,args="net=ping backend=1 ip=10.0.2.16 peer=10.0.2.15 count=3"',
         expect=banner + [("any", rf"^\[drv\] \[evil\] guest: net {p}.* ok$") for p in bad] + [
-            ("any", r"^\[drv\] \[evil\] guest: net checks passed 12/12$"),
-            ("any", r"^\[drv\] \[cli\] guest: net checks passed 2/2$"),
-            ("any", r"^\[drv\] \[good\] guest: net checks passed 1/1$"),
+            ("any", r"^(?:\[drv\] )?\[evil\] guest: net checks passed 12/12$"),
+            ("any", r"^(?:\[drv\] )?\[cli\] guest: net checks passed 2/2$"),
+            ("any", r"^(?:\[drv\] )?\[good\] guest: net checks passed 1/1$"),
             ("any", r"^\[drv\] driver: dom3 \(evil\) gone: vif 0 tx \d+ packets, 10 refused; rx \d+ delivered, 0 errors"),
             ("any", r"^\[drv\] driver: every guest is gone; powering off"),
         ] + clean_end,
@@ -80,7 +83,7 @@ def scenarios(out_dir, banner, clean_end, never, same_free_memory):
             ("any", r"^\[drv\] driver: net: bridge up, uplink virtio-net 52:54:00:12:34:56"),
             ("any", r"^\[drv\] driver: dom2 \(web\): vif 0 connected: mac 00:16:3e:00:00:02"),
             ("any", rf"^\[drv\] \[web\] guest: net http served: {requests} of {requests}, 0 refused ok"),
-            ("any", r"^\[drv\] \[web\] guest: net checks passed 1/1"),
+            ("any", r"^(?:\[drv\] )?\[web\] guest: net checks passed 1/1"),
             ("any", r"^\[drv\] driver: dom2 \(web\) gone: vif 0 tx \d+ packets, 0 refused; rx \d+ delivered, 0 errors"),
             ("any", r"^\[drv\] driver: every guest is gone; powering off"),
             ("any", r"hyp: 1 device\(s\) of the driver domain reset"),
