@@ -18,8 +18,11 @@
 //! last guest is gone, the driver domain powers off.
 //!
 //! Options: `disk=MIB` (each guest's RAM disk, default 8; prefilled with
-//! `pvdev::blkback::disk_pattern`), `bench` (first measure reads and
-//! writes done directly on a RAM disk, for `scripts/bench`).
+//! `pvdev::blkback::disk_pattern`), `disk=virtio` (the first guest to
+//! connect gets the passed-through virtio-blk disk, all of it, as its vbd;
+//! the others RAM disks of 8 MiB; the virtio disk goes to the next guest
+//! when that one is gone), `bench` (first measure reads and writes done
+//! directly on a RAM disk, for `scripts/bench`).
 
 use crate::console::println;
 use crate::dt::BootInfo;
@@ -41,6 +44,7 @@ use hypercall_abi::io::console::XenconsInterface;
 use hypercall_abi::io::xs_wire::{XenstoreDomainInterface, XENSTORE_ERROR_RINGIDX};
 use hypercall_abi::memory::{GUEST_GRANT_MAP_BASE, GUEST_GRANT_MAP_SIZE};
 use hypercall_abi::ring::{BackRing, SharedRing};
+use crate::virtio::blk::{BackDisk, VirtioDisk};
 use pvdev::blkback::{disk_pattern, BlkBack, Disk, GrantAccess, GrantError, RamDisk};
 use pvdev::consback::{ConsoleId, ConsoleMux};
 use pvdev::devices::{self, BackendLink, VBD_XVDA};
@@ -181,7 +185,7 @@ struct BlkConn {
 
 struct Vbd {
     link: BackendLink,
-    back: BlkBack<RamDisk>,
+    back: BlkBack<BackDisk>,
     conn: Option<BlkConn>,
 }
 
@@ -216,6 +220,8 @@ struct Driver {
     guests: BTreeMap<DomId, Guest>,
     disk_sectors: u64,
     served_any: bool,
+    /// The virtio-blk disk while no guest has it (`disk=virtio`).
+    virtio: Option<VirtioDisk>,
 }
 
 fn dom_info(from: u16) -> Result<DomainInfo, hypercall_abi::Errno> {
@@ -264,13 +270,14 @@ impl Driver {
             let name = String::from_utf8_lossy(until_nul(&i.name).unwrap_or(b"?")).into_owned();
             let g = self.guests.entry(i.domain).or_insert(Guest { name, store: None, console: None, vbd: None, cut_off: false });
             if g.store.is_none() && !g.cut_off {
-                Self::connect(self.me, i.domain, g, &mut self.store, &mut self.mux, &mut self.slots, self.disk_sectors);
+                Self::connect(self.me, i.domain, g, &mut self.store, &mut self.mux, &mut self.slots, self.disk_sectors, &mut self.virtio);
             }
         }
     }
 
     /// Tries the store convention with `dom`.
-    fn connect(me: DomId, dom: DomId, g: &mut Guest, store: &mut Store, mux: &mut ConsoleMux, slots: &mut Slots, sectors: u64) {
+    #[allow(clippy::too_many_arguments)]
+    fn connect(me: DomId, dom: DomId, g: &mut Guest, store: &mut Store, mux: &mut ConsoleMux, slots: &mut Slots, sectors: u64, virtio: &mut Option<VirtioDisk>) {
         let Ok(port) = ev::bind_interdomain(dom, crate::pv::STORE_PORT) else { return };
         let Some(m) = map(dom, crate::pv::STORE_REF, slots, true) else {
             println!("driver: dom{dom} ({}): store port bound but grant {} unusable", g.name, crate::pv::STORE_REF);
@@ -295,17 +302,26 @@ impl Driver {
                 let _ = ev::close(cport);
             }
         }
-        let disk = RamDisk::with_pattern(sectors, disk_pattern);
-        match devices::create_vbd(store, me, dom, VBD_XVDA, sectors, false).and_then(|p| BackendLink::start(store, me, p)) {
+        let disk = match virtio.take() {
+            Some(v) => BackDisk::Virtio(v),
+            None => BackDisk::Ram(RamDisk::with_pattern(sectors, disk_pattern)),
+        };
+        let (sectors, ro, kind) = (disk.sectors(), disk.read_only(), if matches!(disk, BackDisk::Virtio(_)) { "virtio-blk" } else { "RAM disk" });
+        match devices::create_vbd(store, me, dom, VBD_XVDA, sectors, ro).and_then(|p| BackendLink::start(store, me, p)) {
             Ok(link) => {
                 g.vbd = Some(Vbd { link, back: BlkBack::new(disk), conn: None });
                 println!(
-                    "driver: dom{dom} ({}): store connected (port {port}), console {}, vbd {VBD_XVDA}: {sectors} sectors",
+                    "driver: dom{dom} ({}): store connected (port {port}), console {}, vbd {VBD_XVDA}: {sectors} sectors on the {kind}",
                     g.name,
                     if g.console.is_some() { "connected" } else { "missing" }
                 );
             }
-            Err(e) => println!("driver: dom{dom} ({}): cannot write its device entries: {}", g.name, e.name()),
+            Err(e) => {
+                if let BackDisk::Virtio(v) = disk {
+                    *virtio = Some(v);
+                }
+                println!("driver: dom{dom} ({}): cannot write its device entries: {}", g.name, e.name())
+            }
         }
     }
 
@@ -331,6 +347,10 @@ impl Driver {
                 "driver: dom{dom} ({}) gone: vbd {} ok, {} refused, {} failed; {} KiB read, {} KiB written",
                 g.name, s.ok, s.refused, s.failed, s.bytes_read / 1024, s.bytes_written / 1024
             );
+            if let BackDisk::Virtio(mut disk) = v.back.into_disk() {
+                let _ = disk.flush();
+                self.virtio = Some(disk);
+            }
         }
         if let Some(c) = g.console.take() {
             let _ = ev::close(c.port);
@@ -373,7 +393,7 @@ impl Driver {
     }
 
     /// Serves a block ring; `Err` if the front end broke the ring.
-    fn serve_blk(c: &mut BlkConn, back: &mut BlkBack<RamDisk>, slots: &mut Slots) -> Result<bool, ()> {
+    fn serve_blk(c: &mut BlkConn, back: &mut BlkBack<BackDisk>, slots: &mut Slots) -> Result<bool, ()> {
         let mut n = 0;
         loop {
             while n < BATCH {
@@ -542,13 +562,21 @@ pub fn run(info: &BootInfo) -> ! {
     if info.bootargs.split_whitespace().any(|w| w == "bench") {
         bench_direct(mib * 2048);
     }
+    let virtio = if info.bootargs.split_whitespace().any(|w| w == "disk=virtio") {
+        let devs = crate::virtio_direct::probe(info);
+        let Some(disk) = devs.disk else { fail("disk=virtio but no virtio-blk device") };
+        println!("driver: the virtio-blk disk ({} sectors) goes to the first guest", disk.sectors());
+        Some(disk)
+    } else {
+        None
+    };
     let mut store = Store::new(Limits::default());
     store.set_privileged(me, true);
     let _ = store.introduce(me);
     println!("driver: dom{me}: device store up; RAM disks of {mib} MiB per guest; heap grown by {} KiB", extra / 1024);
-    let mut d = Driver { me, store, mux: ConsoleMux::new(), slots: Slots::new(), guests: BTreeMap::new(), disk_sectors: mib * 2048, served_any: false };
+    let mut d = Driver { me, store, mux: ConsoleMux::new(), slots: Slots::new(), guests: BTreeMap::new(), disk_sectors: mib * 2048, served_any: false, virtio };
     if dom_info(0) == Err(hypercall_abi::Errno::EPERM) {
-        fail("not allowed to list domains (configure the driver domain priv)");
+        fail("not allowed to list domains (configure the driver domain `driver` or `priv`)");
     }
     let mut next_scan = 0;
     loop {

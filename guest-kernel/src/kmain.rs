@@ -40,6 +40,7 @@ impl Command {
             "bench=timer" => Command::Fault(crate::bench_sched::timer),
             "idle" => Command::Idle,
             w if w.starts_with("mgr=") => Command::Mgr(&w[4..]),
+            w if w.starts_with("kill=") => Command::Run(crate::mgr::kill),
             w if w.starts_with("work=") => Command::Work(&w[5..]),
             "mmu" => Command::Run(crate::paging::run),
             "test=mmu" => Command::Run(crate::mmu_checks::run),
@@ -53,6 +54,8 @@ impl Command {
             "blk=rw" => Command::Run(crate::blk_test::rw),
             "blk=bad" => Command::Run(crate::blk_test::bad),
             "blk=bench" => Command::Run(crate::blk_test::bench),
+            "blk=image" => Command::Run(crate::blk_test::image),
+            "blk=until-gone" => Command::Run(crate::blk_test::until_gone),
             "virtio=direct" => Command::Run(crate::virtio_direct::run),
             _ => return None,
         })

@@ -58,8 +58,11 @@ pub fn install(c: ConsoleFront) {
 }
 
 /// Writes `bytes` through the installed console front end; false if none
-/// is installed or the back end took nothing (then use `console_io`).
+/// is installed, the back end is gone (its end of the console port
+/// closed, e.g. the driver domain was destroyed: then the front end is
+/// dropped for good) or took nothing (then use `console_io`).
 pub fn write_installed(bytes: &[u8]) -> bool {
+    use hypercall_abi::event_channel::{DOMID_SELF, EVTCHNSTAT_INTERDOMAIN};
     let p = INSTALLED.load(core::sync::atomic::Ordering::Acquire);
     if p.is_null() {
         return false;
@@ -67,5 +70,9 @@ pub fn write_installed(bytes: &[u8]) -> bool {
     // SAFETY: only `install` stores a non-null pointer, to a leaked box
     // that lives as long as the kernel and is only read through `&`.
     let c = unsafe { &*p };
+    if ev::status(DOMID_SELF, c.port).map(|s| s.status) != Ok(EVTCHNSTAT_INTERDOMAIN) {
+        INSTALLED.store(core::ptr::null_mut(), core::sync::atomic::Ordering::Release);
+        return false;
+    }
     c.write(bytes) == bytes.len()
 }
