@@ -45,7 +45,7 @@ use hypercall_abi::io::xs_wire::{XenstoreDomainInterface, XENSTORE_ERROR_RINGIDX
 use hypercall_abi::memory::{GUEST_GRANT_MAP_BASE, GUEST_GRANT_MAP_SIZE};
 use hypercall_abi::ring::{BackRing, SharedRing};
 use crate::virtio::blk::{BackDisk, VirtioDisk};
-use pvdev::blkback::{disk_pattern, BlkBack, Disk, GrantAccess, GrantError, RamDisk};
+use pvdev::blkback::{disk_pattern, BlkBack, Disk, GrantAccess, GrantCache, GrantError, RamDisk};
 use pvdev::consback::{ConsoleId, ConsoleMux};
 use pvdev::devices::{self, BackendLink, VBD_XVDA};
 use pvdev::store::wire::{serve_ring, Connection};
@@ -99,13 +99,13 @@ fn unmap(m: Mapping, slots: &mut Slots) {
 struct DataGrants {
     dom: DomId,
     persistent: bool,
-    cache: BTreeMap<GrantRef, Mapping>,
+    cache: GrantCache<Mapping>,
     temp: Vec<(GrantRef, Mapping)>,
 }
 
 impl DataGrants {
     fn release(&mut self, slots: &mut Slots) {
-        for (_, m) in core::mem::take(&mut self.cache) {
+        for (_, m) in self.cache.drain() {
             unmap(m, slots);
         }
         for (_, m) in self.temp.drain(..) {
@@ -122,21 +122,20 @@ struct Access<'a> {
 
 impl Access<'_> {
     fn get(&mut self, gref: GrantRef, writable: bool) -> Result<u64, GrantError> {
-        if let Some(m) = self.g.cache.get(&gref) {
+        if let Some(m) = self.g.cache.get(gref) {
             if m.writable || !writable {
                 return Ok(m.addr);
             }
-            let m = *m;
-            self.g.cache.remove(&gref);
+            self.g.cache.remove(gref);
             unmap(m, self.slots);
         }
         if let Some((_, m)) = self.g.temp.iter().find(|(r, m)| *r == gref && (m.writable || !writable)) {
             return Ok(m.addr);
         }
         let m = map(self.g.dom, gref, self.slots, writable).ok_or(GrantError { gref })?;
-        if self.g.persistent && self.g.cache.len() < CACHE_MAX {
-            self.g.cache.insert(gref, m);
-        } else {
+        if !self.g.persistent {
+            self.g.temp.push((gref, m));
+        } else if let Err(m) = self.g.cache.insert(gref, m) {
             self.g.temp.push((gref, m));
         }
         Ok(m.addr)
@@ -222,6 +221,8 @@ struct Driver {
     served_any: bool,
     /// The virtio-blk disk while no guest has it (`disk=virtio`).
     virtio: Option<VirtioDisk>,
+    /// The store's generation when the vbd links last looked at it.
+    links_seen: u64,
 }
 
 fn dom_info(from: u16) -> Result<DomainInfo, hypercall_abi::Errno> {
@@ -388,7 +389,7 @@ impl Driver {
             return Err("ring indices corrupt");
         };
         let _ = ev::unmask(port);
-        v.conn = Some(BlkConn { ring, port, ring_map: m, grants: DataGrants { dom, persistent: d.persistent, cache: BTreeMap::new(), temp: Vec::new() } });
+        v.conn = Some(BlkConn { ring, port, ring_map: m, grants: DataGrants { dom, persistent: d.persistent, cache: GrantCache::new(CACHE_MAX), temp: Vec::new() } });
         Ok(format!("ring-ref {}, event-channel {}, persistent grants {}", d.ring_ref, d.event_channel, if d.persistent { "yes" } else { "no" }))
     }
 
@@ -418,10 +419,13 @@ impl Driver {
         let me = self.me;
         let mut did = false;
         let mut out = Vec::new();
-        let Driver { store, mux, slots, guests, served_any, .. } = self;
+        let Driver { store, mux, slots, guests, served_any, links_seen, .. } = self;
+        // The front ends' states are read only when the store changed.
+        let links_stale = store.generation() != *links_seen;
+        *links_seen = store.generation();
         for (&dom, g) in guests.iter_mut() {
             if let Some(v) = g.vbd.as_mut() {
-                match v.link.poll(store, me) {
+                match if links_stale { v.link.poll(store, me) } else { Action::None } {
                     Action::Connect => {
                         did = true;
                         match Self::connect_blk(me, dom, v, store, slots) {
@@ -574,7 +578,7 @@ pub fn run(info: &BootInfo) -> ! {
     store.set_privileged(me, true);
     let _ = store.introduce(me);
     println!("driver: dom{me}: device store up; RAM disks of {mib} MiB per guest; heap grown by {} KiB", extra / 1024);
-    let mut d = Driver { me, store, mux: ConsoleMux::new(), slots: Slots::new(), guests: BTreeMap::new(), disk_sectors: mib * 2048, served_any: false, virtio };
+    let mut d = Driver { me, store, mux: ConsoleMux::new(), slots: Slots::new(), guests: BTreeMap::new(), disk_sectors: mib * 2048, served_any: false, virtio, links_seen: 0 };
     if dom_info(0) == Err(hypercall_abi::Errno::EPERM) {
         fail("not allowed to list domains (configure the driver domain `driver` or `priv`)");
     }

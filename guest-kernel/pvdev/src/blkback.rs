@@ -416,5 +416,8 @@ impl<D: Disk> BlkBack<D> {
     }
 }
 
+mod cache;
+pub use cache::GrantCache;
+
 #[cfg(test)]
 mod tests;
