@@ -13,8 +13,9 @@
 //!   writes outside its store permissions refused; finally corrupt store
 //!   ring indices, after which the store must report the connection gone
 //!   instead of hanging.
-//! * `blk=bench`: sequential and 4 KiB random reads and writes
-//!   (`BENCH blk_pv_*` lines for `scripts/bench`).
+//! * `blk=bench` (`rand=N`, default 4096; 0: sequential only): sequential
+//!   reads and writes of the whole disk in 512 KiB I/Os, then N 4 KiB
+//!   random reads and N writes (`BENCH blk_pv_*` lines for `scripts/bench`).
 //! * `blk=image` (a vbd on the driver domain's virtio disk, `disk=virtio`):
 //!   checks the host's header and pattern (the layout of
 //!   `crate::virtio_direct`), writes [`IMAGE_BYTES`] of `guest_pattern`
@@ -352,7 +353,11 @@ pub fn bench(info: &BootInfo) -> ! {
         at += chunk;
     }
     println!("BENCH blk_pv_seq_write_ticks {} {at}", counter() - t);
-    let n = 4096u64;
+    let n = opt(info, "rand").unwrap_or(4096);
+    if n == 0 {
+        println!("guest: blk bench done");
+        guest::poweroff()
+    }
     let pages = bytes / 4096;
     let mut x = 1u64;
     let t = counter();
