@@ -235,7 +235,10 @@ pub fn until_gone(info: &BootInfo) -> ! {
         }
     };
     match err {
-        Some(e) => println!("guest: blk: I/O failed after {ios} good I/Os ({bad} bytes differed): {e:?}"),
+        Some(e) => println!(
+            "guest: blk: I/O failed after {ios} good I/Os ({bad} bytes differed): {e:?} at {} ms",
+            crate::time::now_ns() / 1_000_000
+        ),
         None => println!("guest: blk: FAIL: {ios} I/Os and the back end never went away"),
     }
     let r = b.read(0, &mut [0u8; 512]);

@@ -168,6 +168,11 @@ pub fn kill(boot: &crate::dt::BootInfo) -> ! {
         Some(d) => {
             let r = simple(DOMCTL_DESTROYDOMAIN, d);
             println!("guest: kill: destroyed dom{d} ({name}) at {} ms: {:?}", crate::time::now_ns() / 1_000_000, r.map(|_| ()));
+            // A destroyed domain is listed no more (or only as dying).
+            let gone = info(d).map_or(true, |i| i.domain != d || i.flags & DOMINF_DYING != 0);
+            if !gone {
+                println!("guest: kill: FAIL: dom{d} still listed after its destruction");
+            }
         }
         None => println!("guest: kill: FAIL: no domain named {name}"),
     }
