@@ -13,8 +13,19 @@
 //!   writes outside its store permissions refused; finally corrupt store
 //!   ring indices, after which the store must report the connection gone
 //!   instead of hanging.
-//! * `blk=bench`: sequential and 4 KiB random reads and writes
-//!   (`BENCH blk_pv_*` lines for `scripts/bench`).
+//! * `blk=bench` (`rand=N`, default 4096; 0: sequential only): sequential
+//!   reads and writes of the whole disk in 512 KiB I/Os, then N 4 KiB
+//!   random reads and N writes (`BENCH blk_pv_*` lines for `scripts/bench`).
+//! * `blk=image` (a vbd on the driver domain's virtio disk, `disk=virtio`):
+//!   checks the host's header and pattern (the layout of
+//!   `crate::virtio_direct`), writes [`IMAGE_BYTES`] of `guest_pattern`
+//!   at `GUEST_SECTOR`, flushes, reads them back; a read past the end
+//!   refused. The host checks the image after QEMU exits.
+//! * `blk=until-gone`: reads and checks the prefilled pattern over and
+//!   over until an I/O fails (its back end was destroyed): the error is
+//!   reported, and the guest shuts down cleanly, its console falling back
+//!   to `console_io`. A guest whose I/O never fails reports that after
+//!   `limit=MS` (default 20000).
 
 use crate::console::println;
 use crate::dt::BootInfo;
@@ -147,6 +158,94 @@ pub fn rw(info: &BootInfo) -> ! {
     guest::poweroff()
 }
 
+/// How much `blk=image` writes through the paravirtual path.
+pub const IMAGE_BYTES: u64 = 1 << 20;
+
+/// `blk=image`.
+pub fn image(info: &BootInfo) -> ! {
+    use crate::virtio_direct::{guest_pattern, host_pattern, GUEST_SECTOR, HOST_BYTES, HOST_MAGIC, HOST_SECTOR};
+    let (_s, mut b) = connect(info);
+    let mut t = Tally { ok: 0, all: 0 };
+    let need = GUEST_SECTOR + IMAGE_BYTES / 512;
+    t.check("connected", b.sectors >= need, format_args!("{} sectors", b.sectors));
+    let mut s0 = [0u8; 512];
+    let r = b.read(0, &mut s0);
+    t.check("host header", r.is_ok() && s0.starts_with(HOST_MAGIC), format_args!("sector 0 {r:?}"));
+    let r = b.read_in_place(HOST_SECTOR, HOST_BYTES as u64 / 512);
+    let bad = (0..HOST_BYTES).filter(|&i| b.data(i / 4096)[i % 4096] != host_pattern(i)).count();
+    t.check("host data", r.is_ok() && bad == 0, format_args!("{HOST_BYTES} bytes at sector {HOST_SECTOR}, {bad} differ"));
+    let chunk = b.max_bytes() as u64;
+    let (mut errs, mut at) = (0u32, 0u64);
+    while at < IMAGE_BYTES {
+        let n = chunk.min(IMAGE_BYTES - at);
+        for i in 0..(n / 4096) as usize {
+            for (k, v) in b.data_mut(i).iter_mut().enumerate() {
+                *v = guest_pattern((at + i as u64 * 4096) as usize + k);
+            }
+        }
+        if b.write_in_place(GUEST_SECTOR + at / 512, n / 512).is_err() {
+            errs += 1;
+        }
+        at += n;
+    }
+    t.check("write", errs == 0, format_args!("{IMAGE_BYTES} bytes at sector {GUEST_SECTOR}, {errs} errors"));
+    t.check("flush", b.flush().is_ok(), format_args!("after the writes"));
+    let (mut bad, mut errs, mut at) = (0usize, 0u32, 0u64);
+    while at < IMAGE_BYTES {
+        let n = chunk.min(IMAGE_BYTES - at);
+        if b.read_in_place(GUEST_SECTOR + at / 512, n / 512).is_err() {
+            errs += 1;
+        }
+        for i in 0..(n / 4096) as usize {
+            let base = (at + i as u64 * 4096) as usize;
+            bad += b.data(i).iter().enumerate().filter(|(k, &v)| v != guest_pattern(base + k)).count();
+        }
+        at += n;
+    }
+    t.check("read back", errs == 0 && bad == 0, format_args!("{bad} bytes differ, {errs} errors"));
+    let mut buf = [0u8; 4096];
+    let r = b.read(b.sectors - 4, &mut buf);
+    t.check("read past the end", r == Err(BlockError::Status(BLKIF_RSP_ERROR)), format_args!("{r:?}"));
+    println!("guest: blk checks passed {}/{}", t.ok, t.all);
+    guest::poweroff()
+}
+
+/// `blk=until-gone`.
+pub fn until_gone(info: &BootInfo) -> ! {
+    let (_s, mut b) = connect(info);
+    let limit = crate::time::now_ns() + opt(info, "limit").unwrap_or(20_000) * 1_000_000;
+    let chunk = b.max_bytes() as u64;
+    let span = (b.sectors * 512 / chunk).max(1);
+    let (mut ios, mut bad) = (0u64, 0u64);
+    println!("guest: blk: reading until the back end goes away");
+    let err = loop {
+        if crate::time::now_ns() > limit {
+            break None;
+        }
+        let at = ios % span * chunk;
+        match b.read_in_place(at / 512, chunk / 512) {
+            Ok(()) => {
+                for i in 0..(chunk / 4096) as usize {
+                    let p = b.data(i);
+                    bad += p.iter().enumerate().filter(|(k, &v)| v != disk_pattern(at + i as u64 * 4096 + *k as u64)).count() as u64;
+                }
+                ios += 1;
+            }
+            Err(e) => break Some(e),
+        }
+    };
+    match err {
+        Some(e) => println!(
+            "guest: blk: I/O failed after {ios} good I/Os ({bad} bytes differed): {e:?} at {} ms",
+            crate::time::now_ns() / 1_000_000
+        ),
+        None => println!("guest: blk: FAIL: {ios} I/Os and the back end never went away"),
+    }
+    let r = b.read(0, &mut [0u8; 512]);
+    println!("guest: blk: next read: {r:?}; shutting down");
+    guest::poweroff()
+}
+
 /// `blk=bad`.
 pub fn bad(info: &BootInfo) -> ! {
     let (mut s, mut b) = connect(info);
@@ -257,7 +356,11 @@ pub fn bench(info: &BootInfo) -> ! {
         at += chunk;
     }
     println!("BENCH blk_pv_seq_write_ticks {} {at}", counter() - t);
-    let n = 4096u64;
+    let n = opt(info, "rand").unwrap_or(4096);
+    if n == 0 {
+        println!("guest: blk bench done");
+        guest::poweroff()
+    }
     let pages = bytes / 4096;
     let mut x = 1u64;
     let t = counter();

@@ -18,8 +18,11 @@
 //! last guest is gone, the driver domain powers off.
 //!
 //! Options: `disk=MIB` (each guest's RAM disk, default 8; prefilled with
-//! `pvdev::blkback::disk_pattern`), `bench` (first measure reads and
-//! writes done directly on a RAM disk, for `scripts/bench`).
+//! `pvdev::blkback::disk_pattern`), `disk=virtio` (the first guest to
+//! connect gets the passed-through virtio-blk disk, all of it, as its vbd;
+//! the others RAM disks of 8 MiB; the virtio disk goes to the next guest
+//! when that one is gone), `bench` (first measure reads and writes done
+//! directly on a RAM disk, for `scripts/bench`).
 
 use crate::console::println;
 use crate::dt::BootInfo;
@@ -41,7 +44,8 @@ use hypercall_abi::io::console::XenconsInterface;
 use hypercall_abi::io::xs_wire::{XenstoreDomainInterface, XENSTORE_ERROR_RINGIDX};
 use hypercall_abi::memory::{GUEST_GRANT_MAP_BASE, GUEST_GRANT_MAP_SIZE};
 use hypercall_abi::ring::{BackRing, SharedRing};
-use pvdev::blkback::{disk_pattern, BlkBack, Disk, GrantAccess, GrantError, RamDisk};
+use crate::virtio::blk::{BackDisk, VirtioDisk};
+use pvdev::blkback::{disk_pattern, BlkBack, Disk, GrantAccess, GrantCache, GrantError, RamDisk};
 use pvdev::consback::{ConsoleId, ConsoleMux};
 use pvdev::devices::{self, BackendLink, VBD_XVDA};
 use pvdev::store::wire::{serve_ring, Connection};
@@ -98,13 +102,13 @@ fn unmap(m: Mapping, slots: &mut Slots) {
 struct DataGrants {
     dom: DomId,
     persistent: bool,
-    cache: BTreeMap<GrantRef, Mapping>,
+    cache: GrantCache<Mapping>,
     temp: Vec<(GrantRef, Mapping)>,
 }
 
 impl DataGrants {
     fn release(&mut self, slots: &mut Slots) {
-        for (_, m) in core::mem::take(&mut self.cache) {
+        for (_, m) in self.cache.drain() {
             unmap(m, slots);
         }
         for (_, m) in self.temp.drain(..) {
@@ -121,21 +125,20 @@ struct Access<'a> {
 
 impl Access<'_> {
     fn get(&mut self, gref: GrantRef, writable: bool) -> Result<u64, GrantError> {
-        if let Some(m) = self.g.cache.get(&gref) {
+        if let Some(m) = self.g.cache.get(gref) {
             if m.writable || !writable {
                 return Ok(m.addr);
             }
-            let m = *m;
-            self.g.cache.remove(&gref);
+            self.g.cache.remove(gref);
             unmap(m, self.slots);
         }
         if let Some((_, m)) = self.g.temp.iter().find(|(r, m)| *r == gref && (m.writable || !writable)) {
             return Ok(m.addr);
         }
         let m = map(self.g.dom, gref, self.slots, writable).ok_or(GrantError { gref })?;
-        if self.g.persistent && self.g.cache.len() < CACHE_MAX {
-            self.g.cache.insert(gref, m);
-        } else {
+        if !self.g.persistent {
+            self.g.temp.push((gref, m));
+        } else if let Err(m) = self.g.cache.insert(gref, m) {
             self.g.temp.push((gref, m));
         }
         Ok(m.addr)
@@ -184,7 +187,7 @@ struct BlkConn {
 
 struct Vbd {
     link: BackendLink,
-    back: BlkBack<RamDisk>,
+    back: BlkBack<BackDisk>,
     conn: Option<BlkConn>,
 }
 
@@ -219,6 +222,10 @@ struct Driver {
     guests: BTreeMap<DomId, Guest>,
     disk_sectors: u64,
     served_any: bool,
+    /// The virtio-blk disk while no guest has it (`disk=virtio`).
+    virtio: Option<VirtioDisk>,
+    /// The store's generation when the vbd links last looked at it.
+    links_seen: u64,
 }
 
 fn dom_info(from: u16) -> Result<DomainInfo, hypercall_abi::Errno> {
@@ -267,13 +274,14 @@ impl Driver {
             let name = String::from_utf8_lossy(until_nul(&i.name).unwrap_or(b"?")).into_owned();
             let g = self.guests.entry(i.domain).or_insert(Guest { name, store: None, console: None, vbd: None, cut_off: false });
             if g.store.is_none() && !g.cut_off {
-                Self::connect(self.me, i.domain, g, &mut self.store, &mut self.mux, &mut self.slots, self.disk_sectors);
+                Self::connect(self.me, i.domain, g, &mut self.store, &mut self.mux, &mut self.slots, self.disk_sectors, &mut self.virtio);
             }
         }
     }
 
     /// Tries the store convention with `dom`.
-    fn connect(me: DomId, dom: DomId, g: &mut Guest, store: &mut Store, mux: &mut ConsoleMux, slots: &mut Slots, sectors: u64) {
+    #[allow(clippy::too_many_arguments)]
+    fn connect(me: DomId, dom: DomId, g: &mut Guest, store: &mut Store, mux: &mut ConsoleMux, slots: &mut Slots, sectors: u64, virtio: &mut Option<VirtioDisk>) {
         let Ok(port) = ev::bind_interdomain(dom, crate::pv::STORE_PORT) else { return };
         let Some(m) = map(dom, crate::pv::STORE_REF, slots, true) else {
             println!("driver: dom{dom} ({}): store port bound but grant {} unusable", g.name, crate::pv::STORE_REF);
@@ -298,17 +306,26 @@ impl Driver {
                 let _ = ev::close(cport);
             }
         }
-        let disk = RamDisk::with_pattern(sectors, disk_pattern);
-        match devices::create_vbd(store, me, dom, VBD_XVDA, sectors, false).and_then(|p| BackendLink::start(store, me, p)) {
+        let disk = match virtio.take() {
+            Some(v) => BackDisk::Virtio(v),
+            None => BackDisk::Ram(RamDisk::with_pattern(sectors, disk_pattern)),
+        };
+        let (sectors, ro, kind) = (disk.sectors(), disk.read_only(), if matches!(disk, BackDisk::Virtio(_)) { "virtio-blk" } else { "RAM disk" });
+        match devices::create_vbd(store, me, dom, VBD_XVDA, sectors, ro).and_then(|p| BackendLink::start(store, me, p)) {
             Ok(link) => {
                 g.vbd = Some(Vbd { link, back: BlkBack::new(disk), conn: None });
                 println!(
-                    "driver: dom{dom} ({}): store connected (port {port}), console {}, vbd {VBD_XVDA}: {sectors} sectors",
+                    "driver: dom{dom} ({}): store connected (port {port}), console {}, vbd {VBD_XVDA}: {sectors} sectors on the {kind}",
                     g.name,
                     if g.console.is_some() { "connected" } else { "missing" }
                 );
             }
-            Err(e) => println!("driver: dom{dom} ({}): cannot write its device entries: {}", g.name, e.name()),
+            Err(e) => {
+                if let BackDisk::Virtio(v) = disk {
+                    *virtio = Some(v);
+                }
+                println!("driver: dom{dom} ({}): cannot write its device entries: {}", g.name, e.name())
+            }
         }
     }
 
@@ -334,6 +351,10 @@ impl Driver {
                 "driver: dom{dom} ({}) gone: vbd {} ok, {} refused, {} failed; {} KiB read, {} KiB written",
                 g.name, s.ok, s.refused, s.failed, s.bytes_read / 1024, s.bytes_written / 1024
             );
+            if let BackDisk::Virtio(mut disk) = v.back.into_disk() {
+                let _ = disk.flush();
+                self.virtio = Some(disk);
+            }
         }
         if let Some(c) = g.console.take() {
             let _ = ev::close(c.port);
@@ -371,12 +392,12 @@ impl Driver {
             return Err("ring indices corrupt");
         };
         let _ = ev::unmask(port);
-        v.conn = Some(BlkConn { ring, port, ring_map: m, grants: DataGrants { dom, persistent: d.persistent, cache: BTreeMap::new(), temp: Vec::new() } });
+        v.conn = Some(BlkConn { ring, port, ring_map: m, grants: DataGrants { dom, persistent: d.persistent, cache: GrantCache::new(CACHE_MAX), temp: Vec::new() } });
         Ok(format!("ring-ref {}, event-channel {}, persistent grants {}", d.ring_ref, d.event_channel, if d.persistent { "yes" } else { "no" }))
     }
 
     /// Serves a block ring; `Err` if the front end broke the ring.
-    fn serve_blk(c: &mut BlkConn, back: &mut BlkBack<RamDisk>, slots: &mut Slots) -> Result<bool, ()> {
+    fn serve_blk(c: &mut BlkConn, back: &mut BlkBack<BackDisk>, slots: &mut Slots) -> Result<bool, ()> {
         let mut n = 0;
         loop {
             while n < BATCH {
@@ -401,10 +422,13 @@ impl Driver {
         let me = self.me;
         let mut did = false;
         let mut out = Vec::new();
-        let Driver { store, mux, slots, guests, served_any, .. } = self;
+        let Driver { store, mux, slots, guests, served_any, links_seen, .. } = self;
+        // The front ends' states are read only when the store changed.
+        let links_stale = store.generation() != *links_seen;
+        *links_seen = store.generation();
         for (&dom, g) in guests.iter_mut() {
             if let Some(v) = g.vbd.as_mut() {
-                match v.link.poll(store, me) {
+                match if links_stale { v.link.poll(store, me) } else { Action::None } {
                     Action::Connect => {
                         did = true;
                         match Self::connect_blk(me, dom, v, store, slots) {
@@ -545,13 +569,21 @@ pub fn run(info: &BootInfo) -> ! {
     if info.bootargs.split_whitespace().any(|w| w == "bench") {
         bench_direct(mib * 2048);
     }
+    let virtio = if info.bootargs.split_whitespace().any(|w| w == "disk=virtio") {
+        let devs = crate::virtio_direct::probe(info);
+        let Some(disk) = devs.disk else { fail("disk=virtio but no virtio-blk device") };
+        println!("driver: the virtio-blk disk ({} sectors) goes to the first guest", disk.sectors());
+        Some(disk)
+    } else {
+        None
+    };
     let mut store = Store::new(Limits::default());
     store.set_privileged(me, true);
     let _ = store.introduce(me);
     println!("driver: dom{me}: device store up; RAM disks of {mib} MiB per guest; heap grown by {} KiB", extra / 1024);
-    let mut d = Driver { me, store, mux: ConsoleMux::new(), slots: Slots::new(), guests: BTreeMap::new(), disk_sectors: mib * 2048, served_any: false };
+    let mut d = Driver { me, store, mux: ConsoleMux::new(), slots: Slots::new(), guests: BTreeMap::new(), disk_sectors: mib * 2048, served_any: false, virtio, links_seen: 0 };
     if dom_info(0) == Err(hypercall_abi::Errno::EPERM) {
-        fail("not allowed to list domains (configure the driver domain priv)");
+        fail("not allowed to list domains (configure the driver domain `driver` or `priv`)");
     }
     let mut net = net::Net::new(info);
     let mut next_scan = 0;

@@ -258,7 +258,7 @@ fn connect(g: DomId, store: &mut pvdev::store::Store, me: DomId, link: &BackendL
         return Err("ring indices corrupt");
     };
     let _ = ev::unmask(port);
-    let grants = DataGrants { dom: g, persistent: true, cache: BTreeMap::new(), temp: Vec::new() };
+    let grants = DataGrants { dom: g, persistent: true, cache: super::GrantCache::new(super::CACHE_MAX), temp: Vec::new() };
     let what = alloc::format!("tx-ring-ref {}, rx-ring-ref {}, event-channel {}", det.tx_ring_ref, det.rx_ring_ref, det.event_channel);
     Ok((VifConn { tx, rx, port, maps: [tm, rm], grants }, what))
 }

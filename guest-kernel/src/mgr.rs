@@ -4,6 +4,10 @@
 //! bad arguments, unknown domains, destroying itself. Run in an
 //! unprivileged domain, every call must be refused with `EPERM`.
 //!
+//! `kill=NAME@MS`: at system time MS, destroy the domain named NAME
+//! (`DOMCTL_DESTROYDOMAIN`), then shut down (e.g. a manager that takes a
+//! driver domain away under its guests).
+//!
 //! `idle`: block forever (`wfi` with nothing pending): a domain that uses no
 //! CPU until it is destroyed.
 
@@ -134,4 +138,43 @@ pub fn idle() -> ! {
         // SAFETY: waiting has no memory effects; nothing ever wakes us.
         unsafe { core::arch::asm!("wfi", options(nomem, nostack)) };
     }
+}
+
+/// `kill=NAME@MS`.
+pub fn kill(boot: &crate::dt::BootInfo) -> ! {
+    let arg = boot.bootargs.split_whitespace().find_map(|w| w.strip_prefix("kill=")).unwrap_or("");
+    let Some((name, ms)) = arg.split_once('@').and_then(|(n, t)| Some((n, t.parse::<u64>().ok()?))) else {
+        println!("guest: kill: FAIL: expected kill=NAME@MS, got '{arg}'");
+        guest::crash()
+    };
+    let _ = crate::events::init();
+    let _ = crate::events::bind_timer();
+    while crate::time::now_ns() < ms * 1_000_000 {
+        crate::events::sleep(ms * 1_000_000 - crate::time::now_ns());
+    }
+    let mut from = 0u16;
+    let mut target = None;
+    while let Ok(i) = info(from) {
+        if until_nul(&i.name) == Some(name.as_bytes()) {
+            target = Some(i.domain);
+            break;
+        }
+        from = i.domain.wrapping_add(1);
+        if from == 0 {
+            break;
+        }
+    }
+    match target {
+        Some(d) => {
+            let r = simple(DOMCTL_DESTROYDOMAIN, d);
+            println!("guest: kill: destroyed dom{d} ({name}) at {} ms: {:?}", crate::time::now_ns() / 1_000_000, r.map(|_| ()));
+            // A destroyed domain is listed no more (or only as dying).
+            let gone = info(d).map_or(true, |i| i.domain != d || i.flags & DOMINF_DYING != 0);
+            if !gone {
+                println!("guest: kill: FAIL: dom{d} still listed after its destruction");
+            }
+        }
+        None => println!("guest: kill: FAIL: no domain named {name}"),
+    }
+    guest::poweroff()
 }

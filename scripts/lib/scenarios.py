@@ -348,6 +348,23 @@ def scenarios():
             ] + CLEAN_END,
             post=same_free_memory,
             never=NEVER, exit_code=0))
+    # Back-end death: an unprivileged driver domain destroyed by the
+    # manager while a guest reads; the guest gets an error, not a hang,
+    # and shuts down cleanly, its console back on console_io.
+    out.append(dict(
+        name="virt/blk-backend-death", board="virt", smp=2,
+        append='semihosting dom=drv,driver,mem=64,args="driver disk=16" '
+               'dom=g1,args="blk=until-gone backend=1" dom=mgr,priv,args="kill=drv@4000"',
+        expect=BANNER + [
+            ("any", r"^\[drv\] driver: dom2 \(g1\): vbd 51712 connected: ring-ref \d+, event-channel \d+, persistent grants yes"),
+            ("any", r"^\[drv\] \[g1\] guest: blk: reading until the back end goes away"),
+            ("any", r"^\[mgr\] guest: kill: destroyed dom1 \(drv\) at \d+ ms: Ok\(\(\)\)"),
+            ("any", r"^\[g1\] guest: blk: I/O failed after [1-9]\d* good I/Os \(0 bytes differed\): BackendGone"),
+            ("any", r"^\[g1\] guest: blk: next read: Err\(BackendGone\); shutting down"),
+            ("any", r"hyp: dom2 \(g1\): shut down \(poweroff\)"),
+        ] + CLEAN_END,
+        post=same_free_memory,
+        never=NEVER, exit_code=0))
     # The Pi firmware's way in: a flat image at 0x80000, entered at EL2.
     out.append(dict(
         name="raspi4b-kernel8/firmware-entry", board="raspi4b-kernel8", append='semihosting dom=a,args="hello"',

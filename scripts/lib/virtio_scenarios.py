@@ -33,8 +33,9 @@ def make_image(path):
         f.write(d)
 
 
-def check_image(path):
+def check_image(path, guest_bytes=GUEST_BYTES):
     """The guest's bytes are in the image, and the host's are untouched."""
+    GUEST_BYTES = guest_bytes
     with open(path, "rb") as f:
         d = f.read()
     problems = []
@@ -103,5 +104,32 @@ def scenarios(out_dir, banner, clean_end, never):
             ("any", r"hyp: 2 device\(s\) of the driver domain reset"),
         ] + clean_end,
         post=lambda text: check_image(disk),
+        never=never + [r"PHYSDEVOP_eoi\(\d+\) refused"], exit_code=0))
+    # The same image served to a guest as its vbd through the PV path
+    # (driver domain `disk=virtio`): the guest reads the host's data and
+    # writes 1 MiB, which the host checks after QEMU exits; a second guest
+    # works on a RAM disk meanwhile.
+    pvdisk = os.path.join(out_dir, "blk-virtio.img")
+    pv_bytes = 1 << 20
+    out.append(dict(
+        name="virt/blk-virtio", board="virt", smp=2, timeout=90,
+        setup=lambda: make_image(pvdisk),
+        qemu_extra=["-drive", f"file={pvdisk},if=none,format=raw,id=d0", "-device", "virtio-blk-device,drive=d0"],
+        append='semihosting dom=drv,driver,mem=64,args="driver disk=virtio" '
+               'dom=img,args="blk=image backend=1" dom=ram,args="blk=rw backend=1 mb=2"',
+        expect=banner + [
+            ("any", r"^\[drv\] guest: virtio-blk at 0xa003e00, virq \d+: 16384 sectors"),
+            ("any", r"^\[drv\] driver: dom2 \(img\): store connected \(port \d+\), console connected, vbd 51712: 16384 sectors on the virtio-blk"),
+            ("any", r"^\[drv\] driver: dom3 \(ram\): store connected \(port \d+\), console connected, vbd 51712: 16384 sectors on the RAM disk"),
+            ("any", r"^\[drv\] \[img\] guest: blk host header: sector 0 Ok\(\(\)\) ok"),
+            ("any", r"^\[drv\] \[img\] guest: blk host data: 65536 bytes at sector 2048, 0 differ ok"),
+            ("any", rf"^\[drv\] \[img\] guest: blk write: {pv_bytes} bytes at sector 4096, 0 errors ok"),
+            ("any", r"^\[drv\] \[img\] guest: blk read back: 0 bytes differ, 0 errors ok"),
+            ("any", r"^\[drv\] \[img\] guest: blk read past the end: Err\(Status\(-1\)\) ok"),
+            ("any", r"^\[drv\] \[img\] guest: blk checks passed 7/7$"),
+            ("any", r"^\[drv\] \[ram\] guest: blk checks passed 8/8$"),
+            ("any", r"^\[drv\] driver: every guest is gone; powering off"),
+        ] + clean_end,
+        post=lambda text: check_image(pvdisk, pv_bytes),
         never=never + [r"PHYSDEVOP_eoi\(\d+\) refused"], exit_code=0))
     return out

@@ -318,6 +318,12 @@ impl<D: Disk> BlkBack<D> {
         &mut self.disk
     }
 
+    /// Gives the disk back (the device is gone; the disk may serve
+    /// another back end).
+    pub fn into_disk(self) -> D {
+        self.disk
+    }
+
     /// Validates and executes one request; the response to put on the ring.
     pub fn execute(&mut self, req: &BlkifRequest, grants: &mut impl GrantAccess) -> BlkifResponse {
         let status = match validate(req, self.disk.sectors(), self.disk.read_only()) {
@@ -409,6 +415,9 @@ impl<D: Disk> BlkBack<D> {
         Ok(())
     }
 }
+
+mod cache;
+pub use cache::GrantCache;
 
 #[cfg(test)]
 mod tests;

@@ -103,26 +103,20 @@ impl BlkFront {
             return Err(FrontError::BadIo);
         }
         // Segments: one per page.
-        let mut segs = alloc::vec::Vec::new();
-        let (mut left, mut first) = (nr_sectors, offset as u64);
-        for &g in grefs {
-            if left == 0 {
-                break;
-            }
-            let n = (per - first).min(left);
-            segs.push(BlkifSegment { gref: g, first_sect: first as u8, last_sect: (first + n - 1) as u8 });
-            left -= n;
-            first = 0;
-        }
-        let chunks: alloc::vec::Vec<&[BlkifSegment]> = segs.chunks(BLKIF_MAX_SEGMENTS_PER_REQUEST).collect();
-        let io = self.new_io(chunks.len() as u32);
-        let mut at = sector;
-        for c in chunks {
+        // Pages used, then requests of up to 11 segments each, built in
+        // place (no intermediate lists: this is the data path).
+        let pages = (offset as u64 + nr_sectors).div_ceil(per) as usize;
+        let io = self.new_io(pages.div_ceil(BLKIF_MAX_SEGMENTS_PER_REQUEST) as u32);
+        let (mut left, mut first, mut at) = (nr_sectors, offset as u64, sector);
+        for chunk in grefs[..pages].chunks(BLKIF_MAX_SEGMENTS_PER_REQUEST) {
             let mut r = BlkifRequest::new(op, 0, at);
-            for s in c {
+            for &g in chunk {
+                let n = (per - first).min(left);
                 // At most 11 per chunk: cannot fail.
-                let _ = r.push_segment(*s);
-                at += s.sectors().unwrap_or(0);
+                let _ = r.push_segment(BlkifSegment { gref: g, first_sect: first as u8, last_sect: (first + n - 1) as u8 });
+                left -= n;
+                at += n;
+                first = 0;
             }
             self.queue(r, io);
         }

@@ -50,6 +50,8 @@ pub struct BlockFront {
     port: u32,
     book: BlkFront,
     pages: Vec<(GrantRef, &'static mut Page<[u8; 4096]>)>,
+    /// The data pages' references, in order.
+    grefs: Vec<GrantRef>,
     /// Disk size in 512-byte sectors.
     pub sectors: u64,
     /// The front end's store directory.
@@ -88,13 +90,13 @@ impl BlockFront {
         }
         let sectors = store.read(&format!("{be_dir}/{}", keys::SECTORS))?.parse().map_err(|_| BlockError::Invalid)?;
         store.set_state(&dir, XenbusState::Connected)?;
-        Ok(BlockFront { ring, port, book: BlkFront::new(), pages, sectors, dir })
+        let grefs = pages.iter().map(|(r, _)| *r).collect();
+        Ok(BlockFront { ring, port, book: BlkFront::new(), pages, grefs, sectors, dir })
     }
 
     /// Runs one I/O of `nr` sectors at `sector` on the data pages.
     fn io(&mut self, op: u8, sector: u64, nr: u64) -> Result<(), BlockError> {
-        let grefs: Vec<GrantRef> = self.pages.iter().map(|(r, _)| *r).collect();
-        let io = self.book.submit(op, sector, nr, &grefs, 0).map_err(|_| BlockError::Invalid)?;
+        let io = self.book.submit(op, sector, nr, &self.grefs, 0).map_err(|_| BlockError::Invalid)?;
         loop {
             while self.ring.free_requests() > 0 {
                 match self.book.next_request() {

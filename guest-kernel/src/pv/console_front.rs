@@ -9,6 +9,9 @@ use hypercall_abi::io::console::XenconsInterface;
 pub struct ConsoleFront {
     page: &'static Page<XenconsInterface>,
     port: u32,
+    /// The back end has bound the port (it may bind it a little after
+    /// the store's: until then output waits in the page).
+    bound: core::sync::atomic::AtomicBool,
 }
 
 impl ConsoleFront {
@@ -17,7 +20,7 @@ impl ConsoleFront {
     pub fn new(grants: &Grants, backend: u16, port: u32) -> Self {
         let page = leak_page(XenconsInterface::new());
         grants.grant_reserved(super::CONSOLE_REF, backend, gfn_of(page));
-        ConsoleFront { page, port }
+        ConsoleFront { page, port, bound: core::sync::atomic::AtomicBool::new(false) }
     }
 
     /// Writes all of `bytes`, waiting for room (gives up if the back end
@@ -58,8 +61,11 @@ pub fn install(c: ConsoleFront) {
 }
 
 /// Writes `bytes` through the installed console front end; false if none
-/// is installed or the back end took nothing (then use `console_io`).
+/// is installed, the back end is gone (the port, once bound, is unbound
+/// again: the driver domain was destroyed or closed it; then the front
+/// end is dropped for good) or took nothing (then use `console_io`).
 pub fn write_installed(bytes: &[u8]) -> bool {
+    use hypercall_abi::event_channel::{DOMID_SELF, EVTCHNSTAT_INTERDOMAIN};
     let p = INSTALLED.load(core::sync::atomic::Ordering::Acquire);
     if p.is_null() {
         return false;
@@ -67,5 +73,12 @@ pub fn write_installed(bytes: &[u8]) -> bool {
     // SAFETY: only `install` stores a non-null pointer, to a leaked box
     // that lives as long as the kernel and is only read through `&`.
     let c = unsafe { &*p };
+    use core::sync::atomic::Ordering::{Acquire, Release};
+    if ev::status(DOMID_SELF, c.port).map(|s| s.status) == Ok(EVTCHNSTAT_INTERDOMAIN) {
+        c.bound.store(true, Release);
+    } else if c.bound.load(Acquire) {
+        INSTALLED.store(core::ptr::null_mut(), Release);
+        return false;
+    }
     c.write(bytes) == bytes.len()
 }

@@ -86,3 +86,57 @@ impl Disk for VirtioDisk {
         self.dev.flush().map_err(|_| DiskError)
     }
 }
+
+/// The disk behind one vbd of the driver domain: a RAM disk or the
+/// virtio-blk device.
+pub enum BackDisk {
+    /// A RAM disk (prefilled with `pvdev::blkback::disk_pattern`).
+    Ram(pvdev::blkback::RamDisk),
+    /// The passed-through virtio-blk device.
+    Virtio(VirtioDisk),
+}
+
+impl Disk for BackDisk {
+    fn sectors(&self) -> u64 {
+        match self {
+            BackDisk::Ram(d) => d.sectors(),
+            BackDisk::Virtio(d) => d.sectors(),
+        }
+    }
+    fn read_only(&self) -> bool {
+        match self {
+            BackDisk::Ram(d) => d.read_only(),
+            BackDisk::Virtio(d) => d.read_only(),
+        }
+    }
+    fn read(&mut self, sector: u64, buf: &mut [u8]) -> Result<(), DiskError> {
+        match self {
+            BackDisk::Ram(d) => d.read(sector, buf),
+            BackDisk::Virtio(d) => d.read(sector, buf),
+        }
+    }
+    fn write(&mut self, sector: u64, buf: &[u8]) -> Result<(), DiskError> {
+        match self {
+            BackDisk::Ram(d) => d.write(sector, buf),
+            BackDisk::Virtio(d) => d.write(sector, buf),
+        }
+    }
+    fn flush(&mut self) -> Result<(), DiskError> {
+        match self {
+            BackDisk::Ram(d) => d.flush(),
+            BackDisk::Virtio(d) => d.flush(),
+        }
+    }
+    fn slice(&self, sector: u64, len: usize) -> Option<&[u8]> {
+        match self {
+            BackDisk::Ram(d) => d.slice(sector, len),
+            BackDisk::Virtio(_) => None,
+        }
+    }
+    fn slice_mut(&mut self, sector: u64, len: usize) -> Option<&mut [u8]> {
+        match self {
+            BackDisk::Ram(d) => d.slice_mut(sector, len),
+            BackDisk::Virtio(_) => None,
+        }
+    }
+}

@@ -289,5 +289,46 @@ macro_rules! ring_entry_by_bytes {
 }
 pub(crate) use ring_entry_by_bytes;
 
-ring_entry_by_bytes!(BlkifRequest, BLKIF_REQUEST_BYTES);
-ring_entry_by_bytes!(BlkifResponse, BLKIF_RESPONSE_BYTES);
+// Block entries are on the data path: they go to and from the slot word
+// by word (the layout of `encode`, little-endian, padding zero), with no
+// byte buffer in between. `io/tests.rs` checks both forms agree.
+impl RingEntry for BlkifRequest {
+    const WORDS: usize = BLKIF_REQUEST_BYTES / 4;
+    fn write(&self, slot: &mut SlotWriter<'_>) {
+        slot.put(0, self.operation as u32 | (self.nr_segments as u32) << 8 | (self.handle as u32) << 16);
+        slot.put(1, 0);
+        slot.put_u64(2, self.id);
+        slot.put_u64(4, self.sector_number);
+        for (i, s) in self.seg.iter().enumerate() {
+            slot.put(6 + 2 * i, s.gref);
+            slot.put(7 + 2 * i, s.first_sect as u32 | (s.last_sect as u32) << 8);
+        }
+    }
+    fn read(slot: &SlotReader<'_>) -> Self {
+        let w0 = slot.get(0);
+        BlkifRequest {
+            operation: w0 as u8,
+            nr_segments: (w0 >> 8) as u8,
+            handle: (w0 >> 16) as u16,
+            id: slot.get_u64(2),
+            sector_number: slot.get_u64(4),
+            seg: core::array::from_fn(|i| {
+                let w = slot.get(7 + 2 * i);
+                BlkifSegment { gref: slot.get(6 + 2 * i), first_sect: w as u8, last_sect: (w >> 8) as u8 }
+            }),
+        }
+    }
+}
+
+impl RingEntry for BlkifResponse {
+    const WORDS: usize = BLKIF_RESPONSE_BYTES / 4;
+    fn write(&self, slot: &mut SlotWriter<'_>) {
+        slot.put_u64(0, self.id);
+        slot.put(2, self.operation as u32 | (self.status as u16 as u32) << 16);
+        slot.put(3, 0);
+    }
+    fn read(slot: &SlotReader<'_>) -> Self {
+        let w2 = slot.get(2);
+        BlkifResponse { id: slot.get_u64(0), operation: w2 as u8, status: (w2 >> 16) as u16 as i16 }
+    }
+}

@@ -254,3 +254,18 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn the_disk_outlives_its_back_end() {
+    let mut back = BlkBack::new(RamDisk::new(16));
+    let mut g = MemGrants::default();
+    g.grant(3, page(7));
+    assert_eq!(back.execute(&req(BLKIF_OP_WRITE, 1, 8, &[(3, 0, 7)]), &mut g).status, BLKIF_RSP_OKAY);
+    let disk = back.into_disk();
+    assert_eq!(&disk.bytes()[8 * 512..16 * 512], &page(7)[..]);
+    // A new back end on the same disk reads what the first one wrote.
+    let mut again = BlkBack::new(disk);
+    g.grant(4, [0; 4096]);
+    assert_eq!(again.execute(&req(BLKIF_OP_READ, 2, 8, &[(4, 0, 7)]), &mut g).status, BLKIF_RSP_OKAY);
+    assert_eq!(g.page(4).unwrap(), &page(7)[..]);
+}

@@ -269,6 +269,15 @@ impl Store {
         self.introduced.contains(&dom)
     }
 
+    /// A counter that changes whenever a node is created, written or
+    /// removed, or its permissions set, outside a transaction or by a
+    /// commit (it may also move when nothing changed, e.g. on a refused
+    /// write): a caller that polls nodes (a back end watching its front
+    /// end's `state`) may skip the reads while it is unchanged.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
     /// Toolstack: domain `dom` is gone: drops its watches, transactions and
     /// queued events, and fires `@releaseDomain`. Its nodes stay until the
     /// toolstack removes them.

@@ -375,3 +375,36 @@ proptest! {
         prop_assert!(s.paths().iter().all(|p| !p.starts_with("/local/domain/1/")));
     }
 }
+
+#[test]
+fn generation_changes_exactly_when_the_tree_does() {
+    let mut s = store();
+    let mut g = s.generation();
+    let changed = |s: &Store, g: &mut u64, want: bool, what: &str| {
+        assert_eq!(s.generation() != *g, want, "{what}");
+        *g = s.generation();
+    };
+    s.write(1, 0, "data/x", b"1").unwrap();
+    changed(&s, &mut g, true, "write");
+    s.read(1, 0, "data/x").unwrap();
+    let _ = s.directory(1, 0, "data");
+    changed(&s, &mut g, false, "reads");
+    // A refused write may move it (a spurious re-read costs nothing).
+    assert!(s.write(2, 0, "/local/domain/1/data/x", b"2").is_err());
+    g = s.generation();
+    s.mkdir(1, 0, "data/d").unwrap();
+    changed(&s, &mut g, true, "mkdir");
+    s.set_perms(1, 0, "data/x", &[Perm { dom: 1, access: 0 }, Perm { dom: 2, access: PERM_READ }]).unwrap();
+    changed(&s, &mut g, true, "set_perms");
+    let tx = s.transaction_start(1).unwrap();
+    s.write(1, tx, "data/y", b"3").unwrap();
+    changed(&s, &mut g, false, "write inside a transaction");
+    s.transaction_end(1, tx, true).unwrap();
+    changed(&s, &mut g, true, "commit");
+    let tx = s.transaction_start(1).unwrap();
+    s.write(1, tx, "data/z", b"4").unwrap();
+    s.transaction_end(1, tx, false).unwrap();
+    changed(&s, &mut g, false, "aborted transaction");
+    s.rm(1, 0, "data/x").unwrap();
+    changed(&s, &mut g, true, "rm");
+}
