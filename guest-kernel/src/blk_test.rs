@@ -28,6 +28,7 @@
 //!   `limit=MS` (default 20000).
 
 use crate::console::println;
+use crate::tally::Tally;
 use crate::dt::BootInfo;
 use crate::pv::block_front::{BlockError, BlockFront};
 use crate::ring_test::opt;
@@ -36,23 +37,6 @@ use hypercall_abi::guest;
 use hypercall_abi::io::blkif::*;
 use pvdev::blkback::disk_pattern;
 use pvdev::devices::VBD_XVDA;
-
-struct Tally {
-    ok: u32,
-    all: u32,
-}
-
-impl Tally {
-    fn check(&mut self, what: &str, good: bool, detail: core::fmt::Arguments) {
-        self.all += 1;
-        if good {
-            self.ok += 1;
-            println!("guest: blk {what}: {detail} ok");
-        } else {
-            println!("guest: blk {what}: {detail} FAIL");
-        }
-    }
-}
 
 fn mix(sum: u64, b: &[u8]) -> u64 {
     b.chunks(8).fold(sum, |s, c| {
@@ -92,7 +76,7 @@ fn connect(info: &BootInfo) -> (crate::pv::Session, BlockFront) {
 /// `blk=rw`.
 pub fn rw(info: &BootInfo) -> ! {
     let (_s, mut b) = connect(info);
-    let mut t = Tally { ok: 0, all: 0 };
+    let mut t = Tally::new("blk");
     let mb = opt(info, "mb").unwrap_or(4).clamp(1, 64);
     let seed = opt(info, "seed").unwrap_or(7);
     t.check("connected", b.sectors >= mb * 2048 * 2, format_args!("{} sectors", b.sectors));
@@ -165,7 +149,7 @@ pub const IMAGE_BYTES: u64 = 1 << 20;
 pub fn image(info: &BootInfo) -> ! {
     use crate::virtio_direct::{guest_pattern, host_pattern, GUEST_SECTOR, HOST_BYTES, HOST_MAGIC, HOST_SECTOR};
     let (_s, mut b) = connect(info);
-    let mut t = Tally { ok: 0, all: 0 };
+    let mut t = Tally::new("blk");
     let need = GUEST_SECTOR + IMAGE_BYTES / 512;
     t.check("connected", b.sectors >= need, format_args!("{} sectors", b.sectors));
     let mut s0 = [0u8; 512];
@@ -249,7 +233,7 @@ pub fn until_gone(info: &BootInfo) -> ! {
 /// `blk=bad`.
 pub fn bad(info: &BootInfo) -> ! {
     let (mut s, mut b) = connect(info);
-    let mut t = Tally { ok: 0, all: 0 };
+    let mut t = Tally::new("blk");
     let g = b.page_ref(0);
     let end = b.sectors;
     let mk = |id: u64, op: u8, sector: u64, segs: &[(u32, u8, u8)], nr: Option<u8>| {

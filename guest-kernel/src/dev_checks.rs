@@ -8,23 +8,10 @@
 //! stage-2 fault.
 
 use crate::console::println;
+use crate::tally::Tally;
 use crate::dt::BootInfo;
 use hypercall_abi::physdev::VIRQ_DEVICE_FIRST;
 use hypercall_abi::{guest, Errno};
-
-struct Tally(u32, u32);
-
-impl Tally {
-    fn check(&mut self, what: &str, good: bool, detail: core::fmt::Arguments) {
-        self.1 += 1;
-        if good {
-            self.0 += 1;
-            println!("guest: check {what}: {detail} ok");
-        } else {
-            println!("guest: check {what}: {detail} FAIL");
-        }
-    }
-}
 
 /// Reads a 32-bit device register.
 fn mmio32(addr: u64) -> u32 {
@@ -37,7 +24,7 @@ fn mmio32(addr: u64) -> u32 {
 
 /// `test=devices`.
 pub fn run(info: &BootInfo) -> ! {
-    let mut t = Tally(0, 0);
+    let mut t = Tally::new("check");
     let fdt = &info.fdt;
     let mut virqs = [0u32; 8];
     let mut n = 0;
@@ -92,7 +79,7 @@ pub fn run(info: &BootInfo) -> ! {
         let r = guest::physdev_eoi(VIRQ_DEVICE_FIRST);
         t.check("eoi_refused", r == Err(Errno::EPERM), format_args!("{r:?}"));
     }
-    println!("guest: devices checks passed {}/{}", t.0, t.1);
+    println!("guest: devices checks passed {}/{}", t.ok, t.all);
     if let Some(a) = info.bootargs.split_whitespace().find_map(|w| w.strip_prefix("touch=")) {
         if let Ok(addr) = u64::from_str_radix(a.trim_start_matches("0x"), 16) {
             println!("guest: reading device page {addr:#x}");

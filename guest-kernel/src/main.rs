@@ -64,6 +64,8 @@ mod mmu_checks;
 #[cfg(target_os = "none")]
 mod paging;
 #[cfg(target_os = "none")]
+mod tally;
+#[cfg(target_os = "none")]
 mod tasks;
 #[cfg(target_os = "none")]
 mod virtio;

@@ -15,6 +15,7 @@
 //!   works.
 
 use crate::console::println;
+use crate::tally::Tally;
 use crate::dt::BootInfo;
 use crate::pv::net_front::NetFront;
 use crate::ring_test::opt;
@@ -28,21 +29,6 @@ use netsvc::{Blaster, HttpGet, HttpServer, Ipv4Config, Pinger, Sink, Stack};
 pub const BODY: &[u8] = b"hello from a pvh guest over netif\n";
 /// The stream's port.
 const STREAM_PORT: u16 = 5001;
-
-struct Tally {
-    ok: u32,
-    all: u32,
-}
-
-impl Tally {
-    fn check(&mut self, what: &str, good: bool, detail: core::fmt::Arguments) {
-        self.all += 1;
-        if good {
-            self.ok += 1;
-        }
-        println!("guest: net {what}: {detail} {}", if good { "ok" } else { "FAIL" });
-    }
-}
 
 fn fail(what: &str) -> ! {
     println!("guest: net: FAIL: {what}");
@@ -124,7 +110,7 @@ pub fn serve(info: &BootInfo) -> ! {
         // Linger so that the last responses and FINs go out.
         done_at.is_some_and(|t| now - t > 300)
     });
-    let mut t = Tally { ok: 0, all: 0 };
+    let mut t = Tally::new("net");
     t.check("http served", ok && served >= requests, format_args!("{served} of {requests}, {} refused", http.refused));
     if let Some(k) = sink {
         t.check("stream received", k.received == stream && !k.corrupt, format_args!("{} of {stream} bytes, pattern checked", k.received));
@@ -155,7 +141,7 @@ pub fn ping_mode(info: &BootInfo) -> ! {
     let Some(peer) = ip_arg(info, "peer") else { fail("no peer=A.B.C.D") };
     let count = opt(info, "count").unwrap_or(5) as u16;
     let stream = opt(info, "stream").unwrap_or(0);
-    let mut t = Tally { ok: 0, all: 0 };
+    let mut t = Tally::new("net");
     let (replies, lost) = ping(&mut stack, peer, count);
     t.check("ping", replies == count, format_args!("{replies}/{count} checked replies, {lost} lost"));
     if opt(info, "fetch").unwrap_or(1) != 0 {
@@ -186,7 +172,7 @@ fn req(gref: u32, offset: u16, size: u16, id: u16, flags: u16) -> NetifTxRequest
 pub fn bad(info: &BootInfo) -> ! {
     let (_s, mut stack, _) = setup(info);
     let Some(peer) = ip_arg(info, "peer") else { fail("no peer=A.B.C.D") };
-    let mut t = Tally { ok: 0, all: 0 };
+    let mut t = Tally::new("net");
     let good = stack.dev.io.tx_gref();
     let mut id = 100u16;
     let mut next = |n: u16| {
