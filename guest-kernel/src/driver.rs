@@ -275,7 +275,24 @@ impl Driver {
             let g = self.guests.entry(i.domain).or_insert(Guest { name, store: None, console: None, vbd: None, cut_off: false });
             if g.store.is_none() && !g.cut_off {
                 Self::connect(self.me, i.domain, g, &mut self.store, &mut self.mux, &mut self.slots, self.disk_sectors, &mut self.virtio);
+            } else if g.store.is_some() && g.console.is_none() {
+                Self::connect_console(self.me, i.domain, g, &mut self.store, &mut self.mux, &mut self.slots);
             }
+        }
+    }
+
+    /// Binds and maps `dom`'s console (the guest allocates its port just
+    /// after the store's: a scan that comes too early tries again later).
+    fn connect_console(me: DomId, dom: DomId, g: &mut Guest, store: &mut Store, mux: &mut ConsoleMux, slots: &mut Slots) {
+        let Ok(cport) = ev::bind_interdomain(dom, crate::pv::CONSOLE_PORT) else { return };
+        if let Some(cm) = map(dom, crate::pv::CONSOLE_REF, slots, true) {
+            let _ = ev::unmask(cport);
+            // SAFETY: as for the store page: mapped until `remove`.
+            let page: &'static XenconsInterface = unsafe { &*(cm.addr as *const XenconsInterface) };
+            g.console = Some(ConsConn { page, port: cport, map: cm, id: mux.add(&g.name) });
+            let _ = devices::create_console(store, me, dom, crate::pv::CONSOLE_REF, crate::pv::CONSOLE_PORT);
+        } else {
+            let _ = ev::close(cport);
         }
     }
 
@@ -295,17 +312,7 @@ impl Driver {
         // atomics, valid for any bytes the guest writes.
         let page: &'static XenstoreDomainInterface = unsafe { &*(m.addr as *const XenstoreDomainInterface) };
         g.store = Some(StoreConn { page, port, map: m, conn: Connection::new() });
-        if let Ok(cport) = ev::bind_interdomain(dom, crate::pv::CONSOLE_PORT) {
-            if let Some(cm) = map(dom, crate::pv::CONSOLE_REF, slots, true) {
-                let _ = ev::unmask(cport);
-                // SAFETY: as for the store page: mapped until `remove`.
-                let page: &'static XenconsInterface = unsafe { &*(cm.addr as *const XenconsInterface) };
-                g.console = Some(ConsConn { page, port: cport, map: cm, id: mux.add(&g.name) });
-                let _ = devices::create_console(store, me, dom, crate::pv::CONSOLE_REF, crate::pv::CONSOLE_PORT);
-            } else {
-                let _ = ev::close(cport);
-            }
-        }
+        Self::connect_console(me, dom, g, store, mux, slots);
         let disk = match virtio.take() {
             Some(v) => BackDisk::Virtio(v),
             None => BackDisk::Ram(RamDisk::with_pattern(sectors, disk_pattern)),

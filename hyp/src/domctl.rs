@@ -15,7 +15,7 @@ use crate::sched::DEFAULT_WEIGHT;
 use hypercall_abi::domctl::{
     until_nul, CreateDomain, DomainInfo, Domctl, DOMCTL_CREATEDOMAIN, DOMCTL_DESTROYDOMAIN,
     DOMCTL_GETDOMAININFO, DOMCTL_INTERFACE_VERSION, DOMCTL_PAUSEDOMAIN, DOMCTL_SCHEDULER_OP,
-    DOMCTL_UNPAUSEDOMAIN, KERNEL_ELF, KERNEL_IMAGE, SCHEDOP_GETINFO, SCHEDOP_PUTINFO,
+    DOMCTL_UNPAUSEDOMAIN, DOMCTL_CDF_DRIVER, KERNEL_ELF, KERNEL_IMAGE, SCHEDOP_GETINFO, SCHEDOP_PUTINFO,
 };
 use hypercall_abi::Errno;
 
@@ -36,6 +36,8 @@ pub struct NewDomain<'a> {
     pub image: bool,
     /// Command line.
     pub cmdline: &'a str,
+    /// To be the driver domain (`DOMCTL_CDF_DRIVER`).
+    pub driver: bool,
 }
 
 /// What the monitor provides to the handlers.
@@ -85,7 +87,7 @@ pub fn domctl(m: &mut impl Manager, caller: u16, op: &mut Domctl) -> Result<u64,
     match op.cmd {
         DOMCTL_CREATEDOMAIN => {
             let d = check_create(&op.create)?;
-            if m.name_in_use(d.name) {
+            if m.name_in_use(d.name) || (d.driver && m.driver().is_some()) {
                 return Err(Errno::EEXIST);
             }
             if u64::from(d.mem_mib) * 1024 > m.free_kib() {
@@ -165,7 +167,7 @@ pub fn check_create(c: &CreateDomain) -> Result<NewDomain<'_>, Errno> {
         || !(1..=MAX_VCPUS as u32).contains(&c.vcpus)
         || c.weight > u32::from(u16::MAX)
         || c.cap > 100 * c.vcpus
-        || c.flags != 0
+        || c.flags & !DOMCTL_CDF_DRIVER != 0
     {
         return Err(Errno::EINVAL);
     }
@@ -186,6 +188,7 @@ pub fn check_create(c: &CreateDomain) -> Result<NewDomain<'_>, Errno> {
         cap: c.cap as u16,
         image,
         cmdline,
+        driver: c.flags & DOMCTL_CDF_DRIVER != 0,
     })
 }
 

@@ -97,6 +97,11 @@ pub const DOMINF_BLOCKED: u32 = 1 << 4;
 /// [`DomainInfo::flags`]: a vCPU is running on a CPU now (`XEN_DOMINF_running`).
 pub const DOMINF_RUNNING: u32 = 1 << 5;
 
+/// [`CreateDomain::flags`]: the new domain is the driver domain (it gets
+/// the machine's devices and may list domains). Refused with `-EEXIST`
+/// while another driver domain lives.
+pub const DOMCTL_CDF_DRIVER: u32 = 1 << 0;
+
 /// [`SchedCredit::op`]: set weight and cap (`XEN_DOMCTL_SCHEDOP_putinfo`).
 pub const SCHEDOP_PUTINFO: u32 = 0;
 /// [`SchedCredit::op`]: read weight and cap (`XEN_DOMCTL_SCHEDOP_getinfo`).
@@ -119,7 +124,7 @@ pub struct CreateDomain {
     pub cap: u32,
     /// [`KERNEL_ELF`] or [`KERNEL_IMAGE`].
     pub kernel: u32,
-    /// Reserved; write 0.
+    /// `DOMCTL_CDF_*` flags; other bits must be 0.
     pub flags: u32,
     /// The new domain's command line, NUL-terminated.
     pub cmdline: [u8; DOMCTL_CMDLINE_LEN],

@@ -213,7 +213,7 @@ fn bad_create_requests_get_einval_enomem_eexist() {
         ("mem too small", |c| c.mem_mib = MIN_MEM_MIB - 1),
         ("mem too big", |c| c.mem_mib = MAX_MEM_MIB + 1),
         ("kernel", |c| c.kernel = 2),
-        ("flags", |c| c.flags = 1),
+        ("unknown flags", |c| c.flags = 1 << 5),
         ("empty name", |c| c.name = [0; DOMCTL_NAME_LEN]),
         ("bad name", |c| c.name[0] = b' '),
         ("unterminated name", |c| c.name = [b'a'; DOMCTL_NAME_LEN]),
@@ -263,4 +263,22 @@ fn the_driver_domain_may_list_domains_and_nothing_else() {
     let mut op = Domctl::new(DOMCTL_GETDOMAININFO, 0);
     assert_eq!(domctl(&mut m, 1, &mut op), Err(Errno::EPERM), "an ordinary domain may not list");
     assert_eq!(m, before);
+}
+
+#[test]
+fn a_driver_domain_may_be_created_when_there_is_none() {
+    let mut m = Sim::new();
+    let mut op = Domctl::new(DOMCTL_CREATEDOMAIN, 0);
+    op.create = CreateDomain::new("drv2", "driver").unwrap();
+    op.create.flags = DOMCTL_CDF_DRIVER;
+    let d = check_create(&op.create).unwrap();
+    assert!(d.driver);
+    m.driver = Some(1);
+    let before = m.clone();
+    assert_eq!(domctl(&mut m, 0, &mut op), Err(Errno::EEXIST), "one driver domain at a time");
+    assert_eq!(m, before);
+    m.driver = None;
+    assert_eq!(domctl(&mut m, 0, &mut op), Ok(0));
+    op.create.flags = 2;
+    assert_eq!(check_create(&op.create), Err(Errno::EINVAL), "unknown flag");
 }

@@ -83,7 +83,7 @@ impl Manager for Monitor {
             weight: d.weight,
             cap: d.cap,
             privileged: false,
-            driver: false,
+            driver: d.driver,
             devices: Devices::CONSOLE,
             pin: None,
         };
