@@ -28,10 +28,10 @@
 //!   `limit=MS` (default 20000).
 
 use crate::console::println;
-use crate::tally::Tally;
 use crate::dt::BootInfo;
 use crate::pv::block_front::{BlockError, BlockFront};
 use crate::ring_test::opt;
+use crate::tally::Tally;
 use crate::time::counter;
 use hypercall_abi::guest;
 use hypercall_abi::io::blkif::*;
@@ -48,7 +48,8 @@ fn mix(sum: u64, b: &[u8]) -> u64 {
 
 /// The guest's own data: byte `off` of what it writes, for `seed`.
 fn mine(seed: u64, off: u64) -> u8 {
-    ((off / 4096).wrapping_mul(seed | 1).wrapping_add(off) >> 3) as u8 ^ (off as u8).wrapping_mul(13)
+    ((off / 4096).wrapping_mul(seed | 1).wrapping_add(off) >> 3) as u8
+        ^ (off as u8).wrapping_mul(13)
 }
 
 fn connect(info: &BootInfo) -> (crate::pv::Session, BlockFront) {
@@ -79,7 +80,11 @@ pub fn rw(info: &BootInfo) -> ! {
     let mut t = Tally::new("blk");
     let mb = opt(info, "mb").unwrap_or(4).clamp(1, 64);
     let seed = opt(info, "seed").unwrap_or(7);
-    t.check("connected", b.sectors >= mb * 2048 * 2, format_args!("{} sectors", b.sectors));
+    t.check(
+        "connected",
+        b.sectors >= mb * 2048 * 2,
+        format_args!("{} sectors", b.sectors),
+    );
     let chunk = b.max_bytes() as u64;
     let nr = chunk / 512;
     // 1. The prefilled pattern, first 1 MiB.
@@ -90,11 +95,19 @@ pub fn rw(info: &BootInfo) -> ! {
         }
         for i in 0..(chunk / 4096) as usize {
             let p = b.data(i);
-            bad += p.iter().enumerate().filter(|(k, &v)| v != disk_pattern(at + i as u64 * 4096 + *k as u64)).count() as u64;
+            bad += p
+                .iter()
+                .enumerate()
+                .filter(|(k, &v)| v != disk_pattern(at + i as u64 * 4096 + *k as u64))
+                .count() as u64;
         }
         at += chunk;
     }
-    t.check("pattern read", bad == 0, format_args!("1 MiB, {bad} bytes differ"));
+    t.check(
+        "pattern read",
+        bad == 0,
+        format_args!("1 MiB, {bad} bytes differ"),
+    );
     // 2. Write mb MiB of our own data in the second half, then flush.
     let base = b.sectors * 512 / 2;
     let (mut wsum, mut errs, mut at) = (0u64, 0u32, 0u64);
@@ -111,7 +124,15 @@ pub fn rw(info: &BootInfo) -> ! {
         }
         at += chunk;
     }
-    t.check("write", errs == 0, format_args!("{mb} MiB in {} I/Os of {} KiB, {errs} errors", (mb << 20) / chunk, chunk / 1024));
+    t.check(
+        "write",
+        errs == 0,
+        format_args!(
+            "{mb} MiB in {} I/Os of {} KiB, {errs} errors",
+            (mb << 20) / chunk,
+            chunk / 1024
+        ),
+    );
     t.check("flush", b.flush().is_ok(), format_args!("after the writes"));
     // 3. Read it back.
     let (mut rsum, mut errs, mut at) = (0u64, 0u32, 0u64);
@@ -124,20 +145,41 @@ pub fn rw(info: &BootInfo) -> ! {
         }
         at += chunk;
     }
-    t.check("read back", errs == 0 && rsum == wsum, format_args!("checksum {rsum:#018x}, written {wsum:#018x}"));
+    t.check(
+        "read back",
+        errs == 0 && rsum == wsum,
+        format_args!("checksum {rsum:#018x}, written {wsum:#018x}"),
+    );
     // 4. One sector, unaligned, through the copying interface.
     let one = [0x5au8; 512];
     let mut back = [0u8; 512];
-    let r = b.write(base / 512 - 3, &one).and_then(|_| b.read(base / 512 - 3, &mut back));
-    t.check("single sector", r.is_ok() && back == one, format_args!("sector {}", base / 512 - 3));
+    let r = b
+        .write(base / 512 - 3, &one)
+        .and_then(|_| b.read(base / 512 - 3, &mut back));
+    t.check(
+        "single sector",
+        r.is_ok() && back == one,
+        format_args!("sector {}", base / 512 - 3),
+    );
     // 5. The pattern before our region is untouched.
     let mut buf = [0u8; 4096];
     let r = b.read(base / 512 - 16, &mut buf);
-    let same = buf.iter().enumerate().all(|(k, &v)| v == disk_pattern(base - 8192 + k as u64));
-    t.check("pattern next to the writes", r.is_ok() && same, format_args!("4 KiB"));
+    let same = buf
+        .iter()
+        .enumerate()
+        .all(|(k, &v)| v == disk_pattern(base - 8192 + k as u64));
+    t.check(
+        "pattern next to the writes",
+        r.is_ok() && same,
+        format_args!("4 KiB"),
+    );
     // 6. Past the end: refused.
     let r = b.read(b.sectors - 4, &mut buf);
-    t.check("read past the end", r == Err(BlockError::Status(BLKIF_RSP_ERROR)), format_args!("{r:?}"));
+    t.check(
+        "read past the end",
+        r == Err(BlockError::Status(BLKIF_RSP_ERROR)),
+        format_args!("{r:?}"),
+    );
     println!("guest: blk checks passed {}/{}", t.ok, t.all);
     guest::poweroff()
 }
@@ -147,17 +189,33 @@ pub const IMAGE_BYTES: u64 = 1 << 20;
 
 /// `blk=image`.
 pub fn image(info: &BootInfo) -> ! {
-    use crate::virtio_direct::{guest_pattern, host_pattern, GUEST_SECTOR, HOST_BYTES, HOST_MAGIC, HOST_SECTOR};
+    use crate::virtio_direct::{
+        guest_pattern, host_pattern, GUEST_SECTOR, HOST_BYTES, HOST_MAGIC, HOST_SECTOR,
+    };
     let (_s, mut b) = connect(info);
     let mut t = Tally::new("blk");
     let need = GUEST_SECTOR + IMAGE_BYTES / 512;
-    t.check("connected", b.sectors >= need, format_args!("{} sectors", b.sectors));
+    t.check(
+        "connected",
+        b.sectors >= need,
+        format_args!("{} sectors", b.sectors),
+    );
     let mut s0 = [0u8; 512];
     let r = b.read(0, &mut s0);
-    t.check("host header", r.is_ok() && s0.starts_with(HOST_MAGIC), format_args!("sector 0 {r:?}"));
+    t.check(
+        "host header",
+        r.is_ok() && s0.starts_with(HOST_MAGIC),
+        format_args!("sector 0 {r:?}"),
+    );
     let r = b.read_in_place(HOST_SECTOR, HOST_BYTES as u64 / 512);
-    let bad = (0..HOST_BYTES).filter(|&i| b.data(i / 4096)[i % 4096] != host_pattern(i)).count();
-    t.check("host data", r.is_ok() && bad == 0, format_args!("{HOST_BYTES} bytes at sector {HOST_SECTOR}, {bad} differ"));
+    let bad = (0..HOST_BYTES)
+        .filter(|&i| b.data(i / 4096)[i % 4096] != host_pattern(i))
+        .count();
+    t.check(
+        "host data",
+        r.is_ok() && bad == 0,
+        format_args!("{HOST_BYTES} bytes at sector {HOST_SECTOR}, {bad} differ"),
+    );
     let chunk = b.max_bytes() as u64;
     let (mut errs, mut at) = (0u32, 0u64);
     while at < IMAGE_BYTES {
@@ -172,7 +230,11 @@ pub fn image(info: &BootInfo) -> ! {
         }
         at += n;
     }
-    t.check("write", errs == 0, format_args!("{IMAGE_BYTES} bytes at sector {GUEST_SECTOR}, {errs} errors"));
+    t.check(
+        "write",
+        errs == 0,
+        format_args!("{IMAGE_BYTES} bytes at sector {GUEST_SECTOR}, {errs} errors"),
+    );
     t.check("flush", b.flush().is_ok(), format_args!("after the writes"));
     let (mut bad, mut errs, mut at) = (0usize, 0u32, 0u64);
     while at < IMAGE_BYTES {
@@ -182,14 +244,27 @@ pub fn image(info: &BootInfo) -> ! {
         }
         for i in 0..(n / 4096) as usize {
             let base = (at + i as u64 * 4096) as usize;
-            bad += b.data(i).iter().enumerate().filter(|(k, &v)| v != guest_pattern(base + k)).count();
+            bad += b
+                .data(i)
+                .iter()
+                .enumerate()
+                .filter(|(k, &v)| v != guest_pattern(base + k))
+                .count();
         }
         at += n;
     }
-    t.check("read back", errs == 0 && bad == 0, format_args!("{bad} bytes differ, {errs} errors"));
+    t.check(
+        "read back",
+        errs == 0 && bad == 0,
+        format_args!("{bad} bytes differ, {errs} errors"),
+    );
     let mut buf = [0u8; 4096];
     let r = b.read(b.sectors - 4, &mut buf);
-    t.check("read past the end", r == Err(BlockError::Status(BLKIF_RSP_ERROR)), format_args!("{r:?}"));
+    t.check(
+        "read past the end",
+        r == Err(BlockError::Status(BLKIF_RSP_ERROR)),
+        format_args!("{r:?}"),
+    );
     println!("guest: blk checks passed {}/{}", t.ok, t.all);
     guest::poweroff()
 }
@@ -211,7 +286,11 @@ pub fn until_gone(info: &BootInfo) -> ! {
             Ok(()) => {
                 for i in 0..(chunk / 4096) as usize {
                     let p = b.data(i);
-                    bad += p.iter().enumerate().filter(|(k, &v)| v != disk_pattern(at + i as u64 * 4096 + *k as u64)).count() as u64;
+                    bad += p
+                        .iter()
+                        .enumerate()
+                        .filter(|(k, &v)| v != disk_pattern(at + i as u64 * 4096 + *k as u64))
+                        .count() as u64;
                 }
                 ios += 1;
             }
@@ -239,7 +318,11 @@ pub fn bad(info: &BootInfo) -> ! {
     let mk = |id: u64, op: u8, sector: u64, segs: &[(u32, u8, u8)], nr: Option<u8>| {
         let mut r = BlkifRequest::new(op, id | 1 << 63, sector);
         for &(gref, first_sect, last_sect) in segs {
-            let _ = r.push_segment(BlkifSegment { gref, first_sect, last_sect });
+            let _ = r.push_segment(BlkifSegment {
+                gref,
+                first_sect,
+                last_sect,
+            });
         }
         if let Some(n) = nr {
             r.nr_segments = n;
@@ -247,20 +330,64 @@ pub fn bad(info: &BootInfo) -> ! {
         r
     };
     let cases: [(&str, BlkifRequest, i16); 10] = [
-        ("zero segments", mk(1, BLKIF_OP_READ, 0, &[], None), BLKIF_RSP_ERROR),
-        ("12 segments", mk(2, BLKIF_OP_READ, 0, &[(g, 0, 0)], Some(12)), BLKIF_RSP_ERROR),
-        ("255 segments", mk(3, BLKIF_OP_WRITE, 0, &[(g, 0, 0)], Some(255)), BLKIF_RSP_ERROR),
-        ("first_sect after last_sect", mk(4, BLKIF_OP_READ, 0, &[(g, 5, 2)], None), BLKIF_RSP_ERROR),
-        ("last_sect 8", mk(5, BLKIF_OP_READ, 0, &[(g, 0, 8)], None), BLKIF_RSP_ERROR),
-        ("past the end", mk(6, BLKIF_OP_READ, end - 4, &[(g, 0, 7)], None), BLKIF_RSP_ERROR),
-        ("sector overflow", mk(7, BLKIF_OP_WRITE, u64::MAX - 2, &[(g, 0, 7)], None), BLKIF_RSP_ERROR),
-        ("grant never given", mk(8, BLKIF_OP_READ, 0, &[(g, 0, 7), (500, 0, 7)], None), BLKIF_RSP_ERROR),
-        ("unknown operation", mk(9, 200, 0, &[(g, 0, 7)], None), BLKIF_RSP_ERROR),
-        ("discard unsupported", mk(10, BLKIF_OP_DISCARD, 0, &[], None), BLKIF_RSP_EOPNOTSUPP),
+        (
+            "zero segments",
+            mk(1, BLKIF_OP_READ, 0, &[], None),
+            BLKIF_RSP_ERROR,
+        ),
+        (
+            "12 segments",
+            mk(2, BLKIF_OP_READ, 0, &[(g, 0, 0)], Some(12)),
+            BLKIF_RSP_ERROR,
+        ),
+        (
+            "255 segments",
+            mk(3, BLKIF_OP_WRITE, 0, &[(g, 0, 0)], Some(255)),
+            BLKIF_RSP_ERROR,
+        ),
+        (
+            "first_sect after last_sect",
+            mk(4, BLKIF_OP_READ, 0, &[(g, 5, 2)], None),
+            BLKIF_RSP_ERROR,
+        ),
+        (
+            "last_sect 8",
+            mk(5, BLKIF_OP_READ, 0, &[(g, 0, 8)], None),
+            BLKIF_RSP_ERROR,
+        ),
+        (
+            "past the end",
+            mk(6, BLKIF_OP_READ, end - 4, &[(g, 0, 7)], None),
+            BLKIF_RSP_ERROR,
+        ),
+        (
+            "sector overflow",
+            mk(7, BLKIF_OP_WRITE, u64::MAX - 2, &[(g, 0, 7)], None),
+            BLKIF_RSP_ERROR,
+        ),
+        (
+            "grant never given",
+            mk(8, BLKIF_OP_READ, 0, &[(g, 0, 7), (500, 0, 7)], None),
+            BLKIF_RSP_ERROR,
+        ),
+        (
+            "unknown operation",
+            mk(9, 200, 0, &[(g, 0, 7)], None),
+            BLKIF_RSP_ERROR,
+        ),
+        (
+            "discard unsupported",
+            mk(10, BLKIF_OP_DISCARD, 0, &[], None),
+            BLKIF_RSP_EOPNOTSUPP,
+        ),
     ];
     for (what, req, want) in cases.iter() {
         let r = b.raw(req);
-        t.check(what, r.map(|r| r.status) == Ok(*want) && r.map(|r| r.id) == Ok(req.id), format_args!("{:?}", r.map(|r| r.status)));
+        t.check(
+            what,
+            r.map(|r| r.status) == Ok(*want) && r.map(|r| r.id) == Ok(req.id),
+            format_args!("{:?}", r.map(|r| r.status)),
+        );
     }
     // A write with one bad grant leaves the disk unchanged.
     let w = mk(11, BLKIF_OP_WRITE, 64, &[(g, 0, 7), (501, 0, 7)], None);
@@ -268,41 +395,94 @@ pub fn bad(info: &BootInfo) -> ! {
     let r = b.raw(&w).map(|r| r.status);
     let mut buf = [0u8; 4096];
     let read = b.read(64, &mut buf);
-    let intact = buf.iter().enumerate().all(|(k, &v)| v == disk_pattern(64 * 512 + k as u64));
-    t.check("write with a bad grant", r == Ok(BLKIF_RSP_ERROR) && read.is_ok() && intact, format_args!("{r:?}, disk unchanged {intact}"));
+    let intact = buf
+        .iter()
+        .enumerate()
+        .all(|(k, &v)| v == disk_pattern(64 * 512 + k as u64));
+    t.check(
+        "write with a bad grant",
+        r == Ok(BLKIF_RSP_ERROR) && read.is_ok() && intact,
+        format_args!("{r:?}, disk unchanged {intact}"),
+    );
     // The device still works.
     let r = b.read(8, &mut buf);
-    let good = buf.iter().enumerate().all(|(k, &v)| v == disk_pattern(8 * 512 + k as u64));
-    t.check("good read after bad requests", r.is_ok() && good, format_args!("{r:?}"));
+    let good = buf
+        .iter()
+        .enumerate()
+        .all(|(k, &v)| v == disk_pattern(8 * 512 + k as u64));
+    t.check(
+        "good read after bad requests",
+        r.is_ok() && good,
+        format_args!("{r:?}"),
+    );
     // The store protocol.
     use crate::pv::store_client::StoreError;
     use hypercall_abi::io::xs_wire::*;
     let r = s.store.request(9999, 0, &[b"x\0"]);
-    t.check("store: unknown message type", r == Err(StoreError::Store(XsError::EINVAL)), format_args!("{r:?}"));
+    t.check(
+        "store: unknown message type",
+        r == Err(StoreError::Store(XsError::EINVAL)),
+        format_args!("{r:?}"),
+    );
     let r = s.store.request(XS_READ, 0, &[b"no-nul"]);
     t.check("store: path without NUL", r.is_err(), format_args!("{r:?}"));
     let mut hdr = [0u8; XSD_SOCKMSG_BYTES];
-    let _ = XsdSockmsg { kind: XS_WRITE, req_id: 4242, tx_id: 0, len: 100_000 }.encode(&mut hdr);
+    let _ = XsdSockmsg {
+        kind: XS_WRITE,
+        req_id: 4242,
+        tx_id: 0,
+        len: 100_000,
+    }
+    .encode(&mut hdr);
     let r = s.store.exchange(&hdr, 4242);
-    t.check("store: oversize header", r == Err(StoreError::Store(XsError::E2BIG)), format_args!("{r:?}"));
-    let be = s.store.read(&alloc::format!("device/vbd/{VBD_XVDA}/backend")).unwrap_or_default();
+    t.check(
+        "store: oversize header",
+        r == Err(StoreError::Store(XsError::E2BIG)),
+        format_args!("{r:?}"),
+    );
+    let be = s
+        .store
+        .read(&alloc::format!("device/vbd/{VBD_XVDA}/backend"))
+        .unwrap_or_default();
     let r = s.store.write(&alloc::format!("{be}/sectors"), "999999999");
-    t.check("store: writing the back end's sectors", r == Err(StoreError::Store(XsError::EACCES)), format_args!("{r:?}"));
+    t.check(
+        "store: writing the back end's sectors",
+        r == Err(StoreError::Store(XsError::EACCES)),
+        format_args!("{r:?}"),
+    );
     let r = s.store.read("/local/domain/1/name");
-    t.check("store: another domain's home", matches!(r, Err(StoreError::Store(XsError::EACCES | XsError::ENOENT))), format_args!("{r:?}"));
-    let r = s.store.read(&alloc::format!("device/vbd/{VBD_XVDA}/backend-id"));
+    t.check(
+        "store: another domain's home",
+        matches!(r, Err(StoreError::Store(XsError::EACCES | XsError::ENOENT))),
+        format_args!("{r:?}"),
+    );
+    let r = s
+        .store
+        .read(&alloc::format!("device/vbd/{VBD_XVDA}/backend-id"));
     t.check("store: still answering", r.is_ok(), format_args!("{r:?}"));
     // Corrupt indices: the driver domain stops serving the store and
     // closes its port; the client reports it instead of hanging.
     let page = s.store.page();
-    page.req_prod.store(page.req_cons.load(core::sync::atomic::Ordering::Acquire).wrapping_add(5000), core::sync::atomic::Ordering::Release);
+    page.req_prod.store(
+        page.req_cons
+            .load(core::sync::atomic::Ordering::Acquire)
+            .wrapping_add(5000),
+        core::sync::atomic::Ordering::Release,
+    );
     let _ = hypercall_abi::evtchn_guest::send(crate::pv::STORE_PORT);
     let r = s.store.read("device");
-    t.check("store: corrupt ring indices", matches!(r, Err(StoreError::Gone | StoreError::Protocol)), format_args!("{r:?}"));
+    t.check(
+        "store: corrupt ring indices",
+        matches!(r, Err(StoreError::Gone | StoreError::Protocol)),
+        format_args!("{r:?}"),
+    );
     // The driver domain closes the store's port (within 5 s).
     let until = crate::time::now_ns() + 5_000_000_000;
     let unbound = loop {
-        let st = hypercall_abi::evtchn_guest::status(hypercall_abi::event_channel::DOMID_SELF, crate::pv::STORE_PORT);
+        let st = hypercall_abi::evtchn_guest::status(
+            hypercall_abi::event_channel::DOMID_SELF,
+            crate::pv::STORE_PORT,
+        );
         if st.map(|s| s.status) == Ok(hypercall_abi::event_channel::EVTCHNSTAT_UNBOUND) {
             break true;
         }
@@ -311,11 +491,23 @@ pub fn bad(info: &BootInfo) -> ! {
         }
         crate::events::sleep(5_000_000);
     };
-    t.check("store: port closed by the driver domain", unbound, format_args!("unbound {unbound}"));
+    t.check(
+        "store: port closed by the driver domain",
+        unbound,
+        format_args!("unbound {unbound}"),
+    );
     let err = page.error.load(core::sync::atomic::Ordering::Acquire);
-    t.check("store: error reported in the page", err == XENSTORE_ERROR_RINGIDX, format_args!("error {err}"));
+    t.check(
+        "store: error reported in the page",
+        err == XENSTORE_ERROR_RINGIDX,
+        format_args!("error {err}"),
+    );
     let r = b.read(16, &mut buf);
-    t.check("block device after the store is gone", r.is_ok(), format_args!("{r:?}"));
+    t.check(
+        "block device after the store is gone",
+        r.is_ok(),
+        format_args!("{r:?}"),
+    );
     println!("guest: blk checks passed {}/{}", t.ok, t.all);
     guest::poweroff()
 }
@@ -349,16 +541,28 @@ pub fn bench(info: &BootInfo) -> ! {
     let mut x = 1u64;
     let t = counter();
     for _ in 0..n {
-        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         let _ = b.read_in_place((x >> 33) % pages * 8, 8);
     }
-    println!("BENCH blk_pv_rand_read_ticks {} {}", counter() - t, n * 4096);
+    println!(
+        "BENCH blk_pv_rand_read_ticks {} {}",
+        counter() - t,
+        n * 4096
+    );
     let t = counter();
     for _ in 0..n {
-        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         let _ = b.write_in_place((x >> 33) % pages * 8, 8);
     }
-    println!("BENCH blk_pv_rand_write_ticks {} {}", counter() - t, n * 4096);
+    println!(
+        "BENCH blk_pv_rand_write_ticks {} {}",
+        counter() - t,
+        n * 4096
+    );
     println!("guest: blk bench done");
     guest::poweroff()
 }

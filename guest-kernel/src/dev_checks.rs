@@ -8,8 +8,8 @@
 //! stage-2 fault.
 
 use crate::console::println;
-use crate::tally::Tally;
 use crate::dt::BootInfo;
+use crate::tally::Tally;
 use hypercall_abi::physdev::VIRQ_DEVICE_FIRST;
 use hypercall_abi::{guest, Errno};
 
@@ -28,15 +28,25 @@ pub fn run(info: &BootInfo) -> ! {
     let fdt = &info.fdt;
     let mut virqs = [0u32; 8];
     let mut n = 0;
-    for node in fdt.all_nodes().filter(|n| n.name.starts_with("virtio_mmio@")) {
-        let Some(r) = node.reg().and_then(|mut r| r.next()) else { continue };
+    for node in fdt
+        .all_nodes()
+        .filter(|n| n.name.starts_with("virtio_mmio@"))
+    {
+        let Some(r) = node.reg().and_then(|mut r| r.next()) else {
+            continue;
+        };
         let base = r.starting_address as u64;
-        let virq = node.property("pvh,virq").and_then(|p| p.as_usize()).unwrap_or(0) as u32;
+        let virq = node
+            .property("pvh,virq")
+            .and_then(|p| p.as_usize())
+            .unwrap_or(0) as u32;
         let (magic, version, id) = (mmio32(base), mmio32(base + 4), mmio32(base + 8));
         t.check(
             "virtio_transport",
             magic == 0x7472_6976 && (1..=2).contains(&version) && id != 0,
-            format_args!("{base:#x}: magic {magic:#x}, version {version}, device {id}, virq {virq}"),
+            format_args!(
+                "{base:#x}: magic {magic:#x}, version {version}, device {id}, virq {virq}"
+            ),
         );
         if n < virqs.len() {
             virqs[n] = virq;
@@ -64,7 +74,11 @@ pub fn run(info: &BootInfo) -> ! {
                     p.write_volatile(0x5eed_1234_abcd_0042);
                     p.read_volatile()
                 };
-                t.check("dma_window", back == 0x5eed_1234_abcd_0042, format_args!("{base:#x}+{size:#x} read back"));
+                t.check(
+                    "dma_window",
+                    back == 0x5eed_1234_abcd_0042,
+                    format_args!("{base:#x}+{size:#x} read back"),
+                );
             }
             None => t.check("dma_window", false, format_args!("missing")),
         }
@@ -73,14 +87,26 @@ pub fn run(info: &BootInfo) -> ! {
             t.check("eoi_own_virq", r.is_ok(), format_args!("virq {v}: {r:?}"));
         }
         let r = guest::physdev_eoi(VIRQ_DEVICE_FIRST + 7);
-        t.check("eoi_unknown_virq", r == Err(Errno::EINVAL), format_args!("{r:?}"));
+        t.check(
+            "eoi_unknown_virq",
+            r == Err(Errno::EINVAL),
+            format_args!("{r:?}"),
+        );
     } else {
-        t.check("no_devices", dma.is_none(), format_args!("no device nodes, no DMA window"));
+        t.check(
+            "no_devices",
+            dma.is_none(),
+            format_args!("no device nodes, no DMA window"),
+        );
         let r = guest::physdev_eoi(VIRQ_DEVICE_FIRST);
         t.check("eoi_refused", r == Err(Errno::EPERM), format_args!("{r:?}"));
     }
     println!("guest: devices checks passed {}/{}", t.ok, t.all);
-    if let Some(a) = info.bootargs.split_whitespace().find_map(|w| w.strip_prefix("touch=")) {
+    if let Some(a) = info
+        .bootargs
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("touch="))
+    {
         if let Ok(addr) = u64::from_str_radix(a.trim_start_matches("0x"), 16) {
             println!("guest: reading device page {addr:#x}");
             let v = mmio32(addr);

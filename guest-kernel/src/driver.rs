@@ -29,11 +29,14 @@ use crate::dt::BootInfo;
 use crate::events;
 use crate::ring_test::opt;
 use crate::time::{counter, now_ns};
+use crate::virtio::blk::{BackDisk, VirtioDisk};
 use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
-use hypercall_abi::domctl::{until_nul, Domctl, DomainInfo, DOMCTL_GETDOMAININFO, DOMINF_DYING, DOMINF_SHUTDOWN};
+use hypercall_abi::domctl::{
+    until_nul, DomainInfo, Domctl, DOMCTL_GETDOMAININFO, DOMINF_DYING, DOMINF_SHUTDOWN,
+};
 use hypercall_abi::event_channel::DOMID_SELF;
 use hypercall_abi::evtchn_guest as ev;
 use hypercall_abi::gnttab_guest as gt;
@@ -44,7 +47,6 @@ use hypercall_abi::io::console::XenconsInterface;
 use hypercall_abi::io::xs_wire::{XenstoreDomainInterface, XENSTORE_ERROR_RINGIDX};
 use hypercall_abi::memory::{GUEST_GRANT_MAP_BASE, GUEST_GRANT_MAP_SIZE};
 use hypercall_abi::ring::{BackRing, SharedRing};
-use crate::virtio::blk::{BackDisk, VirtioDisk};
 use pvdev::blkback::{disk_pattern, BlkBack, Disk, GrantAccess, GrantCache, GrantError, RamDisk};
 use pvdev::consback::{ConsoleId, ConsoleMux};
 use pvdev::devices::{self, BackendLink, VBD_XVDA};
@@ -69,7 +71,12 @@ struct Slots(Vec<u64>);
 impl Slots {
     fn new() -> Self {
         let n = GUEST_GRANT_MAP_SIZE / 4096;
-        Slots((0..n).rev().map(|i| GUEST_GRANT_MAP_BASE + i * 4096).collect())
+        Slots(
+            (0..n)
+                .rev()
+                .map(|i| GUEST_GRANT_MAP_BASE + i * 4096)
+                .collect(),
+        )
     }
 }
 
@@ -84,7 +91,11 @@ struct Mapping {
 fn map(dom: DomId, gref: GrantRef, slots: &mut Slots, writable: bool) -> Option<Mapping> {
     let addr = slots.0.pop()?;
     match gt::map_grant_ref(dom, gref, addr, !writable) {
-        Ok(handle) => Some(Mapping { addr, handle, writable }),
+        Ok(handle) => Some(Mapping {
+            addr,
+            handle,
+            writable,
+        }),
         Err(_) => {
             slots.0.push(addr);
             None
@@ -132,7 +143,12 @@ impl Access<'_> {
             self.g.cache.remove(gref);
             unmap(m, self.slots);
         }
-        if let Some((_, m)) = self.g.temp.iter().find(|(r, m)| *r == gref && (m.writable || !writable)) {
+        if let Some((_, m)) = self
+            .g
+            .temp
+            .iter()
+            .find(|(r, m)| *r == gref && (m.writable || !writable))
+        {
             return Ok(m.addr);
         }
         let m = map(self.g.dom, gref, self.slots, writable).ok_or(GrantError { gref })?;
@@ -162,7 +178,13 @@ impl GrantAccess for Access<'_> {
         // mapped the front end's granted page (outside this domain's RAM:
         // no Rust object lives there), and `offset + len <= 4096`. The
         // front end may write it meanwhile; the bytes are plain data.
-        unsafe { core::ptr::copy_nonoverlapping((addr as usize + offset) as *const u8, out.as_mut_ptr(), out.len()) };
+        unsafe {
+            core::ptr::copy_nonoverlapping(
+                (addr as usize + offset) as *const u8,
+                out.as_mut_ptr(),
+                out.len(),
+            )
+        };
         Ok(())
     }
 
@@ -172,7 +194,13 @@ impl GrantAccess for Access<'_> {
         }
         let addr = self.get(gref, true)?;
         // SAFETY: as in `read`; the mapping is writable (checked by `get`).
-        unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), (addr as usize + offset) as *mut u8, data.len()) };
+        unsafe {
+            core::ptr::copy_nonoverlapping(
+                data.as_ptr(),
+                (addr as usize + offset) as *mut u8,
+                data.len(),
+            )
+        };
         Ok(())
     }
 }
@@ -266,31 +294,78 @@ impl Driver {
                 break;
             }
         }
-        let gone: Vec<DomId> = self.guests.keys().copied().filter(|d| !live.iter().any(|i| i.domain == *d)).collect();
+        let gone: Vec<DomId> = self
+            .guests
+            .keys()
+            .copied()
+            .filter(|d| !live.iter().any(|i| i.domain == *d))
+            .collect();
         for d in gone {
             self.remove(d);
         }
         for i in live {
             let name = String::from_utf8_lossy(until_nul(&i.name).unwrap_or(b"?")).into_owned();
-            let g = self.guests.entry(i.domain).or_insert(Guest { name, store: None, console: None, vbd: None, cut_off: false });
+            let g = self.guests.entry(i.domain).or_insert(Guest {
+                name,
+                store: None,
+                console: None,
+                vbd: None,
+                cut_off: false,
+            });
             if g.store.is_none() && !g.cut_off {
-                Self::connect(self.me, i.domain, g, &mut self.store, &mut self.mux, &mut self.slots, self.disk_sectors, &mut self.virtio);
+                Self::connect(
+                    self.me,
+                    i.domain,
+                    g,
+                    &mut self.store,
+                    &mut self.mux,
+                    &mut self.slots,
+                    self.disk_sectors,
+                    &mut self.virtio,
+                );
             } else if g.store.is_some() && g.console.is_none() {
-                Self::connect_console(self.me, i.domain, g, &mut self.store, &mut self.mux, &mut self.slots);
+                Self::connect_console(
+                    self.me,
+                    i.domain,
+                    g,
+                    &mut self.store,
+                    &mut self.mux,
+                    &mut self.slots,
+                );
             }
         }
     }
 
     /// Binds and maps `dom`'s console (the guest allocates its port just
     /// after the store's: a scan that comes too early tries again later).
-    fn connect_console(me: DomId, dom: DomId, g: &mut Guest, store: &mut Store, mux: &mut ConsoleMux, slots: &mut Slots) {
-        let Ok(cport) = ev::bind_interdomain(dom, crate::pv::CONSOLE_PORT) else { return };
+    fn connect_console(
+        me: DomId,
+        dom: DomId,
+        g: &mut Guest,
+        store: &mut Store,
+        mux: &mut ConsoleMux,
+        slots: &mut Slots,
+    ) {
+        let Ok(cport) = ev::bind_interdomain(dom, crate::pv::CONSOLE_PORT) else {
+            return;
+        };
         if let Some(cm) = map(dom, crate::pv::CONSOLE_REF, slots, true) {
             let _ = ev::unmask(cport);
             // SAFETY: as for the store page: mapped until `remove`.
             let page: &'static XenconsInterface = unsafe { &*(cm.addr as *const XenconsInterface) };
-            g.console = Some(ConsConn { page, port: cport, map: cm, id: mux.add(&g.name) });
-            let _ = devices::create_console(store, me, dom, crate::pv::CONSOLE_REF, crate::pv::CONSOLE_PORT);
+            g.console = Some(ConsConn {
+                page,
+                port: cport,
+                map: cm,
+                id: mux.add(&g.name),
+            });
+            let _ = devices::create_console(
+                store,
+                me,
+                dom,
+                crate::pv::CONSOLE_REF,
+                crate::pv::CONSOLE_PORT,
+            );
         } else {
             let _ = ev::close(cport);
         }
@@ -298,10 +373,25 @@ impl Driver {
 
     /// Tries the store convention with `dom`.
     #[allow(clippy::too_many_arguments)]
-    fn connect(me: DomId, dom: DomId, g: &mut Guest, store: &mut Store, mux: &mut ConsoleMux, slots: &mut Slots, sectors: u64, virtio: &mut Option<VirtioDisk>) {
-        let Ok(port) = ev::bind_interdomain(dom, crate::pv::STORE_PORT) else { return };
+    fn connect(
+        me: DomId,
+        dom: DomId,
+        g: &mut Guest,
+        store: &mut Store,
+        mux: &mut ConsoleMux,
+        slots: &mut Slots,
+        sectors: u64,
+        virtio: &mut Option<VirtioDisk>,
+    ) {
+        let Ok(port) = ev::bind_interdomain(dom, crate::pv::STORE_PORT) else {
+            return;
+        };
         let Some(m) = map(dom, crate::pv::STORE_REF, slots, true) else {
-            println!("driver: dom{dom} ({}): store port bound but grant {} unusable", g.name, crate::pv::STORE_REF);
+            println!(
+                "driver: dom{dom} ({}): store port bound but grant {} unusable",
+                g.name,
+                crate::pv::STORE_REF
+            );
             let _ = ev::close(port);
             return;
         };
@@ -310,17 +400,37 @@ impl Driver {
         // the grant window (no Rust object there); it stays mapped until
         // `remove` unmaps it after dropping this reference. The type is all
         // atomics, valid for any bytes the guest writes.
-        let page: &'static XenstoreDomainInterface = unsafe { &*(m.addr as *const XenstoreDomainInterface) };
-        g.store = Some(StoreConn { page, port, map: m, conn: Connection::new() });
+        let page: &'static XenstoreDomainInterface =
+            unsafe { &*(m.addr as *const XenstoreDomainInterface) };
+        g.store = Some(StoreConn {
+            page,
+            port,
+            map: m,
+            conn: Connection::new(),
+        });
         Self::connect_console(me, dom, g, store, mux, slots);
         let disk = match virtio.take() {
             Some(v) => BackDisk::Virtio(v),
             None => BackDisk::Ram(RamDisk::with_pattern(sectors, disk_pattern)),
         };
-        let (sectors, ro, kind) = (disk.sectors(), disk.read_only(), if matches!(disk, BackDisk::Virtio(_)) { "virtio-blk" } else { "RAM disk" });
-        match devices::create_vbd(store, me, dom, VBD_XVDA, sectors, ro).and_then(|p| BackendLink::start(store, me, p)) {
+        let (sectors, ro, kind) = (
+            disk.sectors(),
+            disk.read_only(),
+            if matches!(disk, BackDisk::Virtio(_)) {
+                "virtio-blk"
+            } else {
+                "RAM disk"
+            },
+        );
+        match devices::create_vbd(store, me, dom, VBD_XVDA, sectors, ro)
+            .and_then(|p| BackendLink::start(store, me, p))
+        {
             Ok(link) => {
-                g.vbd = Some(Vbd { link, back: BlkBack::new(disk), conn: None });
+                g.vbd = Some(Vbd {
+                    link,
+                    back: BlkBack::new(disk),
+                    conn: None,
+                });
                 println!(
                     "driver: dom{dom} ({}): store connected (port {port}), console {}, vbd {VBD_XVDA}: {sectors} sectors on the {kind}",
                     g.name,
@@ -331,14 +441,20 @@ impl Driver {
                 if let BackDisk::Virtio(v) = disk {
                     *virtio = Some(v);
                 }
-                println!("driver: dom{dom} ({}): cannot write its device entries: {}", g.name, e.name())
+                println!(
+                    "driver: dom{dom} ({}): cannot write its device entries: {}",
+                    g.name,
+                    e.name()
+                )
             }
         }
     }
 
     /// Cleans up after a domain that is gone.
     fn remove(&mut self, dom: DomId) {
-        let Some(mut g) = self.guests.remove(&dom) else { return };
+        let Some(mut g) = self.guests.remove(&dom) else {
+            return;
+        };
         let mut out = Vec::new();
         // What it wrote last (its page stays mapped until we unmap it).
         if let Some(c) = g.console.as_ref() {
@@ -383,9 +499,17 @@ impl Driver {
     }
 
     /// Connects a block front end from its published details.
-    fn connect_blk(me: DomId, dom: DomId, v: &mut Vbd, store: &mut Store, slots: &mut Slots) -> Result<String, &'static str> {
-        let d = devices::read_front_details(store, me, &v.link.paths.front).map_err(|_| "bad ring-ref, event-channel or protocol")?;
-        let port = ev::bind_interdomain(dom, d.event_channel).map_err(|_| "event-channel cannot be bound")?;
+    fn connect_blk(
+        me: DomId,
+        dom: DomId,
+        v: &mut Vbd,
+        store: &mut Store,
+        slots: &mut Slots,
+    ) -> Result<String, &'static str> {
+        let d = devices::read_front_details(store, me, &v.link.paths.front)
+            .map_err(|_| "bad ring-ref, event-channel or protocol")?;
+        let port = ev::bind_interdomain(dom, d.event_channel)
+            .map_err(|_| "event-channel cannot be bound")?;
         let Some(m) = map(dom, d.ring_ref, slots, true) else {
             let _ = ev::close(port);
             return Err("ring-ref not granted");
@@ -399,17 +523,41 @@ impl Driver {
             return Err("ring indices corrupt");
         };
         let _ = ev::unmask(port);
-        v.conn = Some(BlkConn { ring, port, ring_map: m, grants: DataGrants { dom, persistent: d.persistent, cache: GrantCache::new(CACHE_MAX), temp: Vec::new() } });
-        Ok(format!("ring-ref {}, event-channel {}, persistent grants {}", d.ring_ref, d.event_channel, if d.persistent { "yes" } else { "no" }))
+        v.conn = Some(BlkConn {
+            ring,
+            port,
+            ring_map: m,
+            grants: DataGrants {
+                dom,
+                persistent: d.persistent,
+                cache: GrantCache::new(CACHE_MAX),
+                temp: Vec::new(),
+            },
+        });
+        Ok(format!(
+            "ring-ref {}, event-channel {}, persistent grants {}",
+            d.ring_ref,
+            d.event_channel,
+            if d.persistent { "yes" } else { "no" }
+        ))
     }
 
     /// Serves a block ring; `Err` if the front end broke the ring.
-    fn serve_blk(c: &mut BlkConn, back: &mut BlkBack<BackDisk>, slots: &mut Slots) -> Result<bool, ()> {
+    fn serve_blk(
+        c: &mut BlkConn,
+        back: &mut BlkBack<BackDisk>,
+        slots: &mut Slots,
+    ) -> Result<bool, ()> {
         let mut n = 0;
         loop {
             while n < BATCH {
-                let Some(req) = c.ring.take_request().map_err(|_| ())? else { break };
-                let mut a = Access { g: &mut c.grants, slots };
+                let Some(req) = c.ring.take_request().map_err(|_| ())? else {
+                    break;
+                };
+                let mut a = Access {
+                    g: &mut c.grants,
+                    slots,
+                };
                 let rsp = back.execute(&req, &mut a);
                 a.end();
                 c.ring.push_response(&rsp).map_err(|_| ())?;
@@ -429,24 +577,42 @@ impl Driver {
         let me = self.me;
         let mut did = false;
         let mut out = Vec::new();
-        let Driver { store, mux, slots, guests, served_any, links_seen, .. } = self;
+        let Driver {
+            store,
+            mux,
+            slots,
+            guests,
+            served_any,
+            links_seen,
+            ..
+        } = self;
         // The front ends' states are read only when the store changed.
         let links_stale = store.generation() != *links_seen;
         *links_seen = store.generation();
         for (&dom, g) in guests.iter_mut() {
             if let Some(v) = g.vbd.as_mut() {
-                match if links_stale { v.link.poll(store, me) } else { Action::None } {
+                match if links_stale {
+                    v.link.poll(store, me)
+                } else {
+                    Action::None
+                } {
                     Action::Connect => {
                         did = true;
                         match Self::connect_blk(me, dom, v, store, slots) {
                             Ok(what) => {
                                 v.link.connected(store, me);
                                 *served_any = true;
-                                println!("driver: dom{dom} ({}): vbd {VBD_XVDA} connected: {what}", g.name);
+                                println!(
+                                    "driver: dom{dom} ({}): vbd {VBD_XVDA} connected: {what}",
+                                    g.name
+                                );
                             }
                             Err(why) => {
                                 v.link.failed(store, me, why);
-                                println!("driver: dom{dom} ({}): vbd {VBD_XVDA} refused: {why}", g.name);
+                                println!(
+                                    "driver: dom{dom} ({}): vbd {VBD_XVDA} refused: {why}",
+                                    g.name
+                                );
                             }
                         }
                     }
@@ -506,7 +672,10 @@ impl Driver {
                 }
                 Ok(false) => {}
                 Err(_) => {
-                    s.page.error.store(XENSTORE_ERROR_RINGIDX, core::sync::atomic::Ordering::Release);
+                    s.page.error.store(
+                        XENSTORE_ERROR_RINGIDX,
+                        core::sync::atomic::Ordering::Release,
+                    );
                     let _ = ev::close(s.port);
                     println!("driver: dom{dom} ({}): store ring indices corrupt: stopped serving it, port closed", g.name);
                     if let Some(s) = g.store.take() {
@@ -546,16 +715,28 @@ fn bench_direct(sectors: u64) {
     let t = counter();
     let mut x = 1u64;
     for _ in 0..n {
-        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         let _ = disk.read((x >> 33) % pages * 8, &mut buf[..4096]);
     }
-    println!("BENCH blk_direct_rand_read_ticks {} {}", counter() - t, n * 4096);
+    println!(
+        "BENCH blk_direct_rand_read_ticks {} {}",
+        counter() - t,
+        n * 4096
+    );
     let t = counter();
     for _ in 0..n {
-        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         let _ = disk.write((x >> 33) % pages * 8, &buf[..4096]);
     }
-    println!("BENCH blk_direct_rand_write_ticks {} {}", counter() - t, n * 4096);
+    println!(
+        "BENCH blk_direct_rand_write_ticks {} {}",
+        counter() - t,
+        n * 4096
+    );
 }
 
 /// `driver`.
@@ -572,14 +753,21 @@ pub fn run(info: &BootInfo) -> ! {
     if events::bind_timer().is_err() {
         fail("cannot bind VIRQ_TIMER");
     }
-    let Some(me) = self_id() else { fail("cannot learn my domain id") };
+    let Some(me) = self_id() else {
+        fail("cannot learn my domain id")
+    };
     if info.bootargs.split_whitespace().any(|w| w == "bench") {
         bench_direct(mib * 2048);
     }
     let virtio = if info.bootargs.split_whitespace().any(|w| w == "disk=virtio") {
         let devs = crate::virtio_direct::probe(info);
-        let Some(disk) = devs.disk else { fail("disk=virtio but no virtio-blk device") };
-        println!("driver: the virtio-blk disk ({} sectors) goes to the first guest", disk.sectors());
+        let Some(disk) = devs.disk else {
+            fail("disk=virtio but no virtio-blk device")
+        };
+        println!(
+            "driver: the virtio-blk disk ({} sectors) goes to the first guest",
+            disk.sectors()
+        );
         Some(disk)
     } else {
         None
@@ -587,8 +775,21 @@ pub fn run(info: &BootInfo) -> ! {
     let mut store = Store::new(Limits::default());
     store.set_privileged(me, true);
     let _ = store.introduce(me);
-    println!("driver: dom{me}: device store up; RAM disks of {mib} MiB per guest; heap grown by {} KiB", extra / 1024);
-    let mut d = Driver { me, store, mux: ConsoleMux::new(), slots: Slots::new(), guests: BTreeMap::new(), disk_sectors: mib * 2048, served_any: false, virtio, links_seen: 0 };
+    println!(
+        "driver: dom{me}: device store up; RAM disks of {mib} MiB per guest; heap grown by {} KiB",
+        extra / 1024
+    );
+    let mut d = Driver {
+        me,
+        store,
+        mux: ConsoleMux::new(),
+        slots: Slots::new(),
+        guests: BTreeMap::new(),
+        disk_sectors: mib * 2048,
+        served_any: false,
+        virtio,
+        links_seen: 0,
+    };
     if dom_info(0) == Err(hypercall_abi::Errno::EPERM) {
         fail("not allowed to list domains (configure the driver domain `driver` or `priv`)");
     }

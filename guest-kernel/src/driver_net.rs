@@ -84,7 +84,10 @@ impl Net {
             match crate::virtio_direct::probe(info).nic {
                 Some(n) => {
                     bridge.add_port(Port::Uplink);
-                    println!("driver: net: bridge up, uplink virtio-net {}", format_mac(&n.mac()));
+                    println!(
+                        "driver: net: bridge up, uplink virtio-net {}",
+                        format_mac(&n.mac())
+                    );
                     uplink = Some(n);
                 }
                 None => println!("driver: net: no virtio-net device: bridge without uplink"),
@@ -92,15 +95,29 @@ impl Net {
         } else {
             println!("driver: net: bridge up, guests only (no uplink)");
         }
-        Net { bridge, uplink, irq_seen: 0, vifs: BTreeMap::new(), buf: vec![0; netsvc::FRAME_MAX], dropped: 0 }
+        Net {
+            bridge,
+            uplink,
+            irq_seen: 0,
+            vifs: BTreeMap::new(),
+            buf: vec![0; netsvc::FRAME_MAX],
+            dropped: 0,
+        }
     }
 
     /// After a scan: a vif for each guest whose store is connected; the
     /// vifs of departed guests disconnected and removed.
     pub(super) fn sync(&mut self, d: &mut Driver) {
-        let gone: Vec<DomId> = self.vifs.keys().copied().filter(|g| !d.guests.contains_key(g)).collect();
+        let gone: Vec<DomId> = self
+            .vifs
+            .keys()
+            .copied()
+            .filter(|g| !d.guests.contains_key(g))
+            .collect();
         for g in gone {
-            let Some(mut v) = self.vifs.remove(&g) else { continue };
+            let Some(mut v) = self.vifs.remove(&g) else {
+                continue;
+            };
             if let Some(c) = v.conn.take() {
                 disconnect(c, &mut d.slots);
             }
@@ -118,13 +135,28 @@ impl Net {
                 continue;
             }
             let mac = xs::vif_mac(g, VIF_0);
-            match xs::create_vif(&mut d.store, d.me, g, VIF_0, &mac).and_then(|p| BackendLink::start(&mut d.store, d.me, p)) {
+            match xs::create_vif(&mut d.store, d.me, g, VIF_0, &mac)
+                .and_then(|p| BackendLink::start(&mut d.store, d.me, p))
+            {
                 Ok(link) => {
                     self.bridge.add_vif(g, mac);
-                    let v = Vif { name: guest.name.clone(), link, mac, conn: None, tx: VifTx::new(), rxq: RxQueue::new(RX_QUEUE), counts: (0, 0), ever_connected: false };
+                    let v = Vif {
+                        name: guest.name.clone(),
+                        link,
+                        mac,
+                        conn: None,
+                        tx: VifTx::new(),
+                        rxq: RxQueue::new(RX_QUEUE),
+                        counts: (0, 0),
+                        ever_connected: false,
+                    };
                     self.vifs.insert(g, v);
                 }
-                Err(e) => println!("driver: dom{g} ({}): cannot write its vif entries: {}", guest.name, e.name()),
+                Err(e) => println!(
+                    "driver: dom{g} ({}): cannot write its vif entries: {}",
+                    guest.name,
+                    e.name()
+                ),
             }
         }
     }
@@ -147,7 +179,11 @@ impl Net {
                             v.ever_connected = true;
                             v.link.connected(&mut d.store, me);
                             d.served_any = true;
-                            println!("driver: dom{g} ({}): vif {VIF_0} connected: mac {}, {what}", v.name, format_mac(&v.mac));
+                            println!(
+                                "driver: dom{g} ({}): vif {VIF_0} connected: mac {}, {what}",
+                                v.name,
+                                format_mac(&v.mac)
+                            );
                         }
                         Err(why) => {
                             v.link.failed(&mut d.store, me, why);
@@ -169,7 +205,10 @@ impl Net {
             match serve_tx(g, c, &mut v.tx, &mut d.slots, &mut frames) {
                 Ok(x) => did |= x,
                 Err(()) => {
-                    println!("driver: dom{g} ({}): vif {VIF_0}: ring indices corrupt, disconnected", v.name);
+                    println!(
+                        "driver: dom{g} ({}): vif {VIF_0}: ring indices corrupt, disconnected",
+                        v.name
+                    );
                     if let Some(c) = v.conn.take() {
                         disconnect(c, &mut d.slots);
                     }
@@ -180,7 +219,9 @@ impl Net {
         if let Some(nic) = self.uplink.as_mut() {
             let seen = nic.irq.seen();
             for _ in 0..BATCH {
-                let Some(n) = nic.recv(&mut self.buf) else { break };
+                let Some(n) = nic.recv(&mut self.buf) else {
+                    break;
+                };
                 frames.push((Port::Uplink, self.buf[..n].to_vec()));
             }
             if seen != self.irq_seen {
@@ -205,7 +246,10 @@ impl Net {
             match serve_rx(c, &mut v.rxq, &mut v.counts, &mut d.slots) {
                 Ok(x) => did |= x,
                 Err(()) => {
-                    println!("driver: dom{g} ({}): vif {VIF_0}: rx ring indices corrupt, disconnected", v.name);
+                    println!(
+                        "driver: dom{g} ({}): vif {VIF_0}: rx ring indices corrupt, disconnected",
+                        v.name
+                    );
                     if let Some(c) = v.conn.take() {
                         disconnect(c, &mut d.slots);
                     }
@@ -235,9 +279,17 @@ impl Net {
 }
 
 /// Maps the two rings and binds the channel the front end published.
-fn connect(g: DomId, store: &mut pvdev::store::Store, me: DomId, link: &BackendLink, slots: &mut Slots) -> Result<(VifConn, String), &'static str> {
-    let det = xs::read_vif_details(store, me, &link.paths.front).map_err(|_| "bad tx-ring-ref, rx-ring-ref, event-channel or request-rx-copy")?;
-    let port = ev::bind_interdomain(g, det.event_channel).map_err(|_| "event-channel cannot be bound")?;
+fn connect(
+    g: DomId,
+    store: &mut pvdev::store::Store,
+    me: DomId,
+    link: &BackendLink,
+    slots: &mut Slots,
+) -> Result<(VifConn, String), &'static str> {
+    let det = xs::read_vif_details(store, me, &link.paths.front)
+        .map_err(|_| "bad tx-ring-ref, rx-ring-ref, event-channel or request-rx-copy")?;
+    let port =
+        ev::bind_interdomain(g, det.event_channel).map_err(|_| "event-channel cannot be bound")?;
     let Some(tm) = map(g, det.tx_ring_ref, slots, true) else {
         let _ = ev::close(port);
         return Err("tx-ring-ref not granted");
@@ -250,7 +302,12 @@ fn connect(g: DomId, store: &mut pvdev::store::Store, me: DomId, link: &BackendL
     // SAFETY: the front end's ring pages, mapped at `tm.addr`/`rm.addr` in
     // the grant window (no Rust object there) until `disconnect` drops
     // the rings and then unmaps them. The type is all atomics.
-    let (ts, rs): (&'static SharedRing, &'static SharedRing) = unsafe { (&*(tm.addr as *const SharedRing), &*(rm.addr as *const SharedRing)) };
+    let (ts, rs): (&'static SharedRing, &'static SharedRing) = unsafe {
+        (
+            &*(tm.addr as *const SharedRing),
+            &*(rm.addr as *const SharedRing),
+        )
+    };
     let (Ok(tx), Ok(rx)) = (BackRing::attach(ts), BackRing::attach(rs)) else {
         let _ = ev::close(port);
         unmap(tm, slots);
@@ -258,9 +315,28 @@ fn connect(g: DomId, store: &mut pvdev::store::Store, me: DomId, link: &BackendL
         return Err("ring indices corrupt");
     };
     let _ = ev::unmask(port);
-    let grants = DataGrants { dom: g, persistent: true, cache: super::GrantCache::new(super::CACHE_MAX), temp: Vec::new() };
-    let what = alloc::format!("tx-ring-ref {}, rx-ring-ref {}, event-channel {}", det.tx_ring_ref, det.rx_ring_ref, det.event_channel);
-    Ok((VifConn { tx, rx, port, maps: [tm, rm], grants }, what))
+    let grants = DataGrants {
+        dom: g,
+        persistent: true,
+        cache: super::GrantCache::new(super::CACHE_MAX),
+        temp: Vec::new(),
+    };
+    let what = alloc::format!(
+        "tx-ring-ref {}, rx-ring-ref {}, event-channel {}",
+        det.tx_ring_ref,
+        det.rx_ring_ref,
+        det.event_channel
+    );
+    Ok((
+        VifConn {
+            tx,
+            rx,
+            port,
+            maps: [tm, rm],
+            grants,
+        },
+        what,
+    ))
 }
 
 fn disconnect(mut c: VifConn, slots: &mut Slots) {
@@ -275,13 +351,24 @@ fn disconnect(mut c: VifConn, slots: &mut Slots) {
 
 /// Takes tx requests; frames that pass go to `out`. `Err` if the front
 /// end broke the ring.
-fn serve_tx(g: DomId, c: &mut VifConn, tx: &mut VifTx, slots: &mut Slots, out: &mut Vec<(Port, Vec<u8>)>) -> Result<bool, ()> {
+fn serve_tx(
+    g: DomId,
+    c: &mut VifConn,
+    tx: &mut VifTx,
+    slots: &mut Slots,
+    out: &mut Vec<(Port, Vec<u8>)>,
+) -> Result<bool, ()> {
     let mut n = 0;
     loop {
         while n < BATCH {
-            let Some(req) = c.tx.take_request().map_err(|_| ())? else { break };
+            let Some(req) = c.tx.take_request().map_err(|_| ())? else {
+                break;
+            };
             n += 1;
-            let mut a = Access { g: &mut c.grants, slots };
+            let mut a = Access {
+                g: &mut c.grants,
+                slots,
+            };
             let done = tx.push(&req, &mut a);
             a.end();
             if let Some(o) = done {
@@ -303,13 +390,23 @@ fn serve_tx(g: DomId, c: &mut VifConn, tx: &mut VifTx, slots: &mut Slots, out: &
 }
 
 /// Copies queued frames into the pages the front end posted.
-fn serve_rx(c: &mut VifConn, rxq: &mut RxQueue, counts: &mut (u64, u64), slots: &mut Slots) -> Result<bool, ()> {
+fn serve_rx(
+    c: &mut VifConn,
+    rxq: &mut RxQueue,
+    counts: &mut (u64, u64),
+    slots: &mut Slots,
+) -> Result<bool, ()> {
     let mut n = 0;
     loop {
         while !rxq.is_empty() {
-            let Some(req) = c.rx.take_request().map_err(|_| ())? else { break };
+            let Some(req) = c.rx.take_request().map_err(|_| ())? else {
+                break;
+            };
             let Some(f) = rxq.pop() else { break };
-            let mut a = Access { g: &mut c.grants, slots };
+            let mut a = Access {
+                g: &mut c.grants,
+                slots,
+            };
             let rsp = deliver(&req, &f, &mut a);
             a.end();
             if rsp.status < 0 {

@@ -17,12 +17,12 @@ extern crate alloc;
 mod heap;
 // The front-end drivers (the network one is not used by a mode yet).
 #[cfg(target_os = "none")]
-#[allow(dead_code)]
-mod pv;
-#[cfg(target_os = "none")]
 mod blk_test;
 #[cfg(target_os = "none")]
 mod driver;
+#[cfg(target_os = "none")]
+#[allow(dead_code)]
+mod pv;
 
 #[cfg(target_os = "none")]
 mod bench;
@@ -45,33 +45,33 @@ mod kmain;
 #[cfg(target_os = "none")]
 mod mgr;
 #[cfg(target_os = "none")]
-mod smp;
+mod mmu_bench;
 #[cfg(target_os = "none")]
-mod time;
+mod mmu_checks;
+mod net_test;
 #[cfg(target_os = "none")]
-mod work;
+mod paging;
 mod pv_bench;
 #[cfg(target_os = "none")]
 mod pv_checks;
 #[cfg(target_os = "none")]
 mod ring_test;
 #[cfg(target_os = "none")]
-mod tests;
-#[cfg(target_os = "none")]
-mod mmu_bench;
-#[cfg(target_os = "none")]
-mod mmu_checks;
-#[cfg(target_os = "none")]
-mod paging;
+mod smp;
 #[cfg(target_os = "none")]
 mod tally;
 #[cfg(target_os = "none")]
 mod tasks;
 #[cfg(target_os = "none")]
+mod tests;
+#[cfg(target_os = "none")]
+mod time;
+#[cfg(target_os = "none")]
 mod virtio;
 #[cfg(target_os = "none")]
 mod virtio_direct;
-mod net_test;
+#[cfg(target_os = "none")]
+mod work;
 
 /// Host stub: the kernel only runs on the bare-metal target.
 #[cfg(not(target_os = "none"))]

@@ -71,10 +71,22 @@ pub fn run(arg: &str) -> ! {
     let me = list();
     if info(0) == Err(Errno::EPERM) {
         // Not the privileged domain: everything is refused.
-        t.check("create refused", create("x", 8, 1, "idle") == Err(Errno::EPERM));
-        t.check("destroy refused", simple(DOMCTL_DESTROYDOMAIN, 1) == Err(Errno::EPERM));
-        t.check("pause refused", simple(DOMCTL_PAUSEDOMAIN, 1) == Err(Errno::EPERM));
-        println!("guest: mgr: not privileged: {}/{} refusals as expected", t.ok, t.all);
+        t.check(
+            "create refused",
+            create("x", 8, 1, "idle") == Err(Errno::EPERM),
+        );
+        t.check(
+            "destroy refused",
+            simple(DOMCTL_DESTROYDOMAIN, 1) == Err(Errno::EPERM),
+        );
+        t.check(
+            "pause refused",
+            simple(DOMCTL_PAUSEDOMAIN, 1) == Err(Errno::EPERM),
+        );
+        println!(
+            "guest: mgr: not privileged: {}/{} refusals as expected",
+            t.ok, t.all
+        );
         guest::poweroff()
     }
     println!("guest: mgr: {} domain(s) at the start", me.0);
@@ -88,17 +100,33 @@ pub fn run(arg: &str) -> ! {
             }
         };
         let i = info(id);
-        t.check("child listed", i.is_ok_and(|i| i.domain == id && i.vcpus == 2 && i.mem_kib >= 8 * 1024));
+        t.check(
+            "child listed",
+            i.is_ok_and(|i| i.domain == id && i.vcpus == 2 && i.mem_kib >= 8 * 1024),
+        );
         t.check("pause", simple(DOMCTL_PAUSEDOMAIN, id).is_ok());
-        t.check("paused flag", info(id).is_ok_and(|i| i.flags & DOMINF_PAUSED != 0));
+        t.check(
+            "paused flag",
+            info(id).is_ok_and(|i| i.flags & DOMINF_PAUSED != 0),
+        );
         t.check("unpause", simple(DOMCTL_UNPAUSEDOMAIN, id).is_ok());
-        t.check("unpaused flag", info(id).is_ok_and(|i| i.flags & DOMINF_PAUSED == 0));
+        t.check(
+            "unpaused flag",
+            info(id).is_ok_and(|i| i.flags & DOMINF_PAUSED == 0),
+        );
         let mut op = Domctl::new(DOMCTL_SCHEDULER_OP, id);
-        op.sched = SchedCredit { op: SCHEDOP_PUTINFO, weight: 512, cap: 50 };
+        op.sched = SchedCredit {
+            op: SCHEDOP_PUTINFO,
+            weight: 512,
+            cap: 50,
+        };
         t.check("set weight", guest::domctl(&mut op).is_ok());
         let mut op = Domctl::new(DOMCTL_SCHEDULER_OP, id);
         op.sched.op = SCHEDOP_GETINFO;
-        t.check("get weight", guest::domctl(&mut op).is_ok() && op.sched.weight == 512 && op.sched.cap == 50);
+        t.check(
+            "get weight",
+            guest::domctl(&mut op).is_ok() && op.sched.weight == 512 && op.sched.cap == 50,
+        );
         t.check("destroy", simple(DOMCTL_DESTROYDOMAIN, id).is_ok());
         // A destroyed domain whose vCPU was on another CPU is listed as
         // dying until that CPU lets go of it.
@@ -113,21 +141,48 @@ pub fn run(arg: &str) -> ! {
         }
         t.check("child gone", info(id).map(|i| i.domain) != Ok(id));
         t.check("no more domains than at the start", list().0 <= me.0);
-        println!("guest: mgr round {r}: created, paused, unpaused, reweighted and destroyed dom{id}");
+        println!(
+            "guest: mgr round {r}: created, paused, unpaused, reweighted and destroyed dom{id}"
+        );
     }
     // The privileged domain is the first configured one here.
     let self_id = me.1;
-    t.check("zero vcpus refused", create("bad", 8, 0, "idle") == Err(Errno::EINVAL));
-    t.check("bad name refused", create("no/slash", 8, 1, "idle") == Err(Errno::EINVAL));
-    t.check("too much memory refused", create("big", 1024, 1, "idle") == Err(Errno::ENOMEM));
-    t.check("unknown domain", simple(DOMCTL_DESTROYDOMAIN, 999) == Err(Errno::ESRCH));
-    t.check("destroying itself refused", simple(DOMCTL_DESTROYDOMAIN, self_id) == Err(Errno::EINVAL));
+    t.check(
+        "zero vcpus refused",
+        create("bad", 8, 0, "idle") == Err(Errno::EINVAL),
+    );
+    t.check(
+        "bad name refused",
+        create("no/slash", 8, 1, "idle") == Err(Errno::EINVAL),
+    );
+    t.check(
+        "too much memory refused",
+        create("big", 1024, 1, "idle") == Err(Errno::ENOMEM),
+    );
+    t.check(
+        "unknown domain",
+        simple(DOMCTL_DESTROYDOMAIN, 999) == Err(Errno::ESRCH),
+    );
+    t.check(
+        "destroying itself refused",
+        simple(DOMCTL_DESTROYDOMAIN, self_id) == Err(Errno::EINVAL),
+    );
     let mut op = Domctl::new(DOMCTL_GETDOMAININFO, 0);
     op.interface_version = 99;
-    t.check("wrong interface version", guest::domctl(&mut op) == Err(Errno::EACCES));
+    t.check(
+        "wrong interface version",
+        guest::domctl(&mut op) == Err(Errno::EACCES),
+    );
     let mut op = Domctl::new(DOMCTL_SCHEDULER_OP, self_id);
-    op.sched = SchedCredit { op: SCHEDOP_PUTINFO, weight: 0, cap: 0 };
-    t.check("weight 0 refused", guest::domctl(&mut op) == Err(Errno::EINVAL));
+    op.sched = SchedCredit {
+        op: SCHEDOP_PUTINFO,
+        weight: 0,
+        cap: 0,
+    };
+    t.check(
+        "weight 0 refused",
+        guest::domctl(&mut op) == Err(Errno::EINVAL),
+    );
     println!("guest: mgr checks passed {}/{}", t.ok, t.all);
     guest::poweroff()
 }
@@ -142,8 +197,15 @@ pub fn idle() -> ! {
 
 /// `kill=NAME@MS`.
 pub fn kill(boot: &crate::dt::BootInfo) -> ! {
-    let arg = boot.bootargs.split_whitespace().find_map(|w| w.strip_prefix("kill=")).unwrap_or("");
-    let Some((name, ms)) = arg.split_once('@').and_then(|(n, t)| Some((n, t.parse::<u64>().ok()?))) else {
+    let arg = boot
+        .bootargs
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("kill="))
+        .unwrap_or("");
+    let Some((name, ms)) = arg
+        .split_once('@')
+        .and_then(|(n, t)| Some((n, t.parse::<u64>().ok()?)))
+    else {
         println!("guest: kill: FAIL: expected kill=NAME@MS, got '{arg}'");
         guest::crash()
     };
@@ -167,7 +229,11 @@ pub fn kill(boot: &crate::dt::BootInfo) -> ! {
     match target {
         Some(d) => {
             let r = simple(DOMCTL_DESTROYDOMAIN, d);
-            println!("guest: kill: destroyed dom{d} ({name}) at {} ms: {:?}", crate::time::now_ns() / 1_000_000, r.map(|_| ()));
+            println!(
+                "guest: kill: destroyed dom{d} ({name}) at {} ms: {:?}",
+                crate::time::now_ns() / 1_000_000,
+                r.map(|_| ())
+            );
             // A destroyed domain is listed no more (or only as dying).
             let gone = info(d).map_or(true, |i| i.domain != d || i.flags & DOMINF_DYING != 0);
             if !gone {

@@ -34,7 +34,13 @@ pub fn run(_: &BootInfo) -> ! {
     let mut pool = Pool::new();
     let mut b = Batch::new(Hypervisor);
     let setup = AddrSpace::new(&mut b, &mut pool).and_then(|mut s| {
-        s.map_page(&mut b, &mut pool, VA, HEAP + 199 * PAGE, d::NORMAL | d::RO_EL1)?;
+        s.map_page(
+            &mut b,
+            &mut pool,
+            VA,
+            HEAP + 199 * PAGE,
+            d::NORMAL | d::RO_EL1,
+        )?;
         b.flush().map_err(|e| e.errno)?;
         s.lookup(VA, 3).ok_or(hypercall_abi::Errno::EINVAL)
     });

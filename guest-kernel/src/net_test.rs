@@ -15,10 +15,10 @@
 //!   works.
 
 use crate::console::println;
-use crate::tally::Tally;
 use crate::dt::BootInfo;
 use crate::pv::net_front::NetFront;
 use crate::ring_test::opt;
+use crate::tally::Tally;
 use crate::time::{counter, now_ns};
 use alloc::vec::Vec;
 use hypercall_abi::guest;
@@ -40,13 +40,20 @@ fn now_ms() -> i64 {
 }
 
 fn ip_arg(info: &BootInfo, key: &str) -> Option<[u8; 4]> {
-    let v = info.bootargs.split_whitespace().find_map(|w| w.strip_prefix(key)?.strip_prefix('='))?;
+    let v = info
+        .bootargs
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))?;
     Ipv4Config::parse(&alloc::format!("{v}/32")).map(|c| c.addr)
 }
 
 fn setup(info: &BootInfo) -> (crate::pv::Session, Stack<NetFront>, [u8; 4]) {
-    let Some(backend) = opt(info, "backend") else { fail("no backend=N on the command line") };
-    let Some(ip) = ip_arg(info, "ip") else { fail("no ip=A.B.C.D on the command line") };
+    let Some(backend) = opt(info, "backend") else {
+        fail("no backend=N on the command line")
+    };
+    let Some(ip) = ip_arg(info, "ip") else {
+        fail("no ip=A.B.C.D on the command line")
+    };
     let mut s = crate::pv::start(backend as u16, 30_000_000_000).unwrap_or_else(|e| fail(e));
     println!("guest: net: store and console connected through dom{backend}");
     let nf = NetFront::connect(&mut s.store, &mut s.grants, 0).unwrap_or_else(|e| {
@@ -58,13 +65,21 @@ fn setup(info: &BootInfo) -> (crate::pv::Session, Stack<NetFront>, [u8; 4]) {
         "guest: net: vif 0 connected, mac {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}, ip {}.{}.{}.{}",
         m[0], m[1], m[2], m[3], m[4], m[5], ip[0], ip[1], ip[2], ip[3]
     );
-    let cfg = Ipv4Config { addr: ip, prefix: 24, gateway: Some([ip[0], ip[1], ip[2], 2]) };
+    let cfg = Ipv4Config {
+        addr: ip,
+        prefix: 24,
+        gateway: Some([ip[0], ip[1], ip[2], 2]),
+    };
     (s, Stack::new(nf, m, cfg, now_ms()), ip)
 }
 
 /// Polls the stack and calls `step` until it returns true or `limit_ms`
 /// pass; sleeps (`sched_op(block)`) when nothing is due.
-fn run_until(stack: &mut Stack<NetFront>, limit_ms: i64, mut step: impl FnMut(&mut Stack<NetFront>, i64) -> bool) -> bool {
+fn run_until(
+    stack: &mut Stack<NetFront>,
+    limit_ms: i64,
+    mut step: impl FnMut(&mut Stack<NetFront>, i64) -> bool,
+) -> bool {
     let end = now_ms() + limit_ms;
     loop {
         let now = now_ms();
@@ -91,7 +106,10 @@ pub fn serve(info: &BootInfo) -> ! {
     let stream = opt(info, "stream").unwrap_or(0);
     let mut http = HttpServer::new(&mut stack, 80, BODY);
     let mut sink = (stream > 0).then(|| Sink::new(&mut stack, STREAM_PORT));
-    println!("guest: net: http: listening on {}.{}.{}.{}:80, {requests} request(s) to serve", ip[0], ip[1], ip[2], ip[3]);
+    println!(
+        "guest: net: http: listening on {}.{}.{}.{}:80, {requests} request(s) to serve",
+        ip[0], ip[1], ip[2], ip[3]
+    );
     let mut served = 0;
     let mut done_at: Option<i64> = None;
     let ok = run_until(&mut stack, 60_000, |st, now| {
@@ -103,7 +121,8 @@ pub fn serve(info: &BootInfo) -> ! {
             served = http.served;
             println!("guest: net: http: served request {served}");
         }
-        let finished = served >= requests && sink.as_ref().map_or(true, |k| k.finished || k.corrupt);
+        let finished =
+            served >= requests && sink.as_ref().map_or(true, |k| k.finished || k.corrupt);
         if finished && done_at.is_none() {
             done_at = Some(now);
         }
@@ -111,9 +130,17 @@ pub fn serve(info: &BootInfo) -> ! {
         done_at.is_some_and(|t| now - t > 300)
     });
     let mut t = Tally::new("net");
-    t.check("http served", ok && served >= requests, format_args!("{served} of {requests}, {} refused", http.refused));
+    t.check(
+        "http served",
+        ok && served >= requests,
+        format_args!("{served} of {requests}, {} refused", http.refused),
+    );
     if let Some(k) = sink {
-        t.check("stream received", k.received == stream && !k.corrupt, format_args!("{} of {stream} bytes, pattern checked", k.received));
+        t.check(
+            "stream received",
+            k.received == stream && !k.corrupt,
+            format_args!("{} of {stream} bytes, pattern checked", k.received),
+        );
     }
     println!("guest: net: frames sent/received {:?}", stack.dev.frames);
     println!("guest: net checks passed {}/{}", t.ok, t.all);
@@ -138,40 +165,65 @@ fn fetch(stack: &mut Stack<NetFront>, peer: [u8; 4], local_port: u16) -> Option<
 /// `net=ping`.
 pub fn ping_mode(info: &BootInfo) -> ! {
     let (_s, mut stack, _) = setup(info);
-    let Some(peer) = ip_arg(info, "peer") else { fail("no peer=A.B.C.D") };
+    let Some(peer) = ip_arg(info, "peer") else {
+        fail("no peer=A.B.C.D")
+    };
     let count = opt(info, "count").unwrap_or(5) as u16;
     let stream = opt(info, "stream").unwrap_or(0);
     let mut t = Tally::new("net");
     let (replies, lost) = ping(&mut stack, peer, count);
-    t.check("ping", replies == count, format_args!("{replies}/{count} checked replies, {lost} lost"));
+    t.check(
+        "ping",
+        replies == count,
+        format_args!("{replies}/{count} checked replies, {lost} lost"),
+    );
     if opt(info, "fetch").unwrap_or(1) != 0 {
         let r = fetch(&mut stack, peer, 42000);
-        t.check("http get", r.as_ref().is_some_and(|(c, b)| *c == 200 && b == BODY), format_args!("status {:?}", r.as_ref().map(|r| r.0)));
+        t.check(
+            "http get",
+            r.as_ref().is_some_and(|(c, b)| *c == 200 && b == BODY),
+            format_args!("status {:?}", r.as_ref().map(|r| r.0)),
+        );
     }
     if stream > 0 {
         let mut b = Blaster::new(&mut stack, peer, STREAM_PORT, stream);
         let t0 = counter();
         let done = run_until(&mut stack, 50_000, |st, _| b.poll(st));
         let dt = counter() - t0;
-        t.check("stream sent", done, format_args!("{} of {stream} bytes acknowledged", b.sent));
+        t.check(
+            "stream sent",
+            done,
+            format_args!("{} of {stream} bytes acknowledged", b.sent),
+        );
         if done {
             println!("guest: cntfrq {}", crate::time::frequency());
             println!("BENCH net_stream_ticks {dt} {stream}");
         }
     }
-    println!("guest: net: frames sent/received {:?}, refused {}", stack.dev.frames, stack.dev.send_refused);
+    println!(
+        "guest: net: frames sent/received {:?}, refused {}",
+        stack.dev.frames, stack.dev.send_refused
+    );
     println!("guest: net checks passed {}/{}", t.ok, t.all);
     guest::poweroff()
 }
 
 fn req(gref: u32, offset: u16, size: u16, id: u16, flags: u16) -> NetifTxRequest {
-    NetifTxRequest { gref, offset, flags, id, size }
+    NetifTxRequest {
+        gref,
+        offset,
+        flags,
+        id,
+        size,
+    }
 }
 
 /// `net=bad`.
 pub fn bad(info: &BootInfo) -> ! {
     let (_s, mut stack, _) = setup(info);
-    let Some(peer) = ip_arg(info, "peer") else { fail("no peer=A.B.C.D") };
+    let Some(peer) = ip_arg(info, "peer") else {
+        fail("no peer=A.B.C.D")
+    };
     let mut t = Tally::new("net");
     let good = stack.dev.io.tx_gref();
     let mut id = 100u16;
@@ -183,7 +235,10 @@ pub fn bad(info: &BootInfo) -> ! {
     let more = NETTXF_MORE_DATA;
     let mut cases: Vec<(&str, Vec<NetifTxRequest>)> = Vec::new();
     let i = next(1);
-    cases.push(("fragment crossing its page", alloc::vec![req(good, 4000, 200, i, 0)]));
+    cases.push((
+        "fragment crossing its page",
+        alloc::vec![req(good, 4000, 200, i, 0)],
+    ));
     let i = next(1);
     cases.push(("offset 4096", alloc::vec![req(good, 4096, 60, i, 0)]));
     let i = next(1);
@@ -191,18 +246,33 @@ pub fn bad(info: &BootInfo) -> ! {
     let i = next(1);
     cases.push(("shorter than a header", alloc::vec![req(good, 0, 10, i, 0)]));
     let i = next(2);
-    cases.push(("fragments exceeding the total", alloc::vec![req(good, 0, 100, i, more), req(good, 200, 300, i + 1, 0)]));
+    cases.push((
+        "fragments exceeding the total",
+        alloc::vec![req(good, 0, 100, i, more), req(good, 200, 300, i + 1, 0)],
+    ));
     let i = next(1);
-    cases.push(("extra info", alloc::vec![req(good, 0, 60, i, NETTXF_EXTRA_INFO)]));
+    cases.push((
+        "extra info",
+        alloc::vec![req(good, 0, 60, i, NETTXF_EXTRA_INFO)],
+    ));
     let i = next(1);
     cases.push(("grant never given", alloc::vec![req(400, 0, 60, i, 0)]));
     let i = next(1);
-    cases.push(("grant past the table", alloc::vec![req(0xffff_0000, 0, 60, i, 0)]));
+    cases.push((
+        "grant past the table",
+        alloc::vec![req(0xffff_0000, 0, 60, i, 0)],
+    ));
     let i = next(2);
-    cases.push(("chain with a foreign grant", alloc::vec![req(good, 0, 100, i, more), req(401, 0, 40, i + 1, 0)]));
+    cases.push((
+        "chain with a foreign grant",
+        alloc::vec![req(good, 0, 100, i, more), req(401, 0, 40, i + 1, 0)],
+    ));
     let n = XEN_NETIF_NR_SLOTS_MIN as u16 + 1;
     let i = next(n);
-    cases.push(("chain past the slot limit", (0..n).map(|k| req(good, 0, 60, i + k, more)).collect()));
+    cases.push((
+        "chain past the slot limit",
+        (0..n).map(|k| req(good, 0, 60, i + k, more)).collect(),
+    ));
     for (what, reqs) in cases {
         if stack.dev.io.send_raw(&reqs).is_err() {
             fail("cannot queue requests");
@@ -218,12 +288,28 @@ pub fn bad(info: &BootInfo) -> ! {
         }
         let ids: Vec<u16> = got.iter().map(|r| r.id).collect();
         let all_err = got.iter().all(|r| r.status == NETIF_RSP_ERROR);
-        t.check(what, ids == want && all_err, format_args!("{} request(s), {} error response(s)", want.len(), got.iter().filter(|r| r.status == NETIF_RSP_ERROR).count()));
+        t.check(
+            what,
+            ids == want && all_err,
+            format_args!(
+                "{} request(s), {} error response(s)",
+                want.len(),
+                got.iter().filter(|r| r.status == NETIF_RSP_ERROR).count()
+            ),
+        );
     }
     let (replies, lost) = ping(&mut stack, peer, 3);
-    t.check("ping after bad requests", replies == 3, format_args!("{replies}/3 checked replies, {lost} lost"));
+    t.check(
+        "ping after bad requests",
+        replies == 3,
+        format_args!("{replies}/3 checked replies, {lost} lost"),
+    );
     let r = fetch(&mut stack, peer, 43000);
-    t.check("http get after bad requests", r.as_ref().is_some_and(|(c, b)| *c == 200 && b == BODY), format_args!("status {:?}", r.as_ref().map(|r| r.0)));
+    t.check(
+        "http get after bad requests",
+        r.as_ref().is_some_and(|(c, b)| *c == 200 && b == BODY),
+        format_args!("status {:?}", r.as_ref().map(|r| r.0)),
+    );
     println!("guest: net checks passed {}/{}", t.ok, t.all);
     guest::poweroff()
 }

@@ -160,22 +160,47 @@ impl AddrSpace {
     }
 
     /// Queues a page mapping `va` to the frame `pa`.
-    pub fn map_page(&mut self, b: &mut Batch, pool: &mut Pool, va: u64, pa: u64, attrs: u64) -> Result<(), Errno> {
+    pub fn map_page(
+        &mut self,
+        b: &mut Batch,
+        pool: &mut Pool,
+        va: u64,
+        pa: u64,
+        attrs: u64,
+    ) -> Result<(), Errno> {
         let t = self.table(b, pool, va, 3)?;
         self.set(b, t + 8 * d::index(va, 3), d::page(pa, attrs))
     }
 
     /// Queues a 2 MiB block mapping `va` to `pa`.
-    pub fn map_block(&mut self, b: &mut Batch, pool: &mut Pool, va: u64, pa: u64, attrs: u64) -> Result<(), Errno> {
+    pub fn map_block(
+        &mut self,
+        b: &mut Batch,
+        pool: &mut Pool,
+        va: u64,
+        pa: u64,
+        attrs: u64,
+    ) -> Result<(), Errno> {
         let t = self.table(b, pool, va, 2)?;
         self.set(b, t + 8 * d::index(va, 2), d::block(pa, attrs))
     }
 
     /// Queues a link to another space's level-`level` table for `va`.
-    pub fn share(&mut self, b: &mut Batch, pool: &mut Pool, va: u64, level: u8, table: u64) -> Result<(), Errno> {
+    pub fn share(
+        &mut self,
+        b: &mut Batch,
+        pool: &mut Pool,
+        va: u64,
+        level: u8,
+        table: u64,
+    ) -> Result<(), Errno> {
         let parent = self.table(b, pool, va, level - 1)?;
         self.remember(level, va, table, false)?;
-        self.set(b, parent + 8 * d::index(va, level as u32 - 1), d::table(table))
+        self.set(
+            b,
+            parent + 8 * d::index(va, level as u32 - 1),
+            d::table(table),
+        )
     }
 
     /// Clears every entry in one batch, unpins the root, and gives the
@@ -234,7 +259,13 @@ pub fn kernel_spaces(b: &mut Batch, pool: &mut Pool) -> Result<(AddrSpace, AddrS
     k.map_block(b, pool, DTB_BLOCK, DTB_BLOCK, d::NORMAL | d::RO_EL1)?;
     let mut h = AddrSpace::new(b, pool)?;
     for i in 0..HIGH_PAGES {
-        h.map_page(b, pool, HIGH + i * PAGE, HEAP + i * PAGE, d::NORMAL | d::RW_EL1)?;
+        h.map_page(
+            b,
+            pool,
+            HIGH + i * PAGE,
+            HEAP + i * PAGE,
+            d::NORMAL | d::RW_EL1,
+        )?;
     }
     b.flush().map_err(err)?;
     Ok((k, h))
@@ -281,7 +312,15 @@ pub const SCTLR_MMU_CACHES: u64 = 1 | 1 << 2 | 1 << 12;
 /// Invalidates this vCPU's TLB entries (EL1 may do that itself).
 pub fn local_tlb_flush() {
     // SAFETY: TLB maintenance only.
-    unsafe { asm!("dsb ishst", "tlbi vmalle1", "dsb ish", "isb", options(nostack)) };
+    unsafe {
+        asm!(
+            "dsb ishst",
+            "tlbi vmalle1",
+            "dsb ish",
+            "isb",
+            options(nostack)
+        )
+    };
 }
 
 /// Loads MAIR, TCR, TTBR0 (by hypercall), TTBR1 (by a trapped `msr`) and
@@ -350,7 +389,10 @@ fn run_inner(info: &BootInfo) -> Result<bool, Errno> {
         sent, calls, pool.next
     );
     enable(&k, &h)?;
-    let mut ok = check(format_args!("MMU on, running from the kernel's own tables"), mrs_el1!("sctlr_el1") & 1 == 1);
+    let mut ok = check(
+        format_args!("MMU on, running from the kernel's own tables"),
+        mrs_el1!("sctlr_el1") & 1 == 1,
+    );
     // The TTBR1 alias and the identity map reach the same frame.
     let magic = 0x5eed_0000_1234_abcd;
     // SAFETY: heap page 0, mapped read-write at both addresses.
@@ -365,14 +407,27 @@ fn run_inner(info: &BootInfo) -> Result<bool, Errno> {
     let k_l1 = k.lookup(0, 1).ok_or(Errno::EINVAL)?;
     let mut spaces: [Option<AddrSpace>; NTASKS] = [None, None, None];
     for (i, slot) in spaces.iter_mut().enumerate() {
-        let (code, stack) = (HEAP + (16 + 2 * i as u64) * PAGE, HEAP + (17 + 2 * i as u64) * PAGE);
+        let (code, stack) = (
+            HEAP + (16 + 2 * i as u64) * PAGE,
+            HEAP + (17 + 2 * i as u64) * PAGE,
+        );
         install_code(code);
         let mut t = AddrSpace::new(&mut b, &mut pool)?;
         t.share(&mut b, &mut pool, 0, 1, k_l1)?;
         t.map_page(&mut b, &mut pool, TASK_VA, code, d::NORMAL | d::RX_EL0)?;
-        t.map_page(&mut b, &mut pool, TASK_VA + PAGE, stack, d::NORMAL | d::RW_EL0)?;
+        t.map_page(
+            &mut b,
+            &mut pool,
+            TASK_VA + PAGE,
+            stack,
+            d::NORMAL | d::RW_EL0,
+        )?;
         b.flush().map_err(err)?;
-        println!("guest: mmu: task {i}: address space at {:#x}, {} updates in one batch", t.root, t.updates());
+        println!(
+            "guest: mmu: task {i}: address space at {:#x}, {} updates in one batch",
+            t.root,
+            t.updates()
+        );
         *slot = Some(t);
     }
     for round in 0..2u64 {
@@ -382,7 +437,10 @@ fn run_inner(info: &BootInfo) -> Result<bool, Errno> {
             let arg = 100 * (round + 1) + i as u64;
             let exit = tasks::run(TASK_VA, TASK_VA + 2 * PAGE, arg);
             let good = exit.esr >> 26 == 0x15 && exit.x0 == 2 * arg;
-            ok &= check(format_args!("task {i} round {round}: back by svc with x0 = {}", exit.x0), good);
+            ok &= check(
+                format_args!("task {i} round {round}: back by svc with x0 = {}", exit.x0),
+                good,
+            );
         }
     }
     mmu::new_base(&mut Hypervisor, k.root, 0, false)?;
@@ -391,10 +449,16 @@ fn run_inner(info: &BootInfo) -> Result<bool, Errno> {
         let stack = HEAP + (17 + 2 * i) * PAGE;
         // SAFETY: a heap page, mapped read-write for EL1.
         let v = unsafe { core::ptr::read_volatile((stack + PAGE - 16) as *const u64) };
-        ok &= check(format_args!("task stacks are separate frames"), v == 200 + i);
+        ok &= check(
+            format_args!("task stacks are separate frames"),
+            v == 200 + i,
+        );
     }
     // Destroy them: clear every entry in one batch each, unpin, flush.
-    let first_l3 = spaces[0].as_ref().and_then(|t| t.lookup(TASK_VA, 3)).ok_or(Errno::EINVAL)?;
+    let first_l3 = spaces[0]
+        .as_ref()
+        .and_then(|t| t.lookup(TASK_VA, 3))
+        .ok_or(Errno::EINVAL)?;
     for t in spaces.iter_mut() {
         if let Some(t) = t.take() {
             t.destroy(&mut b, &mut pool)?;
@@ -403,8 +467,12 @@ fn run_inner(info: &BootInfo) -> Result<bool, Errno> {
     mmu::flush_tlb(&mut Hypervisor)?;
     // A released table is ordinary memory again: it can be pinned as
     // another level and released.
-    let again = mmu::pin(&mut Hypervisor, first_l3, 1).and_then(|_| mmu::unpin(&mut Hypervisor, first_l3));
-    ok &= check(format_args!("task address spaces destroyed, their tables free again"), again.is_ok());
+    let again =
+        mmu::pin(&mut Hypervisor, first_l3, 1).and_then(|_| mmu::unpin(&mut Hypervisor, first_l3));
+    ok &= check(
+        format_args!("task address spaces destroyed, their tables free again"),
+        again.is_ok(),
+    );
     let (sent, calls) = b.stats();
     println!("guest: mmu: {sent} updates in {calls} mmu_update calls in all");
     Ok(ok)

@@ -77,7 +77,9 @@ pub fn start(n: usize, f: fn(usize)) -> usize {
     for i in 1..n.min(MAX_VCPUS) {
         // SAFETY: the entry sets up its own stack (one per index) and
         // vectors; it runs with the MMU off like the boot vCPU did.
-        let r = unsafe { guest::psci_cpu_on(i as u64, secondary_vcpu_entry as *const () as u64, i as u64) };
+        let r = unsafe {
+            guest::psci_cpu_on(i as u64, secondary_vcpu_entry as *const () as u64, i as u64)
+        };
         if r == psci::SUCCESS {
             started += 1;
         } else {

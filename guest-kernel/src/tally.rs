@@ -17,7 +17,11 @@ pub struct Tally {
 impl Tally {
     /// No checks yet.
     pub const fn new(prefix: &'static str) -> Self {
-        Tally { prefix, ok: 0, all: 0 }
+        Tally {
+            prefix,
+            ok: 0,
+            all: 0,
+        }
     }
 
     /// Records one check and prints its line.

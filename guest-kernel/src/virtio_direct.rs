@@ -49,11 +49,14 @@ fn fail(what: &str) -> ! {
 }
 
 fn transport(d: &MmioDevice) -> MmioTransport<'static> {
-    let Some(h) = NonNull::new(d.addr as *mut VirtIOHeader) else { fail("null device address") };
+    let Some(h) = NonNull::new(d.addr as *mut VirtIOHeader) else {
+        fail("null device address")
+    };
     // SAFETY: `discover` validated that `d` is a device page the monitor
     // mapped for this domain (outside RAM and the DMA window, not
     // overlapping another device); only this transport accesses it.
-    unsafe { MmioTransport::new(h, d.size as usize) }.unwrap_or_else(|_| fail("bad virtio-mmio header"))
+    unsafe { MmioTransport::new(h, d.size as usize) }
+        .unwrap_or_else(|_| fail("bad virtio-mmio header"))
 }
 
 /// What the passed-through devices are.
@@ -66,7 +69,8 @@ pub struct Devices {
 
 /// Finds, checks and initialises the passed-through devices.
 pub fn probe(info: &BootInfo) -> Devices {
-    let pt = virtio::discover(&info.fdt, (info.ram_base as u64, info.ram_size as u64)).unwrap_or_else(|e| fail(e));
+    let pt = virtio::discover(&info.fdt, (info.ram_base as u64, info.ram_size as u64))
+        .unwrap_or_else(|e| fail(e));
     println!(
         "guest: virtio: {} device(s), DMA window {:#x}+{:#x}",
         pt.devices.len(),
@@ -76,20 +80,34 @@ pub fn probe(info: &BootInfo) -> Devices {
     if !hal::init(pt.window.0, pt.window.1) {
         fail("DMA window");
     }
-    let mut devs = Devices { disk: None, nic: None };
+    let mut devs = Devices {
+        disk: None,
+        nic: None,
+    };
     for d in &pt.devices {
         let id = virtio::device_id(d);
-        let Some(irq) = Irq::bind(d.virq) else { fail("bind_virq") };
+        let Some(irq) = Irq::bind(d.virq) else {
+            fail("bind_virq")
+        };
         match id {
             virtio::DEVICE_BLOCK if devs.disk.is_none() => {
-                let b = VirtIOBlk::<hal::WindowHal, _>::new(transport(d)).unwrap_or_else(|_| fail("virtio-blk init"));
+                let b = VirtIOBlk::<hal::WindowHal, _>::new(transport(d))
+                    .unwrap_or_else(|_| fail("virtio-blk init"));
                 let disk = VirtioDisk::new(b, irq);
-                println!("guest: virtio-blk at {:#x}, virq {}: {} sectors", d.addr, d.virq, disk.sectors());
+                println!(
+                    "guest: virtio-blk at {:#x}, virq {}: {} sectors",
+                    d.addr,
+                    d.virq,
+                    disk.sectors()
+                );
                 devs.disk = Some(disk);
             }
             virtio::DEVICE_NET if devs.nic.is_none() => {
-                let n = VirtIONet::<hal::WindowHal, _, { virtio::net::QUEUE }>::new(transport(d), virtio::net::BUF_LEN)
-                    .unwrap_or_else(|_| fail("virtio-net init"));
+                let n = VirtIONet::<hal::WindowHal, _, { virtio::net::QUEUE }>::new(
+                    transport(d),
+                    virtio::net::BUF_LEN,
+                )
+                .unwrap_or_else(|_| fail("virtio-net init"));
                 let nic = VirtioNic::new(n, irq);
                 let m = nic.mac();
                 println!(
@@ -107,22 +125,30 @@ pub fn probe(info: &BootInfo) -> Devices {
 /// Checks the host's data and writes the guest's.
 pub fn disk_check(disk: &mut VirtioDisk) {
     let mut s0 = [0u8; 512];
-    disk.read(0, &mut s0).unwrap_or_else(|_| fail("read sector 0"));
+    disk.read(0, &mut s0)
+        .unwrap_or_else(|_| fail("read sector 0"));
     if &s0[..HOST_MAGIC.len()] != HOST_MAGIC {
         fail("sector 0 does not hold the host's header");
     }
     let mut buf = vec![0u8; HOST_BYTES];
-    disk.read(HOST_SECTOR, &mut buf).unwrap_or_else(|_| fail("read the host's data"));
+    disk.read(HOST_SECTOR, &mut buf)
+        .unwrap_or_else(|_| fail("read the host's data"));
     if let Some(i) = (0..HOST_BYTES).find(|&i| buf[i] != host_pattern(i)) {
-        println!("guest: virtio-blk: byte {i} is {:#x}, expected {:#x}", buf[i], host_pattern(i));
+        println!(
+            "guest: virtio-blk: byte {i} is {:#x}, expected {:#x}",
+            buf[i],
+            host_pattern(i)
+        );
         fail("host data differs");
     }
     println!("guest: virtio-blk: host header and {HOST_BYTES} bytes at sector {HOST_SECTOR} read back correctly");
     let data: alloc::vec::Vec<u8> = (0..GUEST_BYTES).map(guest_pattern).collect();
-    disk.write(GUEST_SECTOR, &data).unwrap_or_else(|_| fail("write"));
+    disk.write(GUEST_SECTOR, &data)
+        .unwrap_or_else(|_| fail("write"));
     disk.flush().unwrap_or_else(|_| fail("flush"));
     let mut back = vec![0u8; GUEST_BYTES];
-    disk.read(GUEST_SECTOR, &mut back).unwrap_or_else(|_| fail("read back"));
+    disk.read(GUEST_SECTOR, &mut back)
+        .unwrap_or_else(|_| fail("read back"));
     if back != data {
         fail("read-back differs");
     }
@@ -168,7 +194,10 @@ pub fn serve_http(nic: VirtioNic, requests: u32) {
             stack.dev.io.irq.wait(seen);
         }
     }
-    println!("guest: http: {served} request(s) served, {} refused; frames sent/received {:?}", http.refused, stack.dev.frames);
+    println!(
+        "guest: http: {served} request(s) served, {} refused; frames sent/received {:?}",
+        http.refused, stack.dev.frames
+    );
 }
 
 /// Sequential reads, then writes, of `mib` MiB in 64 KiB requests from
@@ -184,7 +213,11 @@ fn blk_bench(disk: &mut VirtioDisk, mib: u64) {
         let mut done = 0u64;
         while done + CHUNK as u64 <= total {
             let sector = GUEST_SECTOR + done / 512;
-            let r = if write { disk.write(sector, &buf) } else { disk.read(sector, &mut buf) };
+            let r = if write {
+                disk.write(sector, &buf)
+            } else {
+                disk.read(sector, &mut buf)
+            };
             r.unwrap_or_else(|_| fail("benchmark I/O"));
             done += CHUNK as u64;
         }
@@ -194,12 +227,16 @@ fn blk_bench(disk: &mut VirtioDisk, mib: u64) {
         let dt = crate::time::counter() - t0;
         let name = if write { "write" } else { "read" };
         println!("BENCH blk_{name}_throughput_direct_ticks {dt} {done}");
-        buf.iter_mut().enumerate().for_each(|(i, b)| *b = guest_pattern(i));
+        buf.iter_mut()
+            .enumerate()
+            .for_each(|(i, b)| *b = guest_pattern(i));
     }
 }
 
 fn arg(info: &BootInfo, key: &str) -> Option<&'static str> {
-    info.bootargs.split_whitespace().find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
+    info.bootargs
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
 }
 
 /// The mode.
@@ -215,9 +252,14 @@ pub fn run(info: &BootInfo) -> ! {
         }
     }
     if let Some(n) = devs.nic {
-        let requests = arg(info, "requests").and_then(|r| r.parse().ok()).unwrap_or(3);
+        let requests = arg(info, "requests")
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(3);
         serve_http(n, requests);
     }
-    println!("guest: virtio: done ({} DMA pages free), powering off", hal::free_pages());
+    println!(
+        "guest: virtio: done ({} DMA pages free), powering off",
+        hal::free_pages()
+    );
     guest::poweroff()
 }

@@ -64,7 +64,10 @@ fn worker(i: usize) {
     let mut x = seed | 1;
     while time::now_ns() < until {
         for _ in 0..2000 {
-            x = core::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407));
+            x = core::hint::black_box(
+                x.wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407),
+            );
         }
         units += 1;
         if units % 64 == 0 && !fp_check(seed) {
@@ -150,13 +153,22 @@ pub fn timer() -> ! {
     let cancelled_ok = irq::TIMER_IRQS[0].load(Ordering::SeqCst) == before;
     println!(
         "guest: timer cancel: {}",
-        if cancelled_ok { "no interrupt" } else { "FAIL: an interrupt came" }
+        if cancelled_ok {
+            "no interrupt"
+        } else {
+            "FAIL: an interrupt came"
+        }
     );
     // SCHEDOP_poll with no ports and a timeout sleeps until the timeout;
     // too many ports is refused.
     let poll = |nr: u32, timeout: u64| {
         let ports = [0u32; 1];
-        let arg = hypercall_abi::sched::SchedPoll { ports: ports.as_ptr() as u64, nr_ports: nr, pad: 0, timeout };
+        let arg = hypercall_abi::sched::SchedPoll {
+            ports: ports.as_ptr() as u64,
+            nr_ports: nr,
+            pad: 0,
+            timeout,
+        };
         // SAFETY: `arg` and `ports` are live for the call; the monitor only
         // reads them.
         let r = unsafe {
@@ -179,7 +191,10 @@ pub fn timer() -> ! {
     );
     let r = poll(129, 0);
     let refused_ok = r == Err(hypercall_abi::Errno::EINVAL);
-    println!("guest: timer poll of 129 ports: {r:?} {}", if refused_ok { "ok" } else { "FAIL" });
+    println!(
+        "guest: timer poll of 129 ports: {r:?} {}",
+        if refused_ok { "ok" } else { "FAIL" }
+    );
     let passed = ok + cancelled_ok as u64 + poll_ok as u64 + refused_ok as u64;
     println!("guest: timer checks passed {}/{}", passed, ROUNDS + 3);
     guest::poweroff()

@@ -93,7 +93,9 @@ impl DomainMemory {
     /// RAM is mapped chunk after chunk, each but the last 2 MiB.
     pub fn ram_pa(&self, ipa: u64) -> Option<u64> {
         let off = ipa.checked_sub(self.ram.0).filter(|o| *o < self.ram.1)?;
-        let (pa, n) = *self.chunks.get((off / (CHUNK_FRAMES * PAGE_SIZE)) as usize)?;
+        let (pa, n) = *self
+            .chunks
+            .get((off / (CHUNK_FRAMES * PAGE_SIZE)) as usize)?;
         let o = off % (CHUNK_FRAMES * PAGE_SIZE);
         (o < n * PAGE_SIZE).then_some(pa + o)
     }
@@ -166,8 +168,13 @@ pub fn build_with(
     };
     let ram = (GUEST_RAM_BASE, (cfg.mem_mib as u64) << 20);
     let overlaps = |b: u64, l: u64| b < ram.0 + ram.1 && ram.0 < b + l;
-    if pass.dma.is_some_and(|(b, l)| overlaps(b, l) || b % PAGE_SIZE != 0 || l % PAGE_SIZE != 0)
-        || pass.devices.iter().any(|d| overlaps(d.reg.base, d.reg.size))
+    if pass
+        .dma
+        .is_some_and(|(b, l)| overlaps(b, l) || b % PAGE_SIZE != 0 || l % PAGE_SIZE != 0)
+        || pass
+            .devices
+            .iter()
+            .any(|d| overlaps(d.reg.base, d.reg.size))
     {
         give_back(frames);
         return Err(BuildError::Map(MapError::AlreadyMapped));
@@ -497,11 +504,17 @@ mod tests {
         let (mut phys, mut frames) = machine(64);
         let free = frames.free_frames();
         let mut mem = build(&mut phys, &mut frames, &cfg(16), &image(4096)).unwrap();
-        let before: Vec<_> = (0..16 << 20).step_by(0x3_3000).map(|o| mem.p2m.translate(&phys, GUEST_RAM_BASE + o).unwrap().0).collect();
+        let before: Vec<_> = (0..16 << 20)
+            .step_by(0x3_3000)
+            .map(|o| mem.p2m.translate(&phys, GUEST_RAM_BASE + o).unwrap().0)
+            .collect();
         let tables = mem.tables.len();
         split_ram(&mut phys, &mut frames, &mut mem).unwrap();
         assert_eq!(mem.tables.len(), tables + 8, "one level-3 table per 2 MiB");
-        let after: Vec<_> = (0..16 << 20).step_by(0x3_3000).map(|o| mem.p2m.translate(&phys, GUEST_RAM_BASE + o).unwrap()).collect();
+        let after: Vec<_> = (0..16 << 20)
+            .step_by(0x3_3000)
+            .map(|o| mem.p2m.translate(&phys, GUEST_RAM_BASE + o).unwrap())
+            .collect();
         assert_eq!(after.iter().map(|t| t.0).collect::<Vec<_>>(), before);
         assert!(after.iter().all(|t| t.2 == PAGE_SIZE));
         for o in (0..16u64 << 20).step_by(0x1_1008) {
@@ -562,24 +575,54 @@ mod tests {
         let dma = frames.alloc(dma_frames).unwrap();
         let pass = Passthrough {
             devices: vec![
-                PassDevice { compatible: "virtio,mmio", reg: MemRange { base: 0x0a00_3e00, size: 0x200 }, virq: 16 },
-                PassDevice { compatible: "virtio,mmio", reg: MemRange { base: 0x0a00_3c00, size: 0x200 }, virq: 17 },
+                PassDevice {
+                    compatible: "virtio,mmio",
+                    reg: MemRange {
+                        base: 0x0a00_3e00,
+                        size: 0x200,
+                    },
+                    virq: 16,
+                },
+                PassDevice {
+                    compatible: "virtio,mmio",
+                    reg: MemRange {
+                        base: 0x0a00_3c00,
+                        size: 0x200,
+                    },
+                    virq: 17,
+                },
             ],
             dma: Some((dma, dma_frames * PAGE_SIZE)),
         };
         let m = build_with(&mut phys, &mut frames, &cfg(8), &image(5000), &pass).unwrap();
         let (pa, a, _) = m.p2m.translate(&phys, 0x0a00_3e10).unwrap();
-        assert_eq!((pa, a.mem, a.exec), (0x0a00_3e10, crate::pagetable::MemType::Device, false));
+        assert_eq!(
+            (pa, a.mem, a.exec),
+            (0x0a00_3e10, crate::pagetable::MemType::Device, false)
+        );
         let (pa, a, _) = m.p2m.translate(&phys, dma + 0x1234).unwrap();
-        assert_eq!((pa, a.mem, a.write, a.exec), (dma + 0x1234, crate::pagetable::MemType::Normal, true, false));
-        assert!(m.p2m.translate(&phys, 0x0a00_5000).is_none(), "only the devices' page");
+        assert_eq!(
+            (pa, a.mem, a.write, a.exec),
+            (dma + 0x1234, crate::pagetable::MemType::Normal, true, false)
+        );
+        assert!(
+            m.p2m.translate(&phys, 0x0a00_5000).is_none(),
+            "only the devices' page"
+        );
         release(&mut phys, &mut frames, m);
         assert_eq!(frames.free_frames(), before, "the DMA window goes back too");
 
         // A device inside guest RAM is refused, and the window given back.
         let dma = frames.alloc(dma_frames).unwrap();
         let bad = Passthrough {
-            devices: vec![PassDevice { compatible: "virtio,mmio", reg: MemRange { base: GUEST_RAM_BASE + 0x1000, size: 0x200 }, virq: 16 }],
+            devices: vec![PassDevice {
+                compatible: "virtio,mmio",
+                reg: MemRange {
+                    base: GUEST_RAM_BASE + 0x1000,
+                    size: 0x200,
+                },
+                virq: 16,
+            }],
             dma: Some((dma, dma_frames * PAGE_SIZE)),
         };
         let e = build_with(&mut phys, &mut frames, &cfg(8), &image(5000), &bad).unwrap_err();

@@ -281,9 +281,9 @@ fn parse_domain(spec: &str) -> Result<DomainConfig, ConfigError> {
                     .ok_or_else(|| ConfigError::BadValue("weight (1..=65535)", short(v)))?
             }
             "cap" => {
-                d.cap = v
-                    .parse()
-                    .map_err(|_| ConfigError::BadValue("cap (percent, <= 100 * vcpus)", short(v)))?;
+                d.cap = v.parse().map_err(|_| {
+                    ConfigError::BadValue("cap (percent, <= 100 * vcpus)", short(v))
+                })?;
                 cap_text = v;
             }
             "pin" => {
@@ -291,7 +291,9 @@ fn parse_domain(spec: &str) -> Result<DomainConfig, ConfigError> {
                     v.parse()
                         .ok()
                         .filter(|n: &u16| (*n as usize) < 64)
-                        .ok_or_else(|| ConfigError::BadValue("pin (a CPU number, 0..64)", short(v)))?,
+                        .ok_or_else(|| {
+                            ConfigError::BadValue("pin (a CPU number, 0..64)", short(v))
+                        })?,
                 )
             }
             "dev" => {
@@ -302,7 +304,10 @@ fn parse_domain(spec: &str) -> Result<DomainConfig, ConfigError> {
         }
     }
     if u32::from(d.cap) > 100 * u32::from(d.vcpus) {
-        return Err(ConfigError::BadValue("cap (percent, <= 100 * vcpus)", short(cap_text)));
+        return Err(ConfigError::BadValue(
+            "cap (percent, <= 100 * vcpus)",
+            short(cap_text),
+        ));
     }
     if let Some(a) = args {
         d.args = String::try_from(a).map_err(|_| ConfigError::TooLong("domain args"))?;
@@ -451,7 +456,10 @@ mod tests {
         let c = parse(r#"dom=a,vcpus=4,weight=512,cap=250,dev=console+blk dom=b,priv,kernel=image,args="x,priv""#)
             .unwrap();
         let a = &c.domains[0];
-        assert_eq!((a.vcpus, a.weight, a.cap, a.privileged), (4, 512, 250, false));
+        assert_eq!(
+            (a.vcpus, a.weight, a.cap, a.privileged),
+            (4, 512, 250, false)
+        );
         assert!(a.devices.contains(Devices::BLK) && a.devices.contains(Devices::CONSOLE));
         assert!(!a.devices.contains(Devices::NET));
         let b = &c.domains[1];
@@ -464,14 +472,26 @@ mod tests {
         assert_eq!(parse("").unwrap().privileged(), 0);
         let c = parse(r#"dom=drv,driver,priv,args="driver" dom=g"#).unwrap();
         assert!(c.domains[0].driver && !c.domains[1].driver);
-        assert_eq!(parse("dom=a,driver dom=b,driver").unwrap_err(), ConfigError::TwoDrivers);
+        assert_eq!(
+            parse("dom=a,driver dom=b,driver").unwrap_err(),
+            ConfigError::TwoDrivers
+        );
         assert_eq!(parse("dom=a,pin=1").unwrap().domains[0].pin, Some(1));
         assert_eq!(parse("dom=a").unwrap().domains[0].pin, None);
-        assert!(matches!(parse("dom=a,pin=64"), Err(ConfigError::BadValue(..))));
-        assert!(matches!(parse("dom=a,pin=x"), Err(ConfigError::BadValue(..))));
+        assert!(matches!(
+            parse("dom=a,pin=64"),
+            Err(ConfigError::BadValue(..))
+        ));
+        assert!(matches!(
+            parse("dom=a,pin=x"),
+            Err(ConfigError::BadValue(..))
+        ));
         // Limits are inclusive.
         let c = parse("dom=a,vcpus=8,weight=65535,cap=800,dev=net").unwrap();
-        assert_eq!((c.domains[0].vcpus, c.domains[0].weight, c.domains[0].cap), (8, 65535, 800));
+        assert_eq!(
+            (c.domains[0].vcpus, c.domains[0].weight, c.domains[0].cap),
+            (8, 65535, 800)
+        );
     }
 
     #[test]
@@ -488,10 +508,22 @@ mod tests {
             "dom=a,dev=floppy",
             "dom=a,dev=console+",
         ] {
-            assert!(matches!(parse(bad), Err(ConfigError::BadValue(..))), "{bad}");
+            assert!(
+                matches!(parse(bad), Err(ConfigError::BadValue(..))),
+                "{bad}"
+            );
         }
-        assert!(matches!(parse("dom=a,cap=70000"), Err(ConfigError::BadValue(..))));
-        assert_eq!(parse("dom=a,priv dom=b,priv"), Err(ConfigError::TwoPrivileged));
-        assert!(matches!(parse("dom=a,priv=1"), Err(ConfigError::UnknownOption(_))));
+        assert!(matches!(
+            parse("dom=a,cap=70000"),
+            Err(ConfigError::BadValue(..))
+        ));
+        assert_eq!(
+            parse("dom=a,priv dom=b,priv"),
+            Err(ConfigError::TwoPrivileged)
+        );
+        assert!(matches!(
+            parse("dom=a,priv=1"),
+            Err(ConfigError::UnknownOption(_))
+        ));
     }
 }

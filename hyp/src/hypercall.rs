@@ -2,14 +2,14 @@
 //! domain is reached only through the [`Guest`] trait, so every handler runs
 //! in host tests against a simulated guest.
 
+use crate::mmu_calls;
+use crate::pvmmu::{MmuEnv, PvMmu, Ttbr};
 use hypercall_abi::console::{check_count, CONSOLEIO_READ, CONSOLEIO_WRITE};
 use hypercall_abi::errno::Errno;
 use hypercall_abi::sched::{ShutdownReason, SCHEDOP_BLOCK, SCHEDOP_SHUTDOWN, SCHEDOP_YIELD};
 use hypercall_abi::vcpu::VcpuGuestContext;
 use hypercall_abi::version as ver;
 use hypercall_abi::{nr, psci};
-use crate::mmu_calls;
-use crate::pvmmu::{MmuEnv, PvMmu, Ttbr};
 
 /// What a handler may ask of the calling domain.
 pub trait Guest {
@@ -615,21 +615,43 @@ mod tests {
         put(&mut g, B + 0x100, 2, 77);
         assert_eq!(
             dispatch(&mut g, nr::SCHED_OP, [SCHEDOP_POLL, B, 0, 0, 0]),
-            Action::Poll { ports: B + 0x100, nr: 2, timeout: 77 }
+            Action::Poll {
+                ports: B + 0x100,
+                nr: 2,
+                timeout: 77
+            }
         );
         put(&mut g, B + 0x100, 0, 0);
         assert_eq!(
             dispatch(&mut g, nr::SCHED_OP, [SCHEDOP_POLL, B, 0, 0, 0]),
-            Action::Poll { ports: B + 0x100, nr: 0, timeout: 0 }
+            Action::Poll {
+                ports: B + 0x100,
+                nr: 0,
+                timeout: 0
+            }
         );
         put(&mut g, B + 0x100, 129, 0);
-        assert_eq!(raw(dispatch(&mut g, nr::SCHED_OP, [SCHEDOP_POLL, B, 0, 0, 0])), -22);
+        assert_eq!(
+            raw(dispatch(&mut g, nr::SCHED_OP, [SCHEDOP_POLL, B, 0, 0, 0])),
+            -22
+        );
         g.mem[0x104..0x108].copy_from_slice(&4096u32.to_le_bytes());
         put(&mut g, B + 0x100, 2, 0);
-        assert_eq!(raw(dispatch(&mut g, nr::SCHED_OP, [SCHEDOP_POLL, B, 0, 0, 0])), -22, "port out of range");
+        assert_eq!(
+            raw(dispatch(&mut g, nr::SCHED_OP, [SCHEDOP_POLL, B, 0, 0, 0])),
+            -22,
+            "port out of range"
+        );
         put(&mut g, 0x10, 2, 0);
-        assert_eq!(raw(dispatch(&mut g, nr::SCHED_OP, [SCHEDOP_POLL, B, 0, 0, 0])), -14, "list outside memory");
-        assert_eq!(raw(dispatch(&mut g, nr::SCHED_OP, [SCHEDOP_POLL, 8, 0, 0, 0])), -14);
+        assert_eq!(
+            raw(dispatch(&mut g, nr::SCHED_OP, [SCHEDOP_POLL, B, 0, 0, 0])),
+            -14,
+            "list outside memory"
+        );
+        assert_eq!(
+            raw(dispatch(&mut g, nr::SCHED_OP, [SCHEDOP_POLL, 8, 0, 0, 0])),
+            -14
+        );
     }
 
     #[test]
@@ -641,27 +663,75 @@ mod tests {
         g.mem[0..32].copy_from_slice(&bytes);
         assert_eq!(
             dispatch(&mut g, nr::VCPU_OP, [VCPUOP_INITIALISE, 1, B, 0, 0]),
-            Action::VcpuInitialise { vcpu: 1, ctx: VcpuGuestContext::new(0x4008_0000, 0x4100_0000, 7) }
+            Action::VcpuInitialise {
+                vcpu: 1,
+                ctx: VcpuGuestContext::new(0x4008_0000, 0x4100_0000, 7)
+            }
         );
         // Misaligned pc, unknown flag, pointer outside the guest.
         g.mem[0] = 2;
-        assert_eq!(raw(dispatch(&mut g, nr::VCPU_OP, [VCPUOP_INITIALISE, 1, B, 0, 0])), -22);
+        assert_eq!(
+            raw(dispatch(
+                &mut g,
+                nr::VCPU_OP,
+                [VCPUOP_INITIALISE, 1, B, 0, 0]
+            )),
+            -22
+        );
         g.mem[0] = 0;
         g.mem[24] = 0x80;
-        assert_eq!(raw(dispatch(&mut g, nr::VCPU_OP, [VCPUOP_INITIALISE, 1, B, 0, 0])), -22);
-        assert_eq!(raw(dispatch(&mut g, nr::VCPU_OP, [VCPUOP_INITIALISE, 1, 8, 0, 0])), -14);
-        assert_eq!(dispatch(&mut g, nr::VCPU_OP, [VCPUOP_UP, 3, 0, 0, 0]), Action::VcpuUp(3));
-        assert_eq!(dispatch(&mut g, nr::VCPU_OP, [VCPUOP_IS_UP, 2, 0, 0, 0]), Action::VcpuIsUp(2));
+        assert_eq!(
+            raw(dispatch(
+                &mut g,
+                nr::VCPU_OP,
+                [VCPUOP_INITIALISE, 1, B, 0, 0]
+            )),
+            -22
+        );
+        assert_eq!(
+            raw(dispatch(
+                &mut g,
+                nr::VCPU_OP,
+                [VCPUOP_INITIALISE, 1, 8, 0, 0]
+            )),
+            -14
+        );
+        assert_eq!(
+            dispatch(&mut g, nr::VCPU_OP, [VCPUOP_UP, 3, 0, 0, 0]),
+            Action::VcpuUp(3)
+        );
+        assert_eq!(
+            dispatch(&mut g, nr::VCPU_OP, [VCPUOP_IS_UP, 2, 0, 0, 0]),
+            Action::VcpuIsUp(2)
+        );
         assert_eq!(raw(dispatch(&mut g, nr::VCPU_OP, [77, 0, 0, 0, 0])), -38);
         g.mem[0..8].copy_from_slice(&5_000u64.to_le_bytes());
         g.mem[8..12].copy_from_slice(&VCPU_SSHOTTMR_FUTURE.to_le_bytes());
         assert_eq!(
-            dispatch(&mut g, nr::VCPU_OP, [VCPUOP_SET_SINGLESHOT_TIMER, 0, B, 0, 0]),
-            Action::SingleShot { vcpu: 0, deadline: 5_000, future_only: true }
+            dispatch(
+                &mut g,
+                nr::VCPU_OP,
+                [VCPUOP_SET_SINGLESHOT_TIMER, 0, B, 0, 0]
+            ),
+            Action::SingleShot {
+                vcpu: 0,
+                deadline: 5_000,
+                future_only: true
+            }
         );
         g.mem[8] = 0x6;
-        assert_eq!(raw(dispatch(&mut g, nr::VCPU_OP, [VCPUOP_SET_SINGLESHOT_TIMER, 0, B, 0, 0])), -22);
-        assert_eq!(dispatch(&mut g, nr::SET_TIMER_OP, [99, 0, 0, 0, 0]), Action::SetTimer(99));
+        assert_eq!(
+            raw(dispatch(
+                &mut g,
+                nr::VCPU_OP,
+                [VCPUOP_SET_SINGLESHOT_TIMER, 0, B, 0, 0]
+            )),
+            -22
+        );
+        assert_eq!(
+            dispatch(&mut g, nr::SET_TIMER_OP, [99, 0, 0, 0, 0]),
+            Action::SetTimer(99)
+        );
     }
 
     #[test]
@@ -681,13 +751,29 @@ mod tests {
         assert_eq!(psci_call(0x8400_00ff, [0; 3]), Action::Return(-1));
         assert_eq!(
             psci_call(psci::CPU_ON as u64, [1, 0x4008_0000, 7]),
-            Action::CpuOn { target: 1, entry: 0x4008_0000, context: 7 }
+            Action::CpuOn {
+                target: 1,
+                entry: 0x4008_0000,
+                context: 7
+            }
         );
         assert_eq!(psci_call(psci::CPU_OFF as u64, [0; 3]), Action::CpuOff);
-        assert_eq!(psci_call(psci::AFFINITY_INFO as u64, [2, 0, 0]), Action::AffinityInfo(2));
-        assert_eq!(psci_call(psci::AFFINITY_INFO as u64, [2, 1, 0]), Action::Return(-2));
-        assert_eq!(psci_call(psci::PSCI_FEATURES as u64, [psci::CPU_ON as u64, 0, 0]), Action::Return(0));
-        assert_eq!(psci_call(psci::PSCI_FEATURES as u64, [0x8400_00ff, 0, 0]), Action::Return(-1));
+        assert_eq!(
+            psci_call(psci::AFFINITY_INFO as u64, [2, 0, 0]),
+            Action::AffinityInfo(2)
+        );
+        assert_eq!(
+            psci_call(psci::AFFINITY_INFO as u64, [2, 1, 0]),
+            Action::Return(-2)
+        );
+        assert_eq!(
+            psci_call(psci::PSCI_FEATURES as u64, [psci::CPU_ON as u64, 0, 0]),
+            Action::Return(0)
+        );
+        assert_eq!(
+            psci_call(psci::PSCI_FEATURES as u64, [0x8400_00ff, 0, 0]),
+            Action::Return(-1)
+        );
         // Only w0 counts: the upper half of x0 is ignored, as SMCCC says.
         assert_eq!(
             psci_call(0xdead_0000_8400_0008, [0; 3]),

@@ -6,11 +6,11 @@
 
 use crate::hypercall::{self, Guest};
 use crate::pvmmu::Ttbr;
+use core::sync::atomic::AtomicU64;
 use hypercall_abi::errno::{result_to_raw, Errno};
 use hypercall_abi::mmu::{self as abi, MmuextOp};
 use hypercall_abi::multicall::MULTICALL_MAX;
 use hypercall_abi::nr;
-use core::sync::atomic::AtomicU64;
 
 /// Checks the arguments common to both batched calls and clears `pdone`;
 /// `ENOSYS` if the domain has no PV MMU.
@@ -69,13 +69,21 @@ fn run_updates(g: &mut impl Guest, reqs: u64, n: usize) -> (usize, Result<(), Er
         let Ok(at) = entry(reqs, done, 16) else {
             return (done, Err(Errno::EFAULT));
         };
-        let in_page = if at % 8 == 0 { ((PAGE - at % PAGE) / 16) as usize } else { 0 };
+        let in_page = if at % 8 == 0 {
+            ((PAGE - at % PAGE) / 16) as usize
+        } else {
+            0
+        };
         let mut ran = None;
         if in_page > 0 {
             let k = in_page.min(n - done);
             let called = g.with_mmu(&mut |m, env| {
-                let Some(ipa) = env.vector_ipa(at) else { return };
-                let Some(w) = env.frame(ipa & !(PAGE - 1)) else { return };
+                let Some(ipa) = env.vector_ipa(at) else {
+                    return;
+                };
+                let Some(w) = env.frame(ipa & !(PAGE - 1)) else {
+                    return;
+                };
                 let first = (ipa % PAGE / 8) as usize;
                 ran = Some(env.update_batch(m, &w[first..first + 2 * k]));
             });
@@ -108,7 +116,13 @@ fn run_updates(g: &mut impl Guest, reqs: u64, n: usize) -> (usize, Result<(), Er
 
 /// `mmu_update(reqs, count, pdone, foreigndom)`, run whole (inside a
 /// `multicall`, which cannot be continued).
-pub fn mmu_update(g: &mut impl Guest, reqs: u64, count: u64, pdone: u64, foreigndom: u64) -> Result<u64, Errno> {
+pub fn mmu_update(
+    g: &mut impl Guest,
+    reqs: u64,
+    count: u64,
+    pdone: u64,
+    foreigndom: u64,
+) -> Result<u64, Errno> {
     let n = start(g, count, pdone, foreigndom)?;
     let (done, r) = run_updates(g, reqs, n);
     finish(g, pdone, done, r)
@@ -134,10 +148,20 @@ pub enum Piece {
 /// after any pending interrupt or reschedule; a continued call reads the
 /// number already done back from `pdone` and adds to it. The guest sees
 /// one call.
-pub fn mmu_update_call(g: &mut impl Guest, reqs: u64, count: u64, pdone: u64, foreigndom: u64) -> Piece {
+pub fn mmu_update_call(
+    g: &mut impl Guest,
+    reqs: u64,
+    count: u64,
+    pdone: u64,
+    foreigndom: u64,
+) -> Piece {
     let r = (|| {
         let preempted = count & abi::MMU_UPDATE_PREEMPTED != 0 && count >> 32 == 0;
-        let count = if preempted { count & !abi::MMU_UPDATE_PREEMPTED } else { count };
+        let count = if preempted {
+            count & !abi::MMU_UPDATE_PREEMPTED
+        } else {
+            count
+        };
         check_args(g, count, foreigndom)?;
         let mut before = 0u32;
         if pdone != 0 {
@@ -155,7 +179,12 @@ pub fn mmu_update_call(g: &mut impl Guest, reqs: u64, count: u64, pdone: u64, fo
             finish(g, pdone, total, Ok(()))?;
             g.with_mmu(&mut |m, _| m.stats.continued += 1)?;
             let rest = ((n - done) as u64) | abi::MMU_UPDATE_PREEMPTED;
-            return Ok(Piece::Continue([reqs.wrapping_add(16 * done as u64), rest, pdone, foreigndom]));
+            return Ok(Piece::Continue([
+                reqs.wrapping_add(16 * done as u64),
+                rest,
+                pdone,
+                foreigndom,
+            ]));
         }
         Ok(Piece::Done(finish(g, pdone, total, r)))
     })();
@@ -204,7 +233,13 @@ fn mmuext_one(g: &mut impl Guest, op: MmuextOp) -> Result<(), Errno> {
 }
 
 /// `mmuext_op(ops, count, pdone, foreigndom)`.
-pub fn mmuext_op(g: &mut impl Guest, ops: u64, count: u64, pdone: u64, foreigndom: u64) -> Result<u64, Errno> {
+pub fn mmuext_op(
+    g: &mut impl Guest,
+    ops: u64,
+    count: u64,
+    pdone: u64,
+    foreigndom: u64,
+) -> Result<u64, Errno> {
     let n = start(g, count, pdone, foreigndom)?;
     let mut done = 0;
     let mut r = Ok(());

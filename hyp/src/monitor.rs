@@ -195,7 +195,12 @@ struct LiveGuest<'a> {
 impl LiveGuest<'_> {
     fn view(&self) -> Result<guest_mem::GuestView, Errno> {
         let mem = self.dom.mem.as_ref().ok_or(Errno::EFAULT)?;
-        Ok(guest_mem::GuestView { p2m: mem.p2m, ram: mem.ram, ram_only: false, fast: None })
+        Ok(guest_mem::GuestView {
+            p2m: mem.p2m,
+            ram: mem.ram,
+            ram_only: false,
+            fast: None,
+        })
     }
 }
 
@@ -597,7 +602,11 @@ impl Monitor {
     /// `cur` is the vCPU loaded on this CPU).
     fn guest_read(&mut self, cur: VcpuId, gva: u64, buf: &mut [u8]) -> Result<(), Errno> {
         let i = self.dom_index(cur.dom).ok_or(Errno::ESRCH)?;
-        let g = LiveGuest { dom: &mut self.domains[i], frames: &mut self.frames, vcpu: cur.vcpu as usize };
+        let g = LiveGuest {
+            dom: &mut self.domains[i],
+            frames: &mut self.frames,
+            vcpu: cur.vcpu as usize,
+        };
         g.read(gva, buf)
     }
 
@@ -613,7 +622,10 @@ impl Monitor {
 
     fn vcpu_mut(&mut self, v: VcpuId) -> Option<&mut Vcpu> {
         let i = self.dom_index(v.dom)?;
-        self.domains[i].vcpus.get_mut(v.vcpu as usize).map(|b| &mut **b)
+        self.domains[i]
+            .vcpus
+            .get_mut(v.vcpu as usize)
+            .map(|b| &mut **b)
     }
 
     /// Builds a domain from its configuration and makes its first vCPU
@@ -717,7 +729,9 @@ impl Monitor {
     /// returning to a guest), else through an SGI.
     fn kick(&mut self, c: usize) {
         let me = self.this_cpu();
-        let Some(cpu) = self.cpus.get_mut(c) else { return };
+        let Some(cpu) = self.cpus.get_mut(c) else {
+            return;
+        };
         cpu.resched = true;
         if c != me && cpu.online {
             arch::dsb_ish();
@@ -764,13 +778,17 @@ impl Monitor {
             }
         }
         if let Some(n) = next {
-            let Some(i) = self.dom_index(n.dom) else { return };
+            let Some(i) = self.dom_index(n.dom) else {
+                return;
+            };
             let d = &mut self.domains[i];
             let (root, vmid) = match d.mem.as_ref() {
                 Some(m) => (m.p2m.root, d.vmid),
                 None => return,
             };
-            let Some(v) = d.vcpus.get_mut(n.vcpu as usize) else { return };
+            let Some(v) = d.vcpus.get_mut(n.vcpu as usize) else {
+                return;
+            };
             el1::restore(&v.el1);
             fp::restore(&v.fp);
             self.cpus[c].dc = v.el1.sctlr() & 1 == 0;
@@ -780,7 +798,10 @@ impl Monitor {
             v.on_cpu = Some(c);
             if !v.ran {
                 v.ran = true;
-                println!("hyp: dom{} ({}): vcpu {} starts on cpu {}", n.dom, d.name, n.vcpu, c);
+                println!(
+                    "hyp: dom{} ({}): vcpu {} starts on cpu {}",
+                    n.dom, d.name, n.vcpu, c
+                );
             }
             v.since = now;
             let regs: *mut VcpuRegs = &mut v.regs;
@@ -838,9 +859,12 @@ impl Monitor {
             return;
         }
         let mut at = until;
-        for t in [self.timers.earliest(|_| true), self.poll_timers.earliest(|_| true)]
-            .into_iter()
-            .flatten()
+        for t in [
+            self.timers.earliest(|_| true),
+            self.poll_timers.earliest(|_| true),
+        ]
+        .into_iter()
+        .flatten()
         {
             at = at.min(t);
         }
@@ -849,7 +873,10 @@ impl Monitor {
         if at == u64::MAX {
             timer::stop();
         } else {
-            timer::arm_at(self.boot_cnt.wrapping_add(vtime::ns_to_ticks(at, self.freq)));
+            timer::arm_at(
+                self.boot_cnt
+                    .wrapping_add(vtime::ns_to_ticks(at, self.freq)),
+            );
         }
     }
 
@@ -909,7 +936,10 @@ impl Monitor {
     }
 
     fn regs(&mut self, c: usize) -> &mut VcpuRegs {
-        &mut self.loaded(c).expect("a guest trapped, so a vCPU is loaded").regs
+        &mut self
+            .loaded(c)
+            .expect("a guest trapped, so a vCPU is loaded")
+            .regs
     }
 
     #[inline(always)]
@@ -988,7 +1018,9 @@ impl Monitor {
             Action::AffinityInfo(target) => {
                 let on = self
                     .dom_index(cur.dom)
-                    .and_then(|i| self.domains[i].vcpu(VcpuId::new(cur.dom, (target & 0xffff) as u16)))
+                    .and_then(|i| {
+                        self.domains[i].vcpu(VcpuId::new(cur.dom, (target & 0xffff) as u16))
+                    })
                     .filter(|_| target >> 16 == 0)
                     .map(|v| v.power == Power::Up);
                 self.regs(c).x[0] = match on {
@@ -1011,8 +1043,14 @@ impl Monitor {
             | Action::SingleShot { vcpu, .. } => vcpu,
             _ => return Errno::EINVAL.to_raw(),
         };
-        let Some(i) = self.dom_index(cur.dom) else { return Errno::ESRCH.to_raw() };
-        let ram = self.domains[i].mem.as_ref().map(|m| m.ram).unwrap_or((0, 0));
+        let Some(i) = self.dom_index(cur.dom) else {
+            return Errno::ESRCH.to_raw();
+        };
+        let ram = self.domains[i]
+            .mem
+            .as_ref()
+            .map(|m| m.ram)
+            .unwrap_or((0, 0));
         let Some(v) = self.domains[i].vcpus.get_mut(target as usize) else {
             return Errno::ENOENT.to_raw();
         };
@@ -1057,7 +1095,11 @@ impl Monitor {
                 0
             }
             Action::VcpuIsUp(_) => (v.power == Power::Up) as i64,
-            Action::SingleShot { deadline, future_only, .. } => {
+            Action::SingleShot {
+                deadline,
+                future_only,
+                ..
+            } => {
                 if target != cur.vcpu as u64 {
                     return Errno::EINVAL.to_raw();
                 }
@@ -1087,7 +1129,9 @@ impl Monitor {
             self.regs(c).x[0] = e.to_raw() as u64;
             return;
         }
-        let list = b.chunks_exact(4).map(|p| u32::from_le_bytes(p.try_into().unwrap()));
+        let list = b
+            .chunks_exact(4)
+            .map(|p| u32::from_le_bytes(p.try_into().unwrap()));
         if pv::any_pending(cur.dom, list) || (timeout != 0 && timeout <= now) {
             return;
         }
@@ -1135,11 +1179,17 @@ impl Monitor {
 
     /// PSCI CPU_ON for vCPU `target` of domain `dom`.
     fn cpu_on(&mut self, dom: u16, target: u64, entry: u64, context: u64) -> i32 {
-        let Some(i) = self.dom_index(dom) else { return psci::DENIED };
+        let Some(i) = self.dom_index(dom) else {
+            return psci::DENIED;
+        };
         if target >> 16 != 0 || target as usize >= self.domains[i].vcpus.len() {
             return psci::INVALID_PARAMETERS;
         }
-        let ram = self.domains[i].mem.as_ref().map(|m| m.ram).unwrap_or((0, 0));
+        let ram = self.domains[i]
+            .mem
+            .as_ref()
+            .map(|m| m.ram)
+            .unwrap_or((0, 0));
         if entry < ram.0 || entry >= ram.0 + ram.1 || entry % 4 != 0 {
             return psci::INVALID_ADDRESS;
         }
@@ -1174,7 +1224,9 @@ impl Monitor {
                         }
                         return;
                     }
-                    let Some(i) = self.dom_index(cur.dom) else { return };
+                    let Some(i) = self.dom_index(cur.dom) else {
+                        return;
+                    };
                     if matches!(
                         nr,
                         hypercall_abi::nr::EVENT_CHANNEL_OP
@@ -1255,7 +1307,9 @@ impl Monitor {
             let r = self.regs(c);
             (r.elr, r.spsr)
         };
-        let Some(i) = self.dom_index(cur.dom) else { return };
+        let Some(i) = self.dom_index(cur.dom) else {
+            return;
+        };
         let d = &self.domains[i];
         let far = mrs!("far_el2");
         println!(
@@ -1356,14 +1410,21 @@ impl Monitor {
         if d.ended == Some(End::Destroyed) {
             self.domains.remove(i);
         }
-        if self.domains.iter().all(|d| d.ended.is_some() && d.mem.is_none()) {
+        if self
+            .domains
+            .iter()
+            .all(|d| d.ended.is_some() && d.mem.is_none())
+        {
             self.finish();
         }
     }
 
     fn finish(&mut self) -> ! {
         timer::stop();
-        println!("hyp: all domains have ended ({} timer interrupts)", self.ticks);
+        println!(
+            "hyp: all domains have ended ({} timer interrupts)",
+            self.ticks
+        );
         for d in &self.domains {
             let how = match d.ended {
                 Some(End::Shutdown(r)) => r.name(),

@@ -600,7 +600,8 @@ mod tests {
     fn splitting_keeps_translations_and_allows_page_permissions() {
         let mut m = SimMemory::default();
         let pt = PageTable::new(&mut m, Regime::Stage2).unwrap();
-        pt.map(&mut m, G, 0x8000_0000, G + 2 * M2, Attrs::RWX).unwrap();
+        pt.map(&mut m, G, 0x8000_0000, G + 2 * M2, Attrs::RWX)
+            .unwrap();
         let before: Vec<_> = (0..(G + 2 * M2) / PAGE_SIZE)
             .step_by(97)
             .map(|p| pt.translate(&m, G + p * PAGE_SIZE).unwrap().0)
@@ -616,7 +617,8 @@ mod tests {
             .collect();
         assert_eq!(after.iter().map(|t| t.0).collect::<Vec<_>>(), before);
         assert!(after.iter().all(|t| t.1 == Attrs::RWX && t.2 == PAGE_SIZE));
-        pt.set_page_write(&mut m, G + M2 + PAGE_SIZE, false).unwrap();
+        pt.set_page_write(&mut m, G + M2 + PAGE_SIZE, false)
+            .unwrap();
         assert!(!pt.translate(&m, G + M2 + PAGE_SIZE).unwrap().1.write);
         assert!(pt.translate(&m, G + M2).unwrap().1.write);
         pt.set_page_write(&mut m, G + M2 + PAGE_SIZE, true).unwrap();

@@ -508,7 +508,10 @@ impl Scheduler {
             None => {
                 let n = self.cpus.len();
                 let free = |c: usize| self.idle(c) && !self.cpus[c].kicked;
-                (0..n).map(|k| (last + k) % n).find(|&c| free(c)).unwrap_or(last)
+                (0..n)
+                    .map(|k| (last + k) % n)
+                    .find(|&c| free(c))
+                    .unwrap_or(last)
             }
         };
         self.enqueue(i, target);
@@ -612,7 +615,12 @@ impl Scheduler {
     /// CPU time `v` has used, including its current run up to `now`.
     pub fn vcpu_time(&self, v: VcpuId, now: u64) -> Result<u64, SchedError> {
         let x = &self.vcpus[self.vcpu_slot(v)?];
-        Ok(x.time + if x.running { now.saturating_sub(x.start) } else { 0 })
+        Ok(x.time
+            + if x.running {
+                now.saturating_sub(x.start)
+            } else {
+                0
+            })
     }
 
     /// CPU time all vCPUs of `dom` have used, up to `now`.
@@ -622,7 +630,14 @@ impl Scheduler {
             .vcpus
             .iter()
             .filter(|x| x.alive && x.dom == d)
-            .map(|x| x.time + if x.running { now.saturating_sub(x.start) } else { 0 })
+            .map(|x| {
+                x.time
+                    + if x.running {
+                        now.saturating_sub(x.start)
+                    } else {
+                        0
+                    }
+            })
             .sum())
     }
 
@@ -630,9 +645,9 @@ impl Scheduler {
     /// any (for callers that lost a kick).
     pub fn idle_cpu_to_kick(&self) -> Option<usize> {
         let waiting = self.cpus.iter().enumerate().any(|(c, p)| {
-            p.queue.iter().any(|&i| {
-                self.eligible(i) && (self.vcpus[i].pin.is_none() || self.idle(c))
-            })
+            p.queue
+                .iter()
+                .any(|&i| self.eligible(i) && (self.vcpus[i].pin.is_none() || self.idle(c)))
         });
         if !waiting {
             return None;
@@ -811,7 +826,13 @@ impl Scheduler {
                     continue;
                 }
                 let p = self.prio(i);
-                if p >= min && self.better(i, p, best.map(|(bc, bpos, bp)| (self.cpus[bc].queue[bpos], bp))) {
+                if p >= min
+                    && self.better(
+                        i,
+                        p,
+                        best.map(|(bc, bpos, bp)| (self.cpus[bc].queue[bpos], bp)),
+                    )
+                {
                     best = Some((c, pos, p));
                 }
             }
@@ -896,7 +917,9 @@ impl Scheduler {
             let over = (0..self.cpus.len()).find(|&c| {
                 c != cpu
                     && !self.cpus[c].kicked
-                    && self.cpus[c].curr.is_some_and(|x| self.prio(x) == Priority::Over)
+                    && self.cpus[c]
+                        .curr
+                        .is_some_and(|x| self.prio(x) == Priority::Over)
             });
             if let Some(c) = over {
                 self.cpus[c].kicked = true;

@@ -65,7 +65,8 @@ impl Timers {
     /// Removes and returns (in deadline order) the vCPUs whose deadline is
     /// at or before `now`: their timer fires.
     pub fn expire(&mut self, now: u64) -> Vec<VcpuId> {
-        let mut due: Vec<(VcpuId, u64)> = self.t.iter().copied().filter(|&(_, d)| d <= now).collect();
+        let mut due: Vec<(VcpuId, u64)> =
+            self.t.iter().copied().filter(|&(_, d)| d <= now).collect();
         self.t.retain(|&(_, d)| d > now);
         due.sort_by_key(|&(v, d)| (d, v));
         due.into_iter().map(|(v, _)| v).collect()
@@ -75,7 +76,11 @@ impl Timers {
     /// belong to this physical CPU (the CPU whose timer must fire for
     /// them), or `None`.
     pub fn earliest(&self, on_cpu: impl Fn(VcpuId) -> bool) -> Option<u64> {
-        self.t.iter().filter(|&&(v, _)| on_cpu(v)).map(|&(_, d)| d).min()
+        self.t
+            .iter()
+            .filter(|&&(v, _)| on_cpu(v))
+            .map(|&(_, d)| d)
+            .min()
     }
 }
 

@@ -301,13 +301,8 @@ pub fn multicall(calls: &mut [MulticallEntry]) -> Result<(), Errno> {
     // `result` fields); the entries' own buffers are the caller's business
     // as for direct calls of the batched hypercalls, which are limited to
     // ones that only read or write memory they are given.
-    let ret = unsafe {
-        hvc::hypercall2(
-            nr::MULTICALL,
-            calls.as_mut_ptr() as u64,
-            calls.len() as u64,
-        )
-    };
+    let ret =
+        unsafe { hvc::hypercall2(nr::MULTICALL, calls.as_mut_ptr() as u64, calls.len() as u64) };
     result_from_raw(ret).map(|_| ())
 }
 

@@ -158,19 +158,19 @@
 pub mod console;
 pub mod domctl;
 pub mod errno;
-pub mod mmu;
-pub mod multicall;
 pub mod event_channel;
 pub mod grant_table;
 pub mod io;
 pub mod memory;
+pub mod mmu;
+pub mod multicall;
 pub mod nr;
 pub mod physdev;
 pub mod psci;
 pub mod ring;
 pub mod sched;
-pub mod vcpu;
 pub mod shared_info;
+pub mod vcpu;
 pub mod version;
 
 #[cfg(target_arch = "aarch64")]

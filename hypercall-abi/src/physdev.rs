@@ -75,8 +75,18 @@ mod tests {
     fn layout_and_numbers() {
         assert_eq!(core::mem::offset_of!(PhysdevEoi, irq), 0);
         assert_eq!(crate::nr::PHYSDEV_OP, 33);
-        assert_eq!((virq_for_device(0), virq_for_device(7), virq_for_device(8)), (Some(16), Some(23), None));
-        assert_eq!((device_for_virq(15), device_for_virq(16), device_for_virq(24)), (None, Some(0), None));
+        assert_eq!(
+            (virq_for_device(0), virq_for_device(7), virq_for_device(8)),
+            (Some(16), Some(23), None)
+        );
+        assert_eq!(
+            (
+                device_for_virq(15),
+                device_for_virq(16),
+                device_for_virq(24)
+            ),
+            (None, Some(0), None)
+        );
     }
 
     proptest! {

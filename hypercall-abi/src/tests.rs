@@ -320,12 +320,21 @@ fn vcpu_op_numbers_and_layouts_match_xen() {
         [VCPUOP_INITIALISE, VCPUOP_UP, VCPUOP_DOWN, VCPUOP_IS_UP],
         [0, 1, 2, 3]
     );
-    assert_eq!((VCPUOP_SET_SINGLESHOT_TIMER, VCPUOP_STOP_SINGLESHOT_TIMER), (8, 9));
+    assert_eq!(
+        (VCPUOP_SET_SINGLESHOT_TIMER, VCPUOP_STOP_SINGLESHOT_TIMER),
+        (8, 9)
+    );
     assert_eq!(core::mem::offset_of!(VcpuSetSingleshotTimer, flags), 8);
     assert_eq!(core::mem::offset_of!(VcpuGuestContext, x0), 16);
     assert_eq!(VcpuGuestContext::new(0x1000, 0x2000, 7).validate(), Ok(()));
-    assert_eq!(VcpuGuestContext::new(0x1002, 0x2000, 0).validate(), Err(Errno::EINVAL));
-    assert_eq!(VcpuGuestContext::new(0x1000, 0x2008, 0).validate(), Err(Errno::EINVAL));
+    assert_eq!(
+        VcpuGuestContext::new(0x1002, 0x2000, 0).validate(),
+        Err(Errno::EINVAL)
+    );
+    assert_eq!(
+        VcpuGuestContext::new(0x1000, 0x2008, 0).validate(),
+        Err(Errno::EINVAL)
+    );
     let mut c = VcpuGuestContext::new(0x1000, 0x2000, 0);
     c.flags = VGCF_MMU_LIKE_CALLER;
     assert_eq!(c.validate(), Ok(()));
@@ -337,7 +346,14 @@ fn vcpu_op_numbers_and_layouts_match_xen() {
 fn domctl_numbers_and_layout() {
     use crate::domctl::*;
     assert_eq!(
-        [DOMCTL_CREATEDOMAIN, DOMCTL_DESTROYDOMAIN, DOMCTL_PAUSEDOMAIN, DOMCTL_UNPAUSEDOMAIN, DOMCTL_GETDOMAININFO, DOMCTL_SCHEDULER_OP],
+        [
+            DOMCTL_CREATEDOMAIN,
+            DOMCTL_DESTROYDOMAIN,
+            DOMCTL_PAUSEDOMAIN,
+            DOMCTL_UNPAUSEDOMAIN,
+            DOMCTL_GETDOMAININFO,
+            DOMCTL_SCHEDULER_OP
+        ],
         [1, 2, 3, 4, 5, 16]
     );
     assert_eq!(nr::DOMCTL, 36);
@@ -345,11 +361,18 @@ fn domctl_numbers_and_layout() {
     assert_eq!(core::mem::offset_of!(Domctl, create), 16);
     assert_eq!(DOMINF_PAUSED, 8);
     let op = Domctl::new(DOMCTL_PAUSEDOMAIN, 3);
-    assert_eq!((op.interface_version, op.domain), (DOMCTL_INTERFACE_VERSION, 3));
+    assert_eq!(
+        (op.interface_version, op.domain),
+        (DOMCTL_INTERFACE_VERSION, 3)
+    );
     let c = CreateDomain::new("web", "hello").unwrap();
     assert_eq!(until_nul(&c.name), Some(&b"web"[..]));
     assert_eq!(until_nul(&c.cmdline), Some(&b"hello"[..]));
-    assert_eq!(CreateDomain::new("a-name-of-16-chr", ""), None, "no room for the NUL");
+    assert_eq!(
+        CreateDomain::new("a-name-of-16-chr", ""),
+        None,
+        "no room for the NUL"
+    );
     assert_eq!(CreateDomain::new("a\0b", ""), None);
     assert_eq!(until_nul(&[b'x'; 4]), None);
 }
@@ -429,12 +452,16 @@ mod mmu_abi {
         assert_eq!(p & desc::ADDR_MASK, 0x4000_2000);
         assert_eq!(desc::block(0x4020_0000, desc::RO_EL1) & 3, 1);
         let va = 0x0000_0080_4020_3000u64;
-        assert_eq!(
-            [0, 1, 2, 3].map(|l| desc::index(va, l)),
-            [1, 1, 1, 3]
-        );
+        assert_eq!([0, 1, 2, 3].map(|l| desc::index(va, l)), [1, 1, 1, 3]);
         assert_eq!(MmuUpdate::normal(0x4000_0013, 7).ptr, 0x4000_0010);
-        assert_eq!(MmuUpdate { ptr: 0x4000_0012, val: 0 }.cmd(), 2);
+        assert_eq!(
+            MmuUpdate {
+                ptr: 0x4000_0012,
+                val: 0
+            }
+            .cmd(),
+            2
+        );
     }
 
     /// A monitor model: refuses requests whose value is `u64::MAX`.

@@ -90,7 +90,12 @@ pub struct VcpuGuestContext {
 impl VcpuGuestContext {
     /// A context entering at `pc` with stack `sp` and `x0`, MMU off.
     pub const fn new(pc: u64, sp: u64, x0: u64) -> Self {
-        Self { pc, sp, x0, flags: 0 }
+        Self {
+            pc,
+            sp,
+            x0,
+            flags: 0,
+        }
     }
 
     /// The checks the monitor applies: alignment and known flags.

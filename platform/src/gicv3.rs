@@ -297,6 +297,9 @@ mod sgi_tests {
     #[test]
     fn sgi1r_targets_one_cpu() {
         assert_eq!(super::sgi1r_value(0x8000_0002, 1), (1 << 24) | (1 << 2));
-        assert_eq!(super::sgi1r_value(0x0001_0103, 15), (1 << 32) | (15 << 24) | (1 << 16) | (1 << 3));
+        assert_eq!(
+            super::sgi1r_value(0x0001_0103, 15),
+            (1 << 32) | (15 << 24) | (1 << 16) | (1 << 3)
+        );
     }
 }

@@ -329,8 +329,16 @@ mod tests {
     #[test]
     fn driver_domain_gets_device_nodes_and_its_dma_window() {
         const DEVS: [PassDevice; 2] = [
-            PassDevice { compatible: "virtio,mmio", reg: MemRange::new(0x0a00_3e00, 0x200), virq: 16 },
-            PassDevice { compatible: "virtio,mmio", reg: MemRange::new(0x0a00_3c00, 0x200), virq: 17 },
+            PassDevice {
+                compatible: "virtio,mmio",
+                reg: MemRange::new(0x0a00_3e00, 0x200),
+                virq: 16,
+            },
+            PassDevice {
+                compatible: "virtio,mmio",
+                reg: MemRange::new(0x0a00_3c00, 0x200),
+                virq: 17,
+            },
         ];
         let mut c = cfg();
         c.passthrough = &DEVS;
@@ -341,16 +349,28 @@ mod tests {
         let w = hyp.property("pvh,dma-window").unwrap().value;
         assert_eq!(w, &[0, 0, 0, 0, 0x50, 0, 0, 0, 0, 0, 0, 0, 0, 0x80, 0, 0]);
         for d in DEVS {
-            let n = fdt.find_node(&format!("/virtio_mmio@{:x}", d.reg.base)).unwrap();
+            let n = fdt
+                .find_node(&format!("/virtio_mmio@{:x}", d.reg.base))
+                .unwrap();
             assert_eq!(n.compatible().unwrap().first(), "virtio,mmio");
             let r = n.reg().unwrap().next().unwrap();
-            assert_eq!((r.starting_address as u64, r.size), (d.reg.base, Some(0x200)));
-            assert_eq!(n.property("pvh,virq").unwrap().as_usize(), Some(d.virq as usize));
+            assert_eq!(
+                (r.starting_address as u64, r.size),
+                (d.reg.base, Some(0x200))
+            );
+            assert_eq!(
+                n.property("pvh,virq").unwrap().as_usize(),
+                Some(d.virq as usize)
+            );
         }
         // An ordinary domain has neither.
         let blob = build_guest_dt(&cfg()).unwrap();
         let fdt = fdt::Fdt::new(&blob).unwrap();
-        assert!(fdt.find_node("/hypervisor").unwrap().property("pvh,dma-window").is_none());
+        assert!(fdt
+            .find_node("/hypervisor")
+            .unwrap()
+            .property("pvh,dma-window")
+            .is_none());
         assert!(fdt.all_nodes().all(|n| !n.name.starts_with("virtio_mmio")));
     }
 }

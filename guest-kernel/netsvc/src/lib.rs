@@ -61,7 +61,13 @@ pub struct EthDevice<F: FrameIo> {
 impl<F: FrameIo> EthDevice<F> {
     /// Wraps `io`.
     pub fn new(io: F) -> Self {
-        EthDevice { io, rx: vec![0; FRAME_MAX], tx: vec![0; FRAME_MAX], frames: (0, 0), send_refused: 0 }
+        EthDevice {
+            io,
+            rx: vec![0; FRAME_MAX],
+            tx: vec![0; FRAME_MAX],
+            frames: (0, 0),
+            send_refused: 0,
+        }
     }
 }
 
@@ -95,21 +101,40 @@ impl<F: FrameIo> phy::TxToken for TxTok<'_, F> {
 }
 
 impl<F: FrameIo> phy::Device for EthDevice<F> {
-    type RxToken<'a> = RxTok<'a> where F: 'a;
-    type TxToken<'a> = TxTok<'a, F> where F: 'a;
+    type RxToken<'a>
+        = RxTok<'a>
+    where
+        F: 'a;
+    type TxToken<'a>
+        = TxTok<'a, F>
+    where
+        F: 'a;
 
     fn receive(&mut self, _t: Instant) -> Option<(RxTok<'_>, TxTok<'_, F>)> {
         let n = self.io.recv(&mut self.rx)?;
         self.frames.1 += 1;
         let n = n.min(FRAME_MAX);
-        Some((RxTok(&self.rx[..n]), TxTok { io: &mut self.io, buf: &mut self.tx, sent: &mut self.frames.0, refused: &mut self.send_refused }))
+        Some((
+            RxTok(&self.rx[..n]),
+            TxTok {
+                io: &mut self.io,
+                buf: &mut self.tx,
+                sent: &mut self.frames.0,
+                refused: &mut self.send_refused,
+            },
+        ))
     }
 
     fn transmit(&mut self, _t: Instant) -> Option<TxTok<'_, F>> {
         if !self.io.can_send() {
             return None;
         }
-        Some(TxTok { io: &mut self.io, buf: &mut self.tx, sent: &mut self.frames.0, refused: &mut self.send_refused })
+        Some(TxTok {
+            io: &mut self.io,
+            buf: &mut self.tx,
+            sent: &mut self.frames.0,
+            refused: &mut self.send_refused,
+        })
     }
 
     fn capabilities(&self) -> DeviceCapabilities {
@@ -134,7 +159,11 @@ pub struct Ipv4Config {
 
 impl Ipv4Config {
     /// QEMU's user network (slirp) defaults for the first guest.
-    pub const SLIRP: Ipv4Config = Ipv4Config { addr: [10, 0, 2, 15], prefix: 24, gateway: Some([10, 0, 2, 2]) };
+    pub const SLIRP: Ipv4Config = Ipv4Config {
+        addr: [10, 0, 2, 15],
+        prefix: 24,
+        gateway: Some([10, 0, 2, 2]),
+    };
 
     /// Parses `a.b.c.d/len` (no gateway).
     pub fn parse(s: &str) -> Option<Ipv4Config> {
@@ -145,7 +174,11 @@ impl Ipv4Config {
         for b in addr.iter_mut() {
             *b = it.next()?.parse().ok()?;
         }
-        it.next().is_none().then_some(Ipv4Config { addr, prefix, gateway: None })
+        it.next().is_none().then_some(Ipv4Config {
+            addr,
+            prefix,
+            gateway: None,
+        })
     }
 }
 
@@ -164,27 +197,40 @@ impl<F: FrameIo> Stack<F> {
     pub fn new(io: F, mac: [u8; 6], ip: Ipv4Config, now_ms: i64) -> Self {
         let mut dev = EthDevice::new(io);
         let mut cfg = Config::new(HardwareAddress::Ethernet(EthernetAddress(mac)));
-        cfg.random_seed = u64::from_le_bytes([mac[0], mac[1], mac[2], mac[3], mac[4], mac[5], 0x5a, 0xa5]);
+        cfg.random_seed =
+            u64::from_le_bytes([mac[0], mac[1], mac[2], mac[3], mac[4], mac[5], 0x5a, 0xa5]);
         let mut iface = Interface::new(cfg, &mut dev, Instant::from_millis(now_ms));
         iface.update_ip_addrs(|a| {
             let [x, y, z, w] = ip.addr;
             let _ = a.push(IpCidr::new(Ipv4Address::new(x, y, z, w).into(), ip.prefix));
         });
         if let Some([x, y, z, w]) = ip.gateway {
-            let _ = iface.routes_mut().add_default_ipv4_route(Ipv4Address::new(x, y, z, w));
+            let _ = iface
+                .routes_mut()
+                .add_default_ipv4_route(Ipv4Address::new(x, y, z, w));
         }
-        Stack { dev, iface, sockets: SocketSet::new(vec![]) }
+        Stack {
+            dev,
+            iface,
+            sockets: SocketSet::new(vec![]),
+        }
     }
 
     /// Processes what arrived and sends what is due; true if anything
     /// happened.
     pub fn poll(&mut self, now_ms: i64) -> bool {
-        self.iface.poll(Instant::from_millis(now_ms), &mut self.dev, &mut self.sockets) != smoltcp::iface::PollResult::None
+        self.iface.poll(
+            Instant::from_millis(now_ms),
+            &mut self.dev,
+            &mut self.sockets,
+        ) != smoltcp::iface::PollResult::None
     }
 
     /// Milliseconds until smoltcp next needs a poll (None: only on input).
     pub fn poll_delay_ms(&mut self, now_ms: i64) -> Option<u64> {
-        self.iface.poll_delay(Instant::from_millis(now_ms), &self.sockets).map(|d| d.total_millis())
+        self.iface
+            .poll_delay(Instant::from_millis(now_ms), &self.sockets)
+            .map(|d| d.total_millis())
     }
 }
 

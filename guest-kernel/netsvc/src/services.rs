@@ -8,7 +8,10 @@ use smoltcp::socket::{icmp, tcp};
 use smoltcp::wire::{Icmpv4Packet, Icmpv4Repr, IpAddress, IpEndpoint, Ipv4Address};
 
 fn tcp_socket(rx: usize, tx: usize) -> tcp::Socket<'static> {
-    tcp::Socket::new(tcp::SocketBuffer::new(vec![0; rx]), tcp::SocketBuffer::new(vec![0; tx]))
+    tcp::Socket::new(
+        tcp::SocketBuffer::new(vec![0; rx]),
+        tcp::SocketBuffer::new(vec![0; tx]),
+    )
 }
 
 /// A tiny HTTP server: each connection's request (read up to the blank
@@ -44,10 +47,20 @@ impl HttpServer {
             .map(|_| {
                 let mut s = tcp_socket(4096, 4096);
                 let _ = s.listen(port);
-                Conn { handle: stack.sockets.add(s), request: Vec::new(), answered: false }
+                Conn {
+                    handle: stack.sockets.add(s),
+                    request: Vec::new(),
+                    answered: false,
+                }
             })
             .collect();
-        HttpServer { conns, port, body: body.to_vec(), served: 0, refused: 0 }
+        HttpServer {
+            conns,
+            port,
+            body: body.to_vec(),
+            served: 0,
+            refused: 0,
+        }
     }
 
     /// Advances the connections (call after each [`Stack::poll`]).
@@ -93,11 +106,17 @@ impl HttpServer {
             return None;
         }
         let ok = complete && c.request.starts_with(b"GET ");
-        let (status, body): (&[u8], &[u8]) = if ok { (b"200 OK", body) } else { (b"400 Bad Request", b"bad request\n") };
+        let (status, body): (&[u8], &[u8]) = if ok {
+            (b"200 OK", body)
+        } else {
+            (b"400 Bad Request", b"bad request\n")
+        };
         let mut resp = Vec::new();
         resp.extend_from_slice(b"HTTP/1.0 ");
         resp.extend_from_slice(status);
-        resp.extend_from_slice(b"\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: ");
+        resp.extend_from_slice(
+            b"\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: ",
+        );
         resp.extend_from_slice(alloc::format!("{}", body.len()).as_bytes());
         resp.extend_from_slice(b"\r\n\r\n");
         resp.extend_from_slice(body);
@@ -141,7 +160,16 @@ impl Pinger {
         let _ = s.bind(icmp::Endpoint::Ident(ident));
         let handle = stack.sockets.add(s);
         let [a, b, c, d] = target;
-        Pinger { handle, target: Ipv4Address::new(a, b, c, d), ident, next_seq: 0, count, sent_at: None, replies: 0, lost: 0 }
+        Pinger {
+            handle,
+            target: Ipv4Address::new(a, b, c, d),
+            ident,
+            next_seq: 0,
+            count,
+            sent_at: None,
+            replies: 0,
+            lost: 0,
+        }
     }
 
     /// Whether every ping has been answered or given up on.
@@ -154,9 +182,22 @@ impl Pinger {
     pub fn poll<F: FrameIo>(&mut self, stack: &mut Stack<F>, now_ms: i64, timeout_ms: i64) {
         let s = stack.sockets.get_mut::<icmp::Socket>(self.handle);
         while let Ok((data, _from)) = s.recv() {
-            let Ok(pkt) = Icmpv4Packet::new_checked(data) else { continue };
-            let Ok(Icmpv4Repr::EchoReply { ident, seq_no, data }) = Icmpv4Repr::parse(&pkt, &Default::default()) else { continue };
-            if ident == self.ident && self.sent_at.is_some() && seq_no == self.next_seq.wrapping_sub(1) && data == payload(seq_no) {
+            let Ok(pkt) = Icmpv4Packet::new_checked(data) else {
+                continue;
+            };
+            let Ok(Icmpv4Repr::EchoReply {
+                ident,
+                seq_no,
+                data,
+            }) = Icmpv4Repr::parse(&pkt, &Default::default())
+            else {
+                continue;
+            };
+            if ident == self.ident
+                && self.sent_at.is_some()
+                && seq_no == self.next_seq.wrapping_sub(1)
+                && data == payload(seq_no)
+            {
                 self.replies += 1;
                 self.sent_at = None;
             }
@@ -169,7 +210,11 @@ impl Pinger {
         }
         if self.sent_at.is_none() && self.next_seq < self.count && !self.done() && s.can_send() {
             let data = payload(self.next_seq);
-            let repr = Icmpv4Repr::EchoRequest { ident: self.ident, seq_no: self.next_seq, data: &data };
+            let repr = Icmpv4Repr::EchoRequest {
+                ident: self.ident,
+                seq_no: self.next_seq,
+                data: &data,
+            };
             if let Ok(buf) = s.send(repr.buffer_len(), IpAddress::Ipv4(self.target)) {
                 let mut pkt = Icmpv4Packet::new_unchecked(buf);
                 repr.emit(&mut pkt, &Default::default());
@@ -201,7 +246,11 @@ impl Blaster {
         let remote = IpEndpoint::new(IpAddress::Ipv4(Ipv4Address::new(a, b, c, d)), port);
         let _ = s.connect(stack.iface.context(), remote, 49152);
         let handle = stack.sockets.add(s);
-        Blaster { handle, sent: 0, total }
+        Blaster {
+            handle,
+            sent: 0,
+            total,
+        }
     }
 
     /// Queues more of the stream; true once all is sent and acknowledged.
@@ -212,7 +261,10 @@ impl Blaster {
             let left = self.total - self.sent;
             if let Ok(n) = s.send(|b| {
                 let n = (b.len() as u64).min(left) as usize;
-                b[..n].iter_mut().enumerate().for_each(|(i, x)| *x = pattern(start + i as u64));
+                b[..n]
+                    .iter_mut()
+                    .enumerate()
+                    .for_each(|(i, x)| *x = pattern(start + i as u64));
                 (n, n)
             }) {
                 self.sent += n as u64;
@@ -241,7 +293,12 @@ impl Sink {
     pub fn new<F: FrameIo>(stack: &mut Stack<F>, port: u16) -> Self {
         let mut s = tcp_socket(32 * 1024, 1024);
         let _ = s.listen(port);
-        Sink { handle: stack.sockets.add(s), received: 0, corrupt: false, finished: false }
+        Sink {
+            handle: stack.sockets.add(s),
+            received: 0,
+            corrupt: false,
+            finished: false,
+        }
     }
 
     /// Consumes what arrived.
@@ -250,9 +307,14 @@ impl Sink {
         while s.can_recv() {
             let start = self.received;
             let Ok((n, ok)) = s.recv(|b| {
-                let ok = b.iter().enumerate().all(|(i, x)| *x == pattern(start + i as u64));
+                let ok = b
+                    .iter()
+                    .enumerate()
+                    .all(|(i, x)| *x == pattern(start + i as u64));
                 (b.len(), (b.len(), ok))
-            }) else { break };
+            }) else {
+                break;
+            };
             self.received += n as u64;
             self.corrupt |= !ok;
         }
@@ -283,7 +345,12 @@ impl HttpGet {
         let [a, b, c, d] = to;
         let remote = IpEndpoint::new(IpAddress::Ipv4(Ipv4Address::new(a, b, c, d)), port);
         let _ = s.connect(stack.iface.context(), remote, local_port);
-        HttpGet { handle: stack.sockets.add(s), sent: false, response: Vec::new(), done: false }
+        HttpGet {
+            handle: stack.sockets.add(s),
+            sent: false,
+            response: Vec::new(),
+            done: false,
+        }
     }
 
     /// Advances the exchange; true once it has ended.

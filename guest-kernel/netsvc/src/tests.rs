@@ -36,17 +36,47 @@ impl FrameIo for End {
 
 fn pair(drop_every: u32) -> (Stack<End>, Stack<End>) {
     let (a, b): (Wire, Wire) = Default::default();
-    let ea = End { out: a.clone(), inp: b.clone(), drop_every, n: 0 };
-    let eb = End { out: b, inp: a, drop_every, n: 0 };
-    let x = Stack::new(ea, [2, 0, 0, 0, 0, 1], Ipv4Config::parse("10.0.2.15/24").unwrap(), 0);
-    let y = Stack::new(eb, [2, 0, 0, 0, 0, 2], Ipv4Config::parse("10.0.2.16/24").unwrap(), 0);
+    let ea = End {
+        out: a.clone(),
+        inp: b.clone(),
+        drop_every,
+        n: 0,
+    };
+    let eb = End {
+        out: b,
+        inp: a,
+        drop_every,
+        n: 0,
+    };
+    let x = Stack::new(
+        ea,
+        [2, 0, 0, 0, 0, 1],
+        Ipv4Config::parse("10.0.2.15/24").unwrap(),
+        0,
+    );
+    let y = Stack::new(
+        eb,
+        [2, 0, 0, 0, 0, 2],
+        Ipv4Config::parse("10.0.2.16/24").unwrap(),
+        0,
+    );
     (x, y)
 }
 
-fn http_get(client: &mut Stack<End>, server: &mut Stack<End>, http: &mut HttpServer, req: &[u8], t: &mut i64) -> Vec<u8> {
-    let mut s = tcp::Socket::new(tcp::SocketBuffer::new(vec![0; 4096]), tcp::SocketBuffer::new(vec![0; 4096]));
+fn http_get(
+    client: &mut Stack<End>,
+    server: &mut Stack<End>,
+    http: &mut HttpServer,
+    req: &[u8],
+    t: &mut i64,
+) -> Vec<u8> {
+    let mut s = tcp::Socket::new(
+        tcp::SocketBuffer::new(vec![0; 4096]),
+        tcp::SocketBuffer::new(vec![0; 4096]),
+    );
     let remote = IpEndpoint::new(IpAddress::v4(10, 0, 2, 15), 80);
-    s.connect(client.iface.context(), remote, 40000 + *t as u16).unwrap();
+    s.connect(client.iface.context(), remote, 40000 + *t as u16)
+        .unwrap();
     let h = client.sockets.add(s);
     let mut got = Vec::new();
     let mut sent = false;
@@ -82,14 +112,26 @@ fn http_served_over_the_wire() {
     let mut http = HttpServer::new(&mut server, 80, b"hello from the guest\n");
     let mut t = 0;
     for i in 0..3 {
-        let got = http_get(&mut client, &mut server, &mut http, b"GET / HTTP/1.0\r\nHost: x\r\n\r\n", &mut t);
+        let got = http_get(
+            &mut client,
+            &mut server,
+            &mut http,
+            b"GET / HTTP/1.0\r\nHost: x\r\n\r\n",
+            &mut t,
+        );
         let text = core::str::from_utf8(&got).unwrap();
         assert!(text.starts_with("HTTP/1.0 200 OK\r\n"), "{text}");
         assert!(text.ends_with("\r\n\r\nhello from the guest\n"), "{text}");
         assert!(text.contains("Content-Length: 21\r\n"));
         assert_eq!(http.served, i + 1);
     }
-    let got = http_get(&mut client, &mut server, &mut http, b"POST / HTTP/1.0\r\n\r\n", &mut t);
+    let got = http_get(
+        &mut client,
+        &mut server,
+        &mut http,
+        b"POST / HTTP/1.0\r\n\r\n",
+        &mut t,
+    );
     assert!(got.starts_with(b"HTTP/1.0 400 Bad Request"));
     assert_eq!((http.served, http.refused), (3, 1));
 }
@@ -131,14 +173,32 @@ fn stream_survives_loss_and_is_checked() {
         done = blast.poll(&mut a);
         sink.poll(&mut b);
     }
-    assert!(done && sink.finished, "sent {} received {}", blast.sent, sink.received);
+    assert!(
+        done && sink.finished,
+        "sent {} received {}",
+        blast.sent,
+        sink.received
+    );
     assert_eq!((sink.received, sink.corrupt), (200_000, false));
 }
 
 #[test]
 fn config_parsing() {
-    assert_eq!(Ipv4Config::parse("10.0.2.16/24"), Some(Ipv4Config { addr: [10, 0, 2, 16], prefix: 24, gateway: None }));
-    for bad in ["10.0.2/24", "10.0.2.16", "10.0.2.16/33", "10.0.2.300/24", "10.0.2.16.1/24"] {
+    assert_eq!(
+        Ipv4Config::parse("10.0.2.16/24"),
+        Some(Ipv4Config {
+            addr: [10, 0, 2, 16],
+            prefix: 24,
+            gateway: None
+        })
+    );
+    for bad in [
+        "10.0.2/24",
+        "10.0.2.16",
+        "10.0.2.16/33",
+        "10.0.2.300/24",
+        "10.0.2.16.1/24",
+    ] {
         assert_eq!(Ipv4Config::parse(bad), None, "{bad}");
     }
 }
@@ -163,9 +223,21 @@ fn http_client_fetches_through_lossy_wire() {
 
 #[test]
 fn responses_are_parsed() {
-    assert_eq!(parse_response(b"HTTP/1.0 404 Not Found\r\nX: y\r\n\r\nno"), Some((404, &b"no"[..])));
-    assert_eq!(parse_response(b"HTTP/1.1 200 OK\r\n\r\n"), Some((200, &b""[..])));
-    for bad in [&b"HTTP/1.0 200 OK\r\n"[..], b"SMTP 200 OK\r\n\r\n", b"HTTP/1.0 2x0 OK\r\n\r\n", b"", b"\r\n\r\n"] {
+    assert_eq!(
+        parse_response(b"HTTP/1.0 404 Not Found\r\nX: y\r\n\r\nno"),
+        Some((404, &b"no"[..]))
+    );
+    assert_eq!(
+        parse_response(b"HTTP/1.1 200 OK\r\n\r\n"),
+        Some((200, &b""[..]))
+    );
+    for bad in [
+        &b"HTTP/1.0 200 OK\r\n"[..],
+        b"SMTP 200 OK\r\n\r\n",
+        b"HTTP/1.0 2x0 OK\r\n\r\n",
+        b"",
+        b"\r\n\r\n",
+    ] {
         assert_eq!(parse_response(bad), None, "{bad:?}");
     }
 }

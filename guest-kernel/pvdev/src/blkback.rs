@@ -111,13 +111,21 @@ pub struct RamDisk {
 impl RamDisk {
     /// A zeroed disk of `sectors` 512-byte sectors.
     pub fn new(sectors: u64) -> Self {
-        RamDisk { data: vec![0; (sectors * SECTOR_SIZE) as usize], flushes: 0, read_only: false }
+        RamDisk {
+            data: vec![0; (sectors * SECTOR_SIZE) as usize],
+            flushes: 0,
+            read_only: false,
+        }
     }
     /// A read-only disk holding `data` (padded to whole sectors).
     pub fn read_only(mut data: Vec<u8>) -> Self {
         let len = data.len().div_ceil(512) * 512;
         data.resize(len, 0);
-        RamDisk { data, flushes: 0, read_only: true }
+        RamDisk {
+            data,
+            flushes: 0,
+            read_only: true,
+        }
     }
     /// The contents.
     pub fn bytes(&self) -> &[u8] {
@@ -134,7 +142,10 @@ impl Disk for RamDisk {
     }
     fn read(&mut self, sector: u64, buf: &mut [u8]) -> Result<(), DiskError> {
         let at = sector.checked_mul(SECTOR_SIZE).ok_or(DiskError)? as usize;
-        let src = self.data.get(at..at.checked_add(buf.len()).ok_or(DiskError)?).ok_or(DiskError)?;
+        let src = self
+            .data
+            .get(at..at.checked_add(buf.len()).ok_or(DiskError)?)
+            .ok_or(DiskError)?;
         buf.copy_from_slice(src);
         Ok(())
     }
@@ -143,7 +154,10 @@ impl Disk for RamDisk {
             return Err(DiskError);
         }
         let at = sector.checked_mul(SECTOR_SIZE).ok_or(DiskError)? as usize;
-        let dst = self.data.get_mut(at..at.checked_add(buf.len()).ok_or(DiskError)?).ok_or(DiskError)?;
+        let dst = self
+            .data
+            .get_mut(at..at.checked_add(buf.len()).ok_or(DiskError)?)
+            .ok_or(DiskError)?;
         dst.copy_from_slice(buf);
         Ok(())
     }
@@ -208,14 +222,18 @@ impl MemGrants {
 impl GrantAccess for MemGrants {
     fn read(&mut self, gref: GrantRef, offset: usize, out: &mut [u8]) -> Result<(), GrantError> {
         let (p, _) = self.pages.get(&gref).ok_or(GrantError { gref })?;
-        let src = p.get(offset..offset + out.len()).ok_or(GrantError { gref })?;
+        let src = p
+            .get(offset..offset + out.len())
+            .ok_or(GrantError { gref })?;
         out.copy_from_slice(src);
         Ok(())
     }
     fn write(&mut self, gref: GrantRef, offset: usize, data: &[u8]) -> Result<(), GrantError> {
         match self.pages.get_mut(&gref) {
             Some((p, false)) => {
-                let dst = p.get_mut(offset..offset + data.len()).ok_or(GrantError { gref })?;
+                let dst = p
+                    .get_mut(offset..offset + data.len())
+                    .ok_or(GrantError { gref })?;
                 dst.copy_from_slice(data);
                 Ok(())
             }
@@ -258,18 +276,25 @@ pub fn validate(req: &BlkifRequest, sectors: u64, read_only: bool) -> Result<u64
     let op = req.operation;
     match op {
         BLKIF_OP_READ | BLKIF_OP_WRITE | BLKIF_OP_WRITE_BARRIER | BLKIF_OP_FLUSH_DISKCACHE => {}
-        BLKIF_OP_RESERVED_1 | BLKIF_OP_DISCARD | BLKIF_OP_INDIRECT => return Err(Refusal::Unsupported(op)),
+        BLKIF_OP_RESERVED_1 | BLKIF_OP_DISCARD | BLKIF_OP_INDIRECT => {
+            return Err(Refusal::Unsupported(op))
+        }
         _ => return Err(Refusal::BadOperation(op)),
     }
     let n = req.nr_segments;
-    if n as usize > BLKIF_MAX_SEGMENTS_PER_REQUEST || n == 0 && matches!(op, BLKIF_OP_READ | BLKIF_OP_WRITE) {
+    if n as usize > BLKIF_MAX_SEGMENTS_PER_REQUEST
+        || n == 0 && matches!(op, BLKIF_OP_READ | BLKIF_OP_WRITE)
+    {
         return Err(Refusal::BadSegmentCount(n));
     }
     let mut total = 0u64;
     for (i, s) in req.segments().iter().enumerate() {
         total += s.sectors().ok_or(Refusal::BadSegment(i))?;
     }
-    let end = req.sector_number.checked_add(total).ok_or(Refusal::OutOfRange)?;
+    let end = req
+        .sector_number
+        .checked_add(total)
+        .ok_or(Refusal::OutOfRange)?;
     if end > sectors {
         return Err(Refusal::OutOfRange);
     }
@@ -305,7 +330,11 @@ pub struct BlkBack<D: Disk> {
 impl<D: Disk> BlkBack<D> {
     /// A back end for `disk`.
     pub fn new(disk: D) -> Self {
-        BlkBack { disk, stats: Stats::default(), buf: Vec::new() }
+        BlkBack {
+            disk,
+            stats: Stats::default(),
+            buf: Vec::new(),
+        }
     }
 
     /// The disk.
@@ -342,10 +371,19 @@ impl<D: Disk> BlkBack<D> {
                 }
             },
         };
-        BlkifResponse { id: req.id, operation: req.operation, status }
+        BlkifResponse {
+            id: req.id,
+            operation: req.operation,
+            status,
+        }
     }
 
-    fn run(&mut self, req: &BlkifRequest, total: u64, grants: &mut impl GrantAccess) -> Result<(), ()> {
+    fn run(
+        &mut self,
+        req: &BlkifRequest,
+        total: u64,
+        grants: &mut impl GrantAccess,
+    ) -> Result<(), ()> {
         let bytes = (total * SECTOR_SIZE) as usize;
         let segs = req.segments();
         let range = |s: &BlkifSegment| {
@@ -356,7 +394,9 @@ impl<D: Disk> BlkBack<D> {
         // Every grant is checked before the disk is touched: a bad one
         // leaves the disk as it was.
         for s in segs {
-            grants.check(s.gref, req.operation == BLKIF_OP_READ).map_err(|_| ())?;
+            grants
+                .check(s.gref, req.operation == BLKIF_OP_READ)
+                .map_err(|_| ())?;
         }
         let direct = self.disk.slice(req.sector_number, bytes).is_some();
         match req.operation {
@@ -373,11 +413,15 @@ impl<D: Disk> BlkBack<D> {
             BLKIF_OP_READ => {
                 self.buf.clear();
                 self.buf.resize(bytes, 0);
-                self.disk.read(req.sector_number, &mut self.buf).map_err(|_| ())?;
+                self.disk
+                    .read(req.sector_number, &mut self.buf)
+                    .map_err(|_| ())?;
                 let mut at = 0;
                 for s in segs {
                     let (off, len) = range(s);
-                    grants.write(s.gref, off, &self.buf[at..at + len]).map_err(|_| ())?;
+                    grants
+                        .write(s.gref, off, &self.buf[at..at + len])
+                        .map_err(|_| ())?;
                     at += len;
                 }
                 self.stats.bytes_read += bytes as u64;
@@ -401,10 +445,14 @@ impl<D: Disk> BlkBack<D> {
                     let mut at = 0;
                     for s in segs {
                         let (off, len) = range(s);
-                        grants.read(s.gref, off, &mut self.buf[at..at + len]).map_err(|_| ())?;
+                        grants
+                            .read(s.gref, off, &mut self.buf[at..at + len])
+                            .map_err(|_| ())?;
                         at += len;
                     }
-                    self.disk.write(req.sector_number, &self.buf).map_err(|_| ())?;
+                    self.disk
+                        .write(req.sector_number, &self.buf)
+                        .map_err(|_| ())?;
                     self.stats.bytes_written += bytes as u64;
                 }
                 if op != BLKIF_OP_WRITE {

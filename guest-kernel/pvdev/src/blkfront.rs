@@ -80,7 +80,13 @@ impl BlkFront {
     fn new_io(&mut self, reqs: u32) -> IoId {
         let io = self.next_io;
         self.next_io += 1;
-        self.ios.insert(io, Io { left: reqs, status: BLKIF_RSP_OKAY });
+        self.ios.insert(
+            io,
+            Io {
+                left: reqs,
+                status: BLKIF_RSP_OKAY,
+            },
+        );
         io
     }
 
@@ -94,12 +100,22 @@ impl BlkFront {
     /// Plans a read or write (`BLKIF_OP_READ`, `BLKIF_OP_WRITE`,
     /// `BLKIF_OP_WRITE_BARRIER`, `BLKIF_OP_FLUSH_DISKCACHE`): splits it into
     /// requests (queued for [`next_request`](Self::next_request)).
-    pub fn submit(&mut self, op: u8, sector: u64, nr_sectors: u64, grefs: &[GrantRef], offset: u8) -> Result<IoId, FrontError> {
+    pub fn submit(
+        &mut self,
+        op: u8,
+        sector: u64,
+        nr_sectors: u64,
+        grefs: &[GrantRef],
+        offset: u8,
+    ) -> Result<IoId, FrontError> {
         if op > BLKIF_OP_FLUSH_DISKCACHE {
             return Err(FrontError::BadOperation);
         }
         let per = SECTORS_PER_PAGE as u64;
-        if nr_sectors == 0 || offset >= SECTORS_PER_PAGE || (offset as u64 + nr_sectors).div_ceil(per) > grefs.len() as u64 {
+        if nr_sectors == 0
+            || offset >= SECTORS_PER_PAGE
+            || (offset as u64 + nr_sectors).div_ceil(per) > grefs.len() as u64
+        {
             return Err(FrontError::BadIo);
         }
         // Segments: one per page.
@@ -113,7 +129,11 @@ impl BlkFront {
             for &g in chunk {
                 let n = (per - first).min(left);
                 // At most 11 per chunk: cannot fail.
-                let _ = r.push_segment(BlkifSegment { gref: g, first_sect: first as u8, last_sect: (first + n - 1) as u8 });
+                let _ = r.push_segment(BlkifSegment {
+                    gref: g,
+                    first_sect: first as u8,
+                    last_sect: (first + n - 1) as u8,
+                });
                 left -= n;
                 at += n;
                 first = 0;
@@ -142,8 +162,13 @@ impl BlkFront {
 
     /// Takes a response; returns the I/O it completes, if any.
     pub fn on_response(&mut self, rsp: &BlkifResponse) -> Result<Option<Completion>, FrontError> {
-        let p = self.inflight.remove(&rsp.id).ok_or(FrontError::UnknownId(rsp.id))?;
-        let Some(io) = self.ios.get_mut(&p.io) else { return Ok(None) };
+        let p = self
+            .inflight
+            .remove(&rsp.id)
+            .ok_or(FrontError::UnknownId(rsp.id))?;
+        let Some(io) = self.ios.get_mut(&p.io) else {
+            return Ok(None);
+        };
         if rsp.status != BLKIF_RSP_OKAY && io.status == BLKIF_RSP_OKAY {
             io.status = rsp.status;
         }
@@ -162,7 +187,12 @@ impl BlkFront {
         self.queue.clear();
         self.inflight.clear();
         let ios = core::mem::take(&mut self.ios);
-        ios.into_keys().map(|io| Completion { io, status: BLKIF_RSP_ERROR }).collect()
+        ios.into_keys()
+            .map(|io| Completion {
+                io,
+                status: BLKIF_RSP_ERROR,
+            })
+            .collect()
     }
 }
 
@@ -175,12 +205,31 @@ mod tests {
     #[test]
     fn refuses_bad_ios_and_unknown_ids() {
         let mut f = BlkFront::new();
-        assert_eq!(f.submit(BLKIF_OP_READ, 0, 0, &[1], 0), Err(FrontError::BadIo));
-        assert_eq!(f.submit(BLKIF_OP_READ, 0, 8, &[1], 1), Err(FrontError::BadIo));
-        assert_eq!(f.submit(BLKIF_OP_READ, 0, 1, &[1], 8), Err(FrontError::BadIo));
-        assert_eq!(f.submit(BLKIF_OP_DISCARD, 0, 1, &[1], 0), Err(FrontError::BadOperation));
+        assert_eq!(
+            f.submit(BLKIF_OP_READ, 0, 0, &[1], 0),
+            Err(FrontError::BadIo)
+        );
+        assert_eq!(
+            f.submit(BLKIF_OP_READ, 0, 8, &[1], 1),
+            Err(FrontError::BadIo)
+        );
+        assert_eq!(
+            f.submit(BLKIF_OP_READ, 0, 1, &[1], 8),
+            Err(FrontError::BadIo)
+        );
+        assert_eq!(
+            f.submit(BLKIF_OP_DISCARD, 0, 1, &[1], 0),
+            Err(FrontError::BadOperation)
+        );
         assert_eq!(f.in_flight(), 0);
-        assert_eq!(f.on_response(&BlkifResponse { id: 42, operation: 0, status: 0 }), Err(FrontError::UnknownId(42)));
+        assert_eq!(
+            f.on_response(&BlkifResponse {
+                id: 42,
+                operation: 0,
+                status: 0
+            }),
+            Err(FrontError::UnknownId(42))
+        );
     }
 
     #[test]
@@ -189,18 +238,66 @@ mod tests {
         let grefs: alloc::vec::Vec<u32> = (0..23).collect();
         let io = f.submit(BLKIF_OP_WRITE, 0, 23 * 8, &grefs, 0).unwrap();
         let reqs: alloc::vec::Vec<_> = core::iter::from_fn(|| f.next_request()).collect();
-        assert_eq!(reqs.iter().map(|r| r.nr_segments).collect::<alloc::vec::Vec<_>>(), [11, 11, 1]);
-        assert_eq!(f.on_response(&BlkifResponse { id: reqs[0].id, operation: 1, status: BLKIF_RSP_ERROR }), Ok(None));
-        assert_eq!(f.on_response(&BlkifResponse { id: reqs[1].id, operation: 1, status: 0 }), Ok(None));
+        assert_eq!(
+            reqs.iter()
+                .map(|r| r.nr_segments)
+                .collect::<alloc::vec::Vec<_>>(),
+            [11, 11, 1]
+        );
+        assert_eq!(
+            f.on_response(&BlkifResponse {
+                id: reqs[0].id,
+                operation: 1,
+                status: BLKIF_RSP_ERROR
+            }),
+            Ok(None)
+        );
+        assert_eq!(
+            f.on_response(&BlkifResponse {
+                id: reqs[1].id,
+                operation: 1,
+                status: 0
+            }),
+            Ok(None)
+        );
         // Same id twice: the second is unknown.
-        assert_eq!(f.on_response(&BlkifResponse { id: reqs[1].id, operation: 1, status: 0 }), Err(FrontError::UnknownId(reqs[1].id)));
-        assert_eq!(f.on_response(&BlkifResponse { id: reqs[2].id, operation: 1, status: 0 }), Ok(Some(Completion { io, status: BLKIF_RSP_ERROR })));
+        assert_eq!(
+            f.on_response(&BlkifResponse {
+                id: reqs[1].id,
+                operation: 1,
+                status: 0
+            }),
+            Err(FrontError::UnknownId(reqs[1].id))
+        );
+        assert_eq!(
+            f.on_response(&BlkifResponse {
+                id: reqs[2].id,
+                operation: 1,
+                status: 0
+            }),
+            Ok(Some(Completion {
+                io,
+                status: BLKIF_RSP_ERROR
+            }))
+        );
         let io2 = f.submit(BLKIF_OP_READ, 0, 4, &[1], 2).unwrap();
         let flush = f.flush();
         assert_eq!(f.in_flight(), 2);
         let mut failed = f.fail_all();
         failed.sort_by_key(|c| c.io);
-        assert_eq!(failed, [Completion { io: io2, status: BLKIF_RSP_ERROR }, Completion { io: flush, status: BLKIF_RSP_ERROR }]);
+        assert_eq!(
+            failed,
+            [
+                Completion {
+                    io: io2,
+                    status: BLKIF_RSP_ERROR
+                },
+                Completion {
+                    io: flush,
+                    status: BLKIF_RSP_ERROR
+                }
+            ]
+        );
         assert_eq!(f.in_flight(), 0);
     }
 

@@ -69,13 +69,24 @@ impl Default for ConsoleMux {
 impl ConsoleMux {
     /// No consoles; input goes nowhere until a domain is added.
     pub fn new() -> Self {
-        ConsoleMux { consoles: Vec::new(), focus: None, escaped: false }
+        ConsoleMux {
+            consoles: Vec::new(),
+            focus: None,
+            escaped: false,
+        }
     }
 
     /// Adds a domain's console labelled `name` (the first gets the input).
     pub fn add(&mut self, name: &str) -> ConsoleId {
-        let name = name.chars().filter(|c| c.is_ascii_graphic()).take(32).collect();
-        self.consoles.push(Console { name, line: Vec::new() });
+        let name = name
+            .chars()
+            .filter(|c| c.is_ascii_graphic())
+            .take(32)
+            .collect();
+        self.consoles.push(Console {
+            name,
+            line: Vec::new(),
+        });
         let id = self.consoles.len() - 1;
         if self.focus.is_none() {
             self.focus = Some(id);
@@ -107,7 +118,9 @@ impl ConsoleMux {
     /// Takes output bytes of console `id` (unknown ids are ignored) and
     /// appends complete labelled lines to `out`.
     pub fn output(&mut self, id: ConsoleId, bytes: &[u8], out: &mut Vec<u8>) {
-        let Some(c) = self.consoles.get_mut(id) else { return };
+        let Some(c) = self.consoles.get_mut(id) else {
+            return;
+        };
         for &b in bytes {
             match b {
                 b'\n' => {
@@ -236,12 +249,24 @@ mod tests {
         assert_eq!(m.input(b"2pwd", &mut out), vec![(b, b"pwd".to_vec())]);
         assert_eq!(out, b"[console] input to b\r\n");
         out.clear();
-        assert_eq!(m.input(&[b'x', ESCAPE, ESCAPE, b'y', ESCAPE, b'7', ESCAPE, b'q'], &mut out), vec![(b, vec![b'x', ESCAPE, b'y'])]);
+        assert_eq!(
+            m.input(
+                &[b'x', ESCAPE, ESCAPE, b'y', ESCAPE, b'7', ESCAPE, b'q'],
+                &mut out
+            ),
+            vec![(b, vec![b'x', ESCAPE, b'y'])]
+        );
         assert_eq!(out, b"[console] no such console\r\n");
         out.clear();
-        assert_eq!(m.input(&[ESCAPE, b'0', b'z', ESCAPE, b'?'], &mut out), vec![]);
+        assert_eq!(
+            m.input(&[ESCAPE, b'0', b'z', ESCAPE, b'?'], &mut out),
+            vec![]
+        );
         assert_eq!(m.focus(), None);
-        assert_eq!(out, b"[console] input to nobody\r\n[console]  1 a\r\n[console]  2 b\r\n");
+        assert_eq!(
+            out,
+            b"[console] input to nobody\r\n[console]  1 a\r\n[console]  2 b\r\n"
+        );
         m.input(&[ESCAPE, b'1', b'k'], &mut out);
         assert_eq!(m.focus(), Some(a));
     }

@@ -64,7 +64,14 @@ fn ensure_introduced(store: &mut Store, dom: DomId) -> Result<(), XsError> {
 
 /// Writes every entry of a new vbd (states `Initialising`) and sets the
 /// permissions; `drv` must be privileged in the store.
-pub fn create_vbd(store: &mut Store, drv: DomId, guest: DomId, devid: u32, sectors: u64, read_only: bool) -> Result<VbdPaths, XsError> {
+pub fn create_vbd(
+    store: &mut Store,
+    drv: DomId,
+    guest: DomId,
+    devid: u32,
+    sectors: u64,
+    read_only: bool,
+) -> Result<VbdPaths, XsError> {
     ensure_introduced(store, drv)?;
     ensure_introduced(store, guest)?;
     let p = vbd_paths(drv, guest, devid);
@@ -84,7 +91,11 @@ pub fn create_vbd(store: &mut Store, drv: DomId, guest: DomId, devid: u32, secto
     store.write(drv, 0, &b("removable"), b"0")?;
     store.write(drv, 0, &b(keys::SECTORS), format!("{sectors}").as_bytes())?;
     store.write(drv, 0, &b(keys::SECTOR_SIZE), b"512")?;
-    let info = if read_only { hypercall_abi::io::blkif::VDISK_READONLY } else { 0 };
+    let info = if read_only {
+        hypercall_abi::io::blkif::VDISK_READONLY
+    } else {
+        0
+    };
     store.write(drv, 0, &b(keys::INFO), format!("{info}").as_bytes())?;
     store.write(drv, 0, &b(keys::FEATURE_FLUSH), b"1")?;
     store.write(drv, 0, &b(keys::FEATURE_BARRIER), b"1")?;
@@ -92,19 +103,52 @@ pub fn create_vbd(store: &mut Store, drv: DomId, guest: DomId, devid: u32, secto
     store.write(drv, 0, &b(keys::STATE), init.as_bytes())?;
     // The guest owns its side, the driver domain reads it; and the other
     // way round.
-    let front_perms = [Perm { dom: guest, access: 0 }, Perm { dom: drv, access: PERM_READ }];
-    let back_perms = [Perm { dom: drv, access: 0 }, Perm { dom: guest, access: PERM_READ }];
-    for k in store.paths().into_iter().filter(|k| k == &p.front || k.starts_with(&format!("{}/", p.front))) {
+    let front_perms = [
+        Perm {
+            dom: guest,
+            access: 0,
+        },
+        Perm {
+            dom: drv,
+            access: PERM_READ,
+        },
+    ];
+    let back_perms = [
+        Perm {
+            dom: drv,
+            access: 0,
+        },
+        Perm {
+            dom: guest,
+            access: PERM_READ,
+        },
+    ];
+    for k in store
+        .paths()
+        .into_iter()
+        .filter(|k| k == &p.front || k.starts_with(&format!("{}/", p.front)))
+    {
         store.set_perms(drv, 0, &k, &front_perms)?;
     }
-    for k in store.paths().into_iter().filter(|k| k == &p.back || k.starts_with(&format!("{}/", p.back))) {
+    for k in store
+        .paths()
+        .into_iter()
+        .filter(|k| k == &p.back || k.starts_with(&format!("{}/", p.back)))
+    {
         store.set_perms(drv, 0, &k, &back_perms)?;
     }
     // The guest must be able to list the way to its back end's directory.
-    for anc in [format!("/local/domain/{drv}/backend"), format!("/local/domain/{drv}/backend/vbd"), format!("/local/domain/{drv}/backend/vbd/{guest}")] {
+    for anc in [
+        format!("/local/domain/{drv}/backend"),
+        format!("/local/domain/{drv}/backend/vbd"),
+        format!("/local/domain/{drv}/backend/vbd/{guest}"),
+    ] {
         let mut perms = store.get_perms(drv, 0, &anc)?;
         if !perms.iter().skip(1).any(|q| q.dom == guest) {
-            perms.push(Perm { dom: guest, access: PERM_READ });
+            perms.push(Perm {
+                dom: guest,
+                access: PERM_READ,
+            });
             store.set_perms(drv, 0, &anc, &perms)?;
         }
     }
@@ -113,14 +157,44 @@ pub fn create_vbd(store: &mut Store, drv: DomId, guest: DomId, devid: u32, secto
 
 /// Writes the console entries of `guest` (its page is grant `ring_ref`,
 /// its channel port `port`).
-pub fn create_console(store: &mut Store, drv: DomId, guest: DomId, ring_ref: u32, port: u32) -> Result<(), XsError> {
+pub fn create_console(
+    store: &mut Store,
+    drv: DomId,
+    guest: DomId,
+    ring_ref: u32,
+    port: u32,
+) -> Result<(), XsError> {
     ensure_introduced(store, guest)?;
     let d = format!("/local/domain/{guest}/console");
-    store.write(drv, 0, &format!("{d}/backend-id"), format!("{drv}").as_bytes())?;
-    store.write(drv, 0, &format!("{d}/ring-ref"), format!("{ring_ref}").as_bytes())?;
+    store.write(
+        drv,
+        0,
+        &format!("{d}/backend-id"),
+        format!("{drv}").as_bytes(),
+    )?;
+    store.write(
+        drv,
+        0,
+        &format!("{d}/ring-ref"),
+        format!("{ring_ref}").as_bytes(),
+    )?;
     store.write(drv, 0, &format!("{d}/port"), format!("{port}").as_bytes())?;
     for k in ["", "/backend-id", "/ring-ref", "/port"] {
-        store.set_perms(drv, 0, &format!("{d}{k}"), &[Perm { dom: drv, access: 0 }, Perm { dom: guest, access: PERM_READ }])?;
+        store.set_perms(
+            drv,
+            0,
+            &format!("{d}{k}"),
+            &[
+                Perm {
+                    dom: drv,
+                    access: 0,
+                },
+                Perm {
+                    dom: guest,
+                    access: PERM_READ,
+                },
+            ],
+        )?;
     }
     Ok(())
 }
@@ -161,8 +235,15 @@ impl core::fmt::Display for DetailsError {
     }
 }
 
-fn read_num(store: &mut Store, drv: DomId, dir: &str, key: &'static str) -> Result<u32, DetailsError> {
-    let v = store.read(drv, 0, &format!("{dir}/{key}")).map_err(|_| DetailsError::Missing(key))?;
+fn read_num(
+    store: &mut Store,
+    drv: DomId,
+    dir: &str,
+    key: &'static str,
+) -> Result<u32, DetailsError> {
+    let v = store
+        .read(drv, 0, &format!("{dir}/{key}"))
+        .map_err(|_| DetailsError::Missing(key))?;
     let s = core::str::from_utf8(&v).map_err(|_| DetailsError::Bad(key))?;
     s.trim().parse().map_err(|_| DetailsError::Bad(key))
 }
@@ -170,7 +251,11 @@ fn read_num(store: &mut Store, drv: DomId, dir: &str, key: &'static str) -> Resu
 /// Reads and checks the front end's `ring-ref`, `event-channel`,
 /// `protocol` (absent or `arm-abi`, the native one) and
 /// `feature-persistent`.
-pub fn read_front_details(store: &mut Store, drv: DomId, front: &str) -> Result<FrontDetails, DetailsError> {
+pub fn read_front_details(
+    store: &mut Store,
+    drv: DomId,
+    front: &str,
+) -> Result<FrontDetails, DetailsError> {
     let ring_ref = read_num(store, drv, front, keys::RING_REF)?;
     let event_channel = read_num(store, drv, front, keys::EVENT_CHANNEL)?;
     if event_channel == 0 {
@@ -182,7 +267,11 @@ pub fn read_front_details(store: &mut Store, drv: DomId, front: &str) -> Result<
         }
     }
     let persistent = matches!(read_num(store, drv, front, FEATURE_PERSISTENT), Ok(1));
-    Ok(FrontDetails { ring_ref, event_channel, persistent })
+    Ok(FrontDetails {
+        ring_ref,
+        event_channel,
+        persistent,
+    })
 }
 
 /// The back end's handshake for one device, through the store: starts
@@ -200,13 +289,22 @@ impl BackendLink {
     pub fn start(store: &mut Store, drv: DomId, paths: VbdPaths) -> Result<BackendLink, XsError> {
         let mut machine = Backend::new();
         machine.start();
-        let l = BackendLink { paths, machine, seen: XenbusState::Unknown };
+        let l = BackendLink {
+            paths,
+            machine,
+            seen: XenbusState::Unknown,
+        };
         l.publish(store, drv)?;
         Ok(l)
     }
 
     fn publish(&self, store: &mut Store, drv: DomId) -> Result<(), XsError> {
-        store.write(drv, 0, &format!("{}/{}", self.paths.back, keys::STATE), self.machine.state().as_str().as_bytes())
+        store.write(
+            drv,
+            0,
+            &format!("{}/{}", self.paths.back, keys::STATE),
+            self.machine.state().as_str().as_bytes(),
+        )
     }
 
     /// The back end's state.
@@ -255,7 +353,12 @@ impl BackendLink {
     /// port): publish `Closing` and an `error` node, as Xen's back ends do.
     pub fn failed(&mut self, store: &mut Store, drv: DomId, why: &str) {
         self.machine.close();
-        let _ = store.write(drv, 0, &format!("{}/error", self.paths.back), why.as_bytes());
+        let _ = store.write(
+            drv,
+            0,
+            &format!("{}/error", self.paths.back),
+            why.as_bytes(),
+        );
         let _ = self.publish(store, drv);
     }
 
@@ -263,7 +366,12 @@ impl BackendLink {
     pub fn close(&mut self, store: &mut Store, drv: DomId) {
         self.machine.close();
         let _ = self.publish(store, drv);
-        let _ = store.write(drv, 0, &format!("{}/{}", self.paths.back, keys::STATE), XenbusState::Closed.as_str().as_bytes());
+        let _ = store.write(
+            drv,
+            0,
+            &format!("{}/{}", self.paths.back, keys::STATE),
+            XenbusState::Closed.as_str().as_bytes(),
+        );
     }
 }
 
@@ -286,40 +394,86 @@ mod tests {
         assert_eq!(p.front, "/local/domain/3/device/vbd/51712");
         assert_eq!(p.back, "/local/domain/9/backend/vbd/3/51712");
         // The guest reads its own entries relatively, and the back end's.
-        assert_eq!(s.read(3, 0, "device/vbd/51712/backend").unwrap(), p.back.as_bytes());
+        assert_eq!(
+            s.read(3, 0, "device/vbd/51712/backend").unwrap(),
+            p.back.as_bytes()
+        );
         assert_eq!(s.read(3, 0, "device/vbd/51712/backend-id").unwrap(), b"9");
-        assert_eq!(s.read(3, 0, &format!("{}/sectors", p.back)).unwrap(), b"2048");
-        assert_eq!(s.read(3, 0, &format!("{}/sector-size", p.back)).unwrap(), b"512");
+        assert_eq!(
+            s.read(3, 0, &format!("{}/sectors", p.back)).unwrap(),
+            b"2048"
+        );
+        assert_eq!(
+            s.read(3, 0, &format!("{}/sector-size", p.back)).unwrap(),
+            b"512"
+        );
         assert_eq!(s.read(3, 0, &format!("{}/state", p.back)).unwrap(), b"1");
         assert!(s.directory(3, 0, "/local/domain/9/backend/vbd/3").is_ok());
         // The guest writes its own state but not the back end's, and
         // another guest sees neither.
         s.write(3, 0, "device/vbd/51712/state", b"3").unwrap();
-        assert_eq!(s.write(3, 0, &format!("{}/state", p.back), b"4"), Err(XsError::EACCES));
-        assert_eq!(s.write(3, 0, &format!("{}/sectors", p.back), b"1"), Err(XsError::EACCES));
+        assert_eq!(
+            s.write(3, 0, &format!("{}/state", p.back), b"4"),
+            Err(XsError::EACCES)
+        );
+        assert_eq!(
+            s.write(3, 0, &format!("{}/sectors", p.back), b"1"),
+            Err(XsError::EACCES)
+        );
         s.introduce(4).unwrap();
-        assert_eq!(s.read(4, 0, &format!("{}/state", p.front)), Err(XsError::EACCES));
-        assert_eq!(s.read(4, 0, &format!("{}/state", p.back)), Err(XsError::EACCES));
+        assert_eq!(
+            s.read(4, 0, &format!("{}/state", p.front)),
+            Err(XsError::EACCES)
+        );
+        assert_eq!(
+            s.read(4, 0, &format!("{}/state", p.back)),
+            Err(XsError::EACCES)
+        );
         // Cleaning up after the guest removes both sides.
         remove_domain(&mut s, 9, 3);
-        assert!(s.paths().iter().all(|k| !k.contains("/3/") && !k.ends_with("/3")));
+        assert!(s
+            .paths()
+            .iter()
+            .all(|k| !k.contains("/3/") && !k.ends_with("/3")));
     }
 
     #[test]
     fn front_details_are_checked() {
         let (mut s, p) = setup();
-        let w = |s: &mut Store, k: &str, v: &str| s.write(3, 0, &format!("device/vbd/51712/{k}"), v.as_bytes()).unwrap();
-        assert_eq!(read_front_details(&mut s, 9, &p.front), Err(DetailsError::Missing("ring-ref")));
+        let w = |s: &mut Store, k: &str, v: &str| {
+            s.write(3, 0, &format!("device/vbd/51712/{k}"), v.as_bytes())
+                .unwrap()
+        };
+        assert_eq!(
+            read_front_details(&mut s, 9, &p.front),
+            Err(DetailsError::Missing("ring-ref"))
+        );
         w(&mut s, "ring-ref", "12");
         w(&mut s, "event-channel", "x");
-        assert_eq!(read_front_details(&mut s, 9, &p.front), Err(DetailsError::Bad("event-channel")));
+        assert_eq!(
+            read_front_details(&mut s, 9, &p.front),
+            Err(DetailsError::Bad("event-channel"))
+        );
         w(&mut s, "event-channel", "0");
-        assert_eq!(read_front_details(&mut s, 9, &p.front), Err(DetailsError::Bad("event-channel")));
+        assert_eq!(
+            read_front_details(&mut s, 9, &p.front),
+            Err(DetailsError::Bad("event-channel"))
+        );
         w(&mut s, "event-channel", "3");
         w(&mut s, "protocol", "x86_32-abi");
-        assert_eq!(read_front_details(&mut s, 9, &p.front), Err(DetailsError::Bad("protocol")));
+        assert_eq!(
+            read_front_details(&mut s, 9, &p.front),
+            Err(DetailsError::Bad("protocol"))
+        );
         w(&mut s, "protocol", "arm-abi");
-        assert_eq!(read_front_details(&mut s, 9, &p.front), Ok(FrontDetails { ring_ref: 12, event_channel: 3, persistent: false }));
+        assert_eq!(
+            read_front_details(&mut s, 9, &p.front),
+            Ok(FrontDetails {
+                ring_ref: 12,
+                event_channel: 3,
+                persistent: false
+            })
+        );
         w(&mut s, "feature-persistent", "1");
         assert!(read_front_details(&mut s, 9, &p.front).unwrap().persistent);
     }
@@ -331,15 +485,27 @@ mod tests {
         let (mut s, p) = setup();
         let mut link = BackendLink::start(&mut s, 9, p.clone()).unwrap();
         let mut f = Frontend::new();
-        let be = |s: &mut Store| XenbusState::parse(core::str::from_utf8(&s.read(3, 0, &format!("{}/state", p.back)).unwrap()).unwrap()).unwrap();
-        let fset = |s: &mut Store, st: XenbusState| s.write(3, 0, "device/vbd/51712/state", st.as_str().as_bytes()).unwrap();
+        let be = |s: &mut Store| {
+            XenbusState::parse(
+                core::str::from_utf8(&s.read(3, 0, &format!("{}/state", p.back)).unwrap()).unwrap(),
+            )
+            .unwrap()
+        };
+        let fset = |s: &mut Store, st: XenbusState| {
+            s.write(3, 0, "device/vbd/51712/state", st.as_str().as_bytes())
+                .unwrap()
+        };
         fset(&mut s, f.state());
         assert_eq!(link.poll(&mut s, 9), Action::None);
         assert_eq!(be(&mut s), XenbusState::InitWait);
         assert_eq!(f.on_backend(be(&mut s)), Action::Setup);
         fset(&mut s, f.state());
         assert_eq!(link.poll(&mut s, 9), Action::Connect);
-        assert_eq!(be(&mut s), XenbusState::InitWait, "not Connected before the caller has connected");
+        assert_eq!(
+            be(&mut s),
+            XenbusState::InitWait,
+            "not Connected before the caller has connected"
+        );
         link.connected(&mut s, 9);
         assert_eq!(f.on_backend(be(&mut s)), Action::Connected);
         fset(&mut s, f.state());
@@ -353,7 +519,10 @@ mod tests {
         assert_eq!(link.poll(&mut s, 9), Action::Connect);
         link.failed(&mut s, 9, "ring-ref not granted");
         assert_eq!(be(&mut s), XenbusState::Closing);
-        assert_eq!(s.read(3, 0, &format!("{}/error", p.back)).unwrap(), b"ring-ref not granted");
+        assert_eq!(
+            s.read(3, 0, &format!("{}/error", p.back)).unwrap(),
+            b"ring-ref not granted"
+        );
         // A front end that disappears from the store is closed.
         let mut link2 = BackendLink::start(&mut s, 9, p.clone()).unwrap();
         fset(&mut s, XenbusState::Initialised);

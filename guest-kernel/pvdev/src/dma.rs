@@ -59,7 +59,13 @@ impl DmaWindow {
             return Err(DmaError::BadWindow);
         }
         let pages = (size / PAGE) as usize;
-        Ok(DmaWindow { base, pages, used: vec![false; pages], live: BTreeMap::new(), next: 0 })
+        Ok(DmaWindow {
+            base,
+            pages,
+            used: vec![false; pages],
+            live: BTreeMap::new(),
+            next: 0,
+        })
     }
 
     /// First address of the window.
@@ -74,7 +80,10 @@ impl DmaWindow {
 
     /// Whether `addr..addr + len` lies inside the window.
     pub fn contains(&self, addr: u64, len: u64) -> bool {
-        addr >= self.base && addr.checked_add(len).is_some_and(|e| e <= self.base + self.size())
+        addr >= self.base
+            && addr
+                .checked_add(len)
+                .is_some_and(|e| e <= self.base + self.size())
     }
 
     /// Pages free.
@@ -90,7 +99,9 @@ impl DmaWindow {
             return None;
         }
         let start = self.find(self.next, n).or_else(|| self.find(0, n))?;
-        self.used[start..start + n].iter_mut().for_each(|u| *u = true);
+        self.used[start..start + n]
+            .iter_mut()
+            .for_each(|u| *u = true);
         self.next = (start + n) % self.pages;
         let addr = self.base + start as u64 * PAGE;
         self.live.insert(addr, n);
@@ -115,7 +126,9 @@ impl DmaWindow {
         }
         self.live.remove(&addr);
         let start = ((addr - self.base) / PAGE) as usize;
-        self.used[start..start + n].iter_mut().for_each(|u| *u = false);
+        self.used[start..start + n]
+            .iter_mut()
+            .for_each(|u| *u = false);
         Ok(())
     }
 }
@@ -161,9 +174,18 @@ fn overlaps(a: (u64, u64), b: (u64, u64)) -> bool {
 impl Passthrough {
     /// Checks `window` and `devices` against each other and against guest
     /// RAM (`ram` = base, size).
-    pub fn validate(ram: (u64, u64), window: (u64, u64), devices: &[MmioDevice]) -> Result<Passthrough, PassthroughError> {
+    pub fn validate(
+        ram: (u64, u64),
+        window: (u64, u64),
+        devices: &[MmioDevice],
+    ) -> Result<Passthrough, PassthroughError> {
         let (wb, ws) = window;
-        if wb % PAGE != 0 || ws % PAGE != 0 || ws == 0 || wb.checked_add(ws).is_none() || overlaps(window, ram) {
+        if wb % PAGE != 0
+            || ws % PAGE != 0
+            || ws == 0
+            || wb.checked_add(ws).is_none()
+            || overlaps(window, ram)
+        {
             return Err(PassthroughError::BadWindow);
         }
         if devices.len() > MAX_PASSTHROUGH_IRQS as usize {
@@ -172,7 +194,11 @@ impl Passthrough {
         let mut virqs = 0u32;
         for (i, d) in devices.iter().enumerate() {
             let r = (d.addr, d.size);
-            if d.size == 0 || d.addr.checked_add(d.size).is_none() || overlaps(r, ram) || overlaps(r, window) {
+            if d.size == 0
+                || d.addr.checked_add(d.size).is_none()
+                || overlaps(r, ram)
+                || overlaps(r, window)
+            {
                 return Err(PassthroughError::BadDevice(d.addr));
             }
             if devices[..i].iter().any(|o| overlaps(r, (o.addr, o.size))) {
@@ -184,7 +210,10 @@ impl Passthrough {
             }
             virqs |= 1 << k;
         }
-        Ok(Passthrough { window, devices: devices.to_vec() })
+        Ok(Passthrough {
+            window,
+            devices: devices.to_vec(),
+        })
     }
 }
 
@@ -197,21 +226,35 @@ mod tests {
     const WIN: (u64, u64) = (0x7000_0000, 0x80_0000);
 
     fn dev(addr: u64, virq: u32) -> MmioDevice {
-        MmioDevice { addr, size: 0x200, virq }
+        MmioDevice {
+            addr,
+            size: 0x200,
+            virq,
+        }
     }
 
     #[test]
     fn window_refusals() {
-        assert_eq!(DmaWindow::new(0x1001, 4096).err(), Some(DmaError::BadWindow));
+        assert_eq!(
+            DmaWindow::new(0x1001, 4096).err(),
+            Some(DmaError::BadWindow)
+        );
         assert_eq!(DmaWindow::new(0x1000, 0).err(), Some(DmaError::BadWindow));
         assert_eq!(DmaWindow::new(0x1000, 100).err(), Some(DmaError::BadWindow));
-        assert_eq!(DmaWindow::new(u64::MAX - 0xfff, 0x2000).err(), Some(DmaError::BadWindow));
+        assert_eq!(
+            DmaWindow::new(u64::MAX - 0xfff, 0x2000).err(),
+            Some(DmaError::BadWindow)
+        );
         let mut w = DmaWindow::new(0x10_0000, 4 * PAGE).unwrap();
         assert_eq!(w.alloc(0), None);
         assert_eq!(w.alloc(5), None);
         let a = w.alloc(4).unwrap();
         assert_eq!(w.alloc(1), None, "full");
-        assert_eq!(w.free(a + PAGE, 1), Err(DmaError::NotAllocated), "not an allocation's start");
+        assert_eq!(
+            w.free(a + PAGE, 1),
+            Err(DmaError::NotAllocated),
+            "not an allocation's start"
+        );
         w.free(a, 4).unwrap();
         assert_eq!(w.free(a, 4), Err(DmaError::NotAllocated), "double free");
         assert!(w.contains(a, 4 * PAGE) && !w.contains(a, 4 * PAGE + 1) && !w.contains(a - 1, 1));
@@ -219,16 +262,36 @@ mod tests {
 
     #[test]
     fn passthrough_checks() {
-        let ok = Passthrough::validate(RAM, WIN, &[dev(0x0a00_3e00, 16), dev(0x0a00_3c00, 17)]).unwrap();
+        let ok =
+            Passthrough::validate(RAM, WIN, &[dev(0x0a00_3e00, 16), dev(0x0a00_3c00, 17)]).unwrap();
         assert_eq!(ok.devices.len(), 2);
         let bad = |w, d: &[MmioDevice]| Passthrough::validate(RAM, w, d).unwrap_err();
-        assert_eq!(bad((0x4080_0000, 0x1000), &[]), PassthroughError::BadWindow, "window inside RAM");
+        assert_eq!(
+            bad((0x4080_0000, 0x1000), &[]),
+            PassthroughError::BadWindow,
+            "window inside RAM"
+        );
         assert_eq!(bad((0x7000_0800, 0x1000), &[]), PassthroughError::BadWindow);
-        assert_eq!(bad(WIN, &[dev(0x4000_1000, 16)]), PassthroughError::BadDevice(0x4000_1000));
-        assert_eq!(bad(WIN, &[dev(0x7000_0000, 16)]), PassthroughError::BadDevice(0x7000_0000));
-        assert_eq!(bad(WIN, &[dev(0x0a00_0000, 16), dev(0x0a00_0100, 17)]), PassthroughError::BadDevice(0x0a00_0100));
-        assert_eq!(bad(WIN, &[dev(0x0a00_0000, 15)]), PassthroughError::BadVirq(15));
-        assert_eq!(bad(WIN, &[dev(0x0a00_0000, 16), dev(0x0a00_0200, 16)]), PassthroughError::BadVirq(16));
+        assert_eq!(
+            bad(WIN, &[dev(0x4000_1000, 16)]),
+            PassthroughError::BadDevice(0x4000_1000)
+        );
+        assert_eq!(
+            bad(WIN, &[dev(0x7000_0000, 16)]),
+            PassthroughError::BadDevice(0x7000_0000)
+        );
+        assert_eq!(
+            bad(WIN, &[dev(0x0a00_0000, 16), dev(0x0a00_0100, 17)]),
+            PassthroughError::BadDevice(0x0a00_0100)
+        );
+        assert_eq!(
+            bad(WIN, &[dev(0x0a00_0000, 15)]),
+            PassthroughError::BadVirq(15)
+        );
+        assert_eq!(
+            bad(WIN, &[dev(0x0a00_0000, 16), dev(0x0a00_0200, 16)]),
+            PassthroughError::BadVirq(16)
+        );
         let nine: Vec<_> = (0..9).map(|i| dev(0x0a00_0000 + 0x200 * i, 16)).collect();
         assert_eq!(bad(WIN, &nine), PassthroughError::TooMany);
     }

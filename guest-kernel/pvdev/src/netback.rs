@@ -114,7 +114,12 @@ pub struct Bridge {
 impl Bridge {
     /// A bridge learning at most `capacity` MACs.
     pub fn new(capacity: usize) -> Self {
-        Bridge { table: BTreeMap::new(), ports: BTreeMap::new(), capacity: capacity.max(1), clock: 0 }
+        Bridge {
+            table: BTreeMap::new(),
+            ports: BTreeMap::new(),
+            capacity: capacity.max(1),
+            clock: 0,
+        }
     }
 
     /// Adds a port (any source MAC allowed).
@@ -141,7 +146,12 @@ impl Bridge {
     fn learn(&mut self, mac: Mac, p: Port) {
         self.clock += 1;
         if !self.table.contains_key(&mac) && self.table.len() >= self.capacity {
-            if let Some(old) = self.table.iter().min_by_key(|(_, (_, t))| *t).map(|(m, _)| *m) {
+            if let Some(old) = self
+                .table
+                .iter()
+                .min_by_key(|(_, (_, t))| *t)
+                .map(|(m, _)| *m)
+            {
                 self.table.remove(&old);
             }
         }
@@ -150,7 +160,9 @@ impl Bridge {
 
     /// Learns from and forwards a frame that arrived on `from`.
     pub fn forward(&mut self, from: Port, frame: &[u8]) -> Forward {
-        let Some(allowed) = self.ports.get(&from).copied() else { return Forward::Drop(DropReason::UnknownPort) };
+        let Some(allowed) = self.ports.get(&from).copied() else {
+            return Forward::Drop(DropReason::UnknownPort);
+        };
         if frame.len() < ETH_HEADER || frame.len() > ETH_FRAME_MAX {
             return Forward::Drop(DropReason::BadLength);
         }
@@ -167,7 +179,11 @@ impl Bridge {
         self.learn(src, from);
         if !is_multicast(&dst) {
             if let Some(to) = self.lookup(&dst) {
-                return if to == from { Forward::Drop(DropReason::SamePort) } else { Forward::To(to) };
+                return if to == from {
+                    Forward::Drop(DropReason::SamePort)
+                } else {
+                    Forward::To(to)
+                };
             }
         }
         Forward::Flood(self.ports.keys().copied().filter(|p| *p != from).collect())
@@ -233,7 +249,9 @@ impl TxChain {
         }
         let err = if r.flags & NETTXF_EXTRA_INFO != 0 {
             Some(TxError::ExtraInfo)
-        } else if r.offset as usize + if first { 0 } else { r.size as usize } > 4096 || r.offset as usize >= 4096 {
+        } else if r.offset as usize + if first { 0 } else { r.size as usize } > 4096
+            || r.offset as usize >= 4096
+        {
             Some(TxError::CrossesPage)
         } else if self.ids.len() > XEN_NETIF_NR_SLOTS_MIN {
             Some(TxError::TooManySlots)
@@ -243,7 +261,11 @@ impl TxChain {
         if self.error.is_none() {
             self.error = err;
         }
-        self.frags.push(Fragment { gref: r.gref, offset: r.offset, len: r.size });
+        self.frags.push(Fragment {
+            gref: r.gref,
+            offset: r.offset,
+            len: r.size,
+        });
         if r.flags & NETTXF_MORE_DATA != 0 && self.ids.len() <= XEN_NETIF_NR_SLOTS_MIN {
             return None;
         }
@@ -256,7 +278,9 @@ impl TxChain {
         let mut error = self.error.take();
         let rest: u32 = frags.iter().skip(1).map(|f| f.len as u32).sum();
         let total = self.total as u32;
-        if error.is_none() && (total as usize > ETH_FRAME_MAX || (total as usize) < ETH_HEADER || rest > total) {
+        if error.is_none()
+            && (total as usize > ETH_FRAME_MAX || (total as usize) < ETH_HEADER || rest > total)
+        {
             error = Some(TxError::BadSize);
         }
         if error.is_none() {
@@ -266,7 +290,10 @@ impl TxChain {
                 error = Some(TxError::CrossesPage);
             }
         }
-        TxPacket { ids, result: error.map_or(Ok(frags), Err) }
+        TxPacket {
+            ids,
+            result: error.map_or(Ok(frags), Err),
+        }
     }
 
     /// Whether a packet is half assembled.
@@ -279,8 +306,17 @@ impl TxChain {
 /// or `NETIF_RSP_ERROR` if the frame cannot fit one page (this back end
 /// does not split received frames).
 pub fn rx_response(req: &NetifRxRequest, len: usize) -> NetifRxResponse {
-    let status = if (ETH_HEADER..=ETH_FRAME_MAX).contains(&len) { len as i16 } else { NETIF_RSP_ERROR };
-    NetifRxResponse { id: req.id, offset: 0, flags: 0, status }
+    let status = if (ETH_HEADER..=ETH_FRAME_MAX).contains(&len) {
+        len as i16
+    } else {
+        NETIF_RSP_ERROR
+    };
+    NetifRxResponse {
+        id: req.id,
+        offset: 0,
+        flags: 0,
+        status,
+    }
 }
 
 #[cfg(test)]
@@ -306,18 +342,36 @@ mod tests {
         br.add_vif(1, A);
         br.add_vif(2, B);
         // Unknown destination: flood to the others.
-        assert_eq!(br.forward(Port::Vif(1), &frame(H, A, 60)), Forward::Flood(vec![Port::Uplink, Port::Vif(2)]));
+        assert_eq!(
+            br.forward(Port::Vif(1), &frame(H, A, 60)),
+            Forward::Flood(vec![Port::Uplink, Port::Vif(2)])
+        );
         assert_eq!(br.lookup(&A), Some(Port::Vif(1)));
         // The host answers from the uplink: learnt, sent straight to A.
-        assert_eq!(br.forward(Port::Uplink, &frame(A, H, 60)), Forward::To(Port::Vif(1)));
-        assert_eq!(br.forward(Port::Vif(1), &frame(H, A, 1514)), Forward::To(Port::Uplink));
+        assert_eq!(
+            br.forward(Port::Uplink, &frame(A, H, 60)),
+            Forward::To(Port::Vif(1))
+        );
+        assert_eq!(
+            br.forward(Port::Vif(1), &frame(H, A, 1514)),
+            Forward::To(Port::Uplink)
+        );
         // Multicast destination floods even when known sources exist.
-        assert_eq!(br.forward(Port::Vif(2), &frame([1, 0, 0x5e, 0, 0, 1], B, 60)), Forward::Flood(vec![Port::Uplink, Port::Vif(1)]));
-        assert_eq!(br.forward(Port::Vif(2), &frame(A, B, 60)), Forward::To(Port::Vif(1)));
+        assert_eq!(
+            br.forward(Port::Vif(2), &frame([1, 0, 0x5e, 0, 0, 1], B, 60)),
+            Forward::Flood(vec![Port::Uplink, Port::Vif(1)])
+        );
+        assert_eq!(
+            br.forward(Port::Vif(2), &frame(A, B, 60)),
+            Forward::To(Port::Vif(1))
+        );
         // Removing a vif forgets its MAC.
         br.remove_port(Port::Vif(1));
         assert_eq!(br.lookup(&A), None);
-        assert_eq!(br.forward(Port::Vif(1), &frame(B, A, 60)), Forward::Drop(DropReason::UnknownPort));
+        assert_eq!(
+            br.forward(Port::Vif(1), &frame(B, A, 60)),
+            Forward::Drop(DropReason::UnknownPort)
+        );
     }
 
     #[test]
@@ -325,13 +379,28 @@ mod tests {
         let mut br = Bridge::new(8);
         br.add_port(Port::Uplink);
         br.add_vif(1, A);
-        assert_eq!(br.forward(Port::Vif(1), &frame(H, A, 13)), Forward::Drop(DropReason::BadLength));
-        assert_eq!(br.forward(Port::Vif(1), &frame(H, A, 1515)), Forward::Drop(DropReason::BadLength));
-        assert_eq!(br.forward(Port::Vif(1), &frame(H, B, 60)), Forward::Drop(DropReason::Spoofed));
-        assert_eq!(br.forward(Port::Uplink, &frame(H, BROADCAST, 60)), Forward::Drop(DropReason::BadSource));
+        assert_eq!(
+            br.forward(Port::Vif(1), &frame(H, A, 13)),
+            Forward::Drop(DropReason::BadLength)
+        );
+        assert_eq!(
+            br.forward(Port::Vif(1), &frame(H, A, 1515)),
+            Forward::Drop(DropReason::BadLength)
+        );
+        assert_eq!(
+            br.forward(Port::Vif(1), &frame(H, B, 60)),
+            Forward::Drop(DropReason::Spoofed)
+        );
+        assert_eq!(
+            br.forward(Port::Uplink, &frame(H, BROADCAST, 60)),
+            Forward::Drop(DropReason::BadSource)
+        );
         assert_eq!(br.lookup(&B), None, "a dropped frame teaches nothing");
         br.forward(Port::Uplink, &frame(A, H, 60));
-        assert_eq!(br.forward(Port::Uplink, &frame(H, [2, 9, 9, 9, 9, 9], 60)), Forward::Drop(DropReason::SamePort));
+        assert_eq!(
+            br.forward(Port::Uplink, &frame(H, [2, 9, 9, 9, 9, 9], 60)),
+            Forward::Drop(DropReason::SamePort)
+        );
     }
 
     #[test]
@@ -344,37 +413,72 @@ mod tests {
         br.forward(Port::Uplink, &frame(H, m(2), 60));
         br.forward(Port::Uplink, &frame(H, m(1), 60)); // m1 is fresher
         br.forward(Port::Vif(1), &frame(H, m(3), 60));
-        assert_eq!((br.lookup(&m(1)), br.lookup(&m(2)), br.lookup(&m(3))), (Some(Port::Uplink), None, Some(Port::Vif(1))));
+        assert_eq!(
+            (br.lookup(&m(1)), br.lookup(&m(2)), br.lookup(&m(3))),
+            (Some(Port::Uplink), None, Some(Port::Vif(1)))
+        );
     }
 
     fn tx(id: u16, offset: u16, size: u16, more: bool) -> NetifTxRequest {
-        NetifTxRequest { gref: id as u32, offset, flags: if more { NETTXF_MORE_DATA } else { 0 }, id, size }
+        NetifTxRequest {
+            gref: id as u32,
+            offset,
+            flags: if more { NETTXF_MORE_DATA } else { 0 },
+            id,
+            size,
+        }
     }
 
     #[test]
     fn tx_chains() {
         let mut c = TxChain::new();
         let p = c.push(&tx(1, 100, 60, false)).unwrap();
-        assert_eq!(p, TxPacket { ids: vec![1], result: Ok(vec![Fragment { gref: 1, offset: 100, len: 60 }]) });
+        assert_eq!(
+            p,
+            TxPacket {
+                ids: vec![1],
+                result: Ok(vec![Fragment {
+                    gref: 1,
+                    offset: 100,
+                    len: 60
+                }])
+            }
+        );
         // 1514 bytes in three fragments: 1000 + 400 + 114.
         assert_eq!(c.push(&tx(2, 0, 1514, true)), None);
         assert!(c.in_progress());
         assert_eq!(c.push(&tx(3, 0, 400, true)), None);
         let p = c.push(&tx(4, 3000, 114, false)).unwrap();
         assert_eq!(p.ids, [2, 3, 4]);
-        assert_eq!(p.result.unwrap().iter().map(|f| f.len).collect::<Vec<_>>(), [1000, 400, 114]);
+        assert_eq!(
+            p.result.unwrap().iter().map(|f| f.len).collect::<Vec<_>>(),
+            [1000, 400, 114]
+        );
         assert!(!c.in_progress());
     }
 
     #[test]
     fn tx_refusals_cover_every_slot() {
         let mut c = TxChain::new();
-        assert_eq!(c.push(&tx(1, 4000, 200, false)).unwrap().result, Err(TxError::CrossesPage));
-        assert_eq!(c.push(&tx(2, 0, 1515, false)).unwrap().result, Err(TxError::BadSize));
-        assert_eq!(c.push(&tx(3, 0, 10, false)).unwrap().result, Err(TxError::BadSize));
+        assert_eq!(
+            c.push(&tx(1, 4000, 200, false)).unwrap().result,
+            Err(TxError::CrossesPage)
+        );
+        assert_eq!(
+            c.push(&tx(2, 0, 1515, false)).unwrap().result,
+            Err(TxError::BadSize)
+        );
+        assert_eq!(
+            c.push(&tx(3, 0, 10, false)).unwrap().result,
+            Err(TxError::BadSize)
+        );
         assert_eq!(c.push(&tx(4, 0, 100, true)), None);
         let p = c.push(&tx(5, 0, 200, false)).unwrap();
-        assert_eq!((p.ids, p.result), (vec![4, 5], Err(TxError::BadSize)), "fragments exceed the total");
+        assert_eq!(
+            (p.ids, p.result),
+            (vec![4, 5], Err(TxError::BadSize)),
+            "fragments exceed the total"
+        );
         let mut x = tx(6, 0, 100, false);
         x.flags |= NETTXF_EXTRA_INFO;
         assert_eq!(c.push(&x).unwrap().result, Err(TxError::ExtraInfo));
@@ -387,7 +491,14 @@ mod tests {
             }
         }
         let (i, p) = out.unwrap();
-        assert_eq!((i as usize, p.ids.len(), p.result), (XEN_NETIF_NR_SLOTS_MIN, XEN_NETIF_NR_SLOTS_MIN + 1, Err(TxError::TooManySlots)));
+        assert_eq!(
+            (i as usize, p.ids.len(), p.result),
+            (
+                XEN_NETIF_NR_SLOTS_MIN,
+                XEN_NETIF_NR_SLOTS_MIN + 1,
+                Err(TxError::TooManySlots)
+            )
+        );
     }
 
     #[test]
@@ -395,7 +506,10 @@ mod tests {
         let r = NetifRxRequest { id: 7, gref: 3 };
         assert_eq!(rx_response(&r, 60).status, 60);
         assert_eq!(rx_response(&r, 4000).status, NETIF_RSP_ERROR);
-        assert_eq!(parse_mac("00:16:3e:01:02:0a"), Some([0, 0x16, 0x3e, 1, 2, 10]));
+        assert_eq!(
+            parse_mac("00:16:3e:01:02:0a"),
+            Some([0, 0x16, 0x3e, 1, 2, 10])
+        );
         assert_eq!(parse_mac("00:16:3e:01:02"), None);
         assert_eq!(parse_mac("00:16:3e:01:02:0a:00"), None);
         assert_eq!(parse_mac("zz:16:3e:01:02:0a"), None);

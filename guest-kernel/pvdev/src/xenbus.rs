@@ -70,7 +70,11 @@ impl Default for Frontend {
 impl Frontend {
     /// A front end that wants its device, in `Initialising`.
     pub fn new() -> Self {
-        Frontend { state: Initialising, wanted: true, reconnects: 0 }
+        Frontend {
+            state: Initialising,
+            wanted: true,
+            reconnects: 0,
+        }
     }
 
     /// The state to publish.
@@ -155,7 +159,9 @@ impl Default for Backend {
 impl Backend {
     /// A back end in `Initialising`.
     pub fn new() -> Self {
-        Backend { state: Initialising }
+        Backend {
+            state: Initialising,
+        }
     }
 
     /// The state to publish.
@@ -233,11 +239,22 @@ mod tests {
         let (mut f, mut b) = (Frontend::new(), Backend::new());
         let mut log = alloc::vec::Vec::new();
         settle(&mut f, &mut b, &mut log);
-        assert_eq!(f.state(), Initialising, "nothing happens before the back end starts");
+        assert_eq!(
+            f.state(),
+            Initialising,
+            "nothing happens before the back end starts"
+        );
         b.start();
         settle(&mut f, &mut b, &mut log);
         assert_eq!((f.state(), b.state()), (Connected, Connected));
-        assert_eq!(log, [('f', Action::Setup), ('b', Action::Connect), ('f', Action::Connected)]);
+        assert_eq!(
+            log,
+            [
+                ('f', Action::Setup),
+                ('b', Action::Connect),
+                ('f', Action::Connected)
+            ]
+        );
 
         // The back end dies and restarts: its state key reads Initialising
         // then InitWait. The front end tears down and reconnects.
@@ -249,7 +266,14 @@ mod tests {
         settle(&mut f, &mut b, &mut log);
         assert_eq!((f.state(), b.state()), (Connected, Connected));
         assert_eq!(f.reconnects, 1);
-        assert_eq!(log, [('f', Action::Setup), ('b', Action::Connect), ('f', Action::Connected)]);
+        assert_eq!(
+            log,
+            [
+                ('f', Action::Setup),
+                ('b', Action::Connect),
+                ('f', Action::Connected)
+            ]
+        );
     }
 
     #[test]
@@ -305,13 +329,28 @@ mod tests {
     #[test]
     fn nonsense_peer_states_change_nothing() {
         let mut f = Frontend::new();
-        for s in [Unknown, Initialising, Initialised, Connected, Closing, Reconfiguring, Reconfigured] {
+        for s in [
+            Unknown,
+            Initialising,
+            Initialised,
+            Connected,
+            Closing,
+            Reconfiguring,
+            Reconfigured,
+        ] {
             assert_eq!(f.on_backend(s), Action::None);
             assert_eq!(f.state(), Initialising);
         }
         let mut b = Backend::new();
         b.start();
-        for s in [Unknown, Initialising, InitWait, Closing, Closed, Reconfigured] {
+        for s in [
+            Unknown,
+            Initialising,
+            InitWait,
+            Closing,
+            Closed,
+            Reconfigured,
+        ] {
             assert_eq!(b.on_frontend(s), Action::None, "{s:?}");
             assert_eq!(b.state(), InitWait);
         }

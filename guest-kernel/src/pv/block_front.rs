@@ -60,47 +60,83 @@ pub struct BlockFront {
 
 impl BlockFront {
     /// Connects device `device/vbd/<n>` of this domain.
-    pub fn connect(store: &mut StoreClient, grants: &mut Grants, n: u32) -> Result<BlockFront, BlockError> {
+    pub fn connect(
+        store: &mut StoreClient,
+        grants: &mut Grants,
+        n: u32,
+    ) -> Result<BlockFront, BlockError> {
         let dir = format!("device/vbd/{n}");
         let be_dir = store.read(&format!("{dir}/backend"))?;
-        let be: u16 = store.read(&format!("{dir}/backend-id"))?.parse().map_err(|_| BlockError::Invalid)?;
+        let be: u16 = store
+            .read(&format!("{dir}/backend-id"))?
+            .parse()
+            .map_err(|_| BlockError::Invalid)?;
         store.set_state(&dir, XenbusState::Initialising)?;
         store.wait_state(&be_dir, |s| s == XenbusState::InitWait)?;
         let sring = leak_page(SharedRing::new());
         let ring = FrontRing::init(&sring.0).map_err(|_| BlockError::Resources)?;
-        let ring_ref = grants.grant(be, gfn_of(sring), false).ok_or(BlockError::Resources)?;
+        let ring_ref = grants
+            .grant(be, gfn_of(sring), false)
+            .ok_or(BlockError::Resources)?;
         let port = ev::alloc_unbound(be).map_err(|_| BlockError::Resources)?;
         let _ = ev::unmask(port);
         let mut pages = Vec::new();
         for _ in 0..DATA_PAGES {
             let p = leak_page([0u8; 4096]);
-            let r = grants.grant(be, gfn_of(p), false).ok_or(BlockError::Resources)?;
+            let r = grants
+                .grant(be, gfn_of(p), false)
+                .ok_or(BlockError::Resources)?;
             pages.push((r, p));
         }
         store.write(&format!("{dir}/{}", keys::RING_REF), &format!("{ring_ref}"))?;
-        store.write(&format!("{dir}/{}", keys::EVENT_CHANNEL), &format!("{port}"))?;
+        store.write(
+            &format!("{dir}/{}", keys::EVENT_CHANNEL),
+            &format!("{port}"),
+        )?;
         store.write(&format!("{dir}/{}", keys::PROTOCOL), "arm-abi")?;
         // The data pages stay granted for the device's life: the back end
         // may keep them mapped.
-        store.write(&format!("{dir}/{}", pvdev::devices::FEATURE_PERSISTENT), "1")?;
+        store.write(
+            &format!("{dir}/{}", pvdev::devices::FEATURE_PERSISTENT),
+            "1",
+        )?;
         store.set_state(&dir, XenbusState::Initialised)?;
-        let s = store.wait_state(&be_dir, |s| s == XenbusState::Connected || s >= XenbusState::Closing)?;
+        let s = store.wait_state(&be_dir, |s| {
+            s == XenbusState::Connected || s >= XenbusState::Closing
+        })?;
         if s != XenbusState::Connected {
             return Err(BlockError::BackendGone);
         }
-        let sectors = store.read(&format!("{be_dir}/{}", keys::SECTORS))?.parse().map_err(|_| BlockError::Invalid)?;
+        let sectors = store
+            .read(&format!("{be_dir}/{}", keys::SECTORS))?
+            .parse()
+            .map_err(|_| BlockError::Invalid)?;
         store.set_state(&dir, XenbusState::Connected)?;
         let grefs = pages.iter().map(|(r, _)| *r).collect();
-        Ok(BlockFront { ring, port, book: BlkFront::new(), pages, grefs, sectors, dir })
+        Ok(BlockFront {
+            ring,
+            port,
+            book: BlkFront::new(),
+            pages,
+            grefs,
+            sectors,
+            dir,
+        })
     }
 
     /// Runs one I/O of `nr` sectors at `sector` on the data pages.
     fn io(&mut self, op: u8, sector: u64, nr: u64) -> Result<(), BlockError> {
-        let io = self.book.submit(op, sector, nr, &self.grefs, 0).map_err(|_| BlockError::Invalid)?;
+        let io = self
+            .book
+            .submit(op, sector, nr, &self.grefs, 0)
+            .map_err(|_| BlockError::Invalid)?;
         loop {
             while self.ring.free_requests() > 0 {
                 match self.book.next_request() {
-                    Some(r) => self.ring.push_request(&r).map_err(|_| BlockError::BackendGone)?,
+                    Some(r) => self
+                        .ring
+                        .push_request(&r)
+                        .map_err(|_| BlockError::BackendGone)?,
                     None => break,
                 }
             }
@@ -108,14 +144,27 @@ impl BlockFront {
                 ev::send(self.port).map_err(|_| BlockError::BackendGone)?;
             }
             let seen = crate::events::count(self.port);
-            while let Some(rsp) = self.ring.take_response().map_err(|_| BlockError::BackendGone)? {
+            while let Some(rsp) = self
+                .ring
+                .take_response()
+                .map_err(|_| BlockError::BackendGone)?
+            {
                 if let Ok(Some(done)) = self.book.on_response(&rsp) {
                     if done.io == io {
-                        return if done.status == BLKIF_RSP_OKAY { Ok(()) } else { Err(BlockError::Status(done.status)) };
+                        return if done.status == BLKIF_RSP_OKAY {
+                            Ok(())
+                        } else {
+                            Err(BlockError::Status(done.status))
+                        };
                     }
                 }
             }
-            if !self.ring.final_check_for_responses().map_err(|_| BlockError::BackendGone)? && !super::wait_event(self.port, seen) {
+            if !self
+                .ring
+                .final_check_for_responses()
+                .map_err(|_| BlockError::BackendGone)?
+                && !super::wait_event(self.port, seen)
+            {
                 self.book.fail_all();
                 return Err(BlockError::BackendGone);
             }
@@ -159,18 +208,29 @@ impl BlockFront {
     /// use ids the front end's own bookkeeping never gives, i.e. with the
     /// top bit set) and waits for the response with its id.
     pub fn raw(&mut self, req: &BlkifRequest) -> Result<BlkifResponse, BlockError> {
-        self.ring.push_request(req).map_err(|_| BlockError::BackendGone)?;
+        self.ring
+            .push_request(req)
+            .map_err(|_| BlockError::BackendGone)?;
         if self.ring.push_requests() {
             ev::send(self.port).map_err(|_| BlockError::BackendGone)?;
         }
         loop {
             let seen = crate::events::count(self.port);
-            while let Some(rsp) = self.ring.take_response().map_err(|_| BlockError::BackendGone)? {
+            while let Some(rsp) = self
+                .ring
+                .take_response()
+                .map_err(|_| BlockError::BackendGone)?
+            {
                 if rsp.id == req.id {
                     return Ok(rsp);
                 }
             }
-            if !self.ring.final_check_for_responses().map_err(|_| BlockError::BackendGone)? && !super::wait_event(self.port, seen) {
+            if !self
+                .ring
+                .final_check_for_responses()
+                .map_err(|_| BlockError::BackendGone)?
+                && !super::wait_event(self.port, seen)
+            {
                 return Err(BlockError::BackendGone);
             }
         }
@@ -214,7 +274,10 @@ impl BlockFront {
         loop {
             while self.ring.free_requests() > 0 {
                 match self.book.next_request() {
-                    Some(r) => self.ring.push_request(&r).map_err(|_| BlockError::BackendGone)?,
+                    Some(r) => self
+                        .ring
+                        .push_request(&r)
+                        .map_err(|_| BlockError::BackendGone)?,
                     None => break,
                 }
             }
@@ -222,15 +285,28 @@ impl BlockFront {
                 ev::send(self.port).map_err(|_| BlockError::BackendGone)?;
             }
             let seen = crate::events::count(self.port);
-            while let Some(rsp) = self.ring.take_response().map_err(|_| BlockError::BackendGone)? {
+            while let Some(rsp) = self
+                .ring
+                .take_response()
+                .map_err(|_| BlockError::BackendGone)?
+            {
                 if let Ok(Some(done)) = self.book.on_response(&rsp) {
-                    return if done.status == BLKIF_RSP_OKAY { Ok(()) } else { Err(BlockError::Status(done.status)) };
+                    return if done.status == BLKIF_RSP_OKAY {
+                        Ok(())
+                    } else {
+                        Err(BlockError::Status(done.status))
+                    };
                 }
             }
             if self.book.in_flight() == 0 {
                 return Ok(());
             }
-            if !self.ring.final_check_for_responses().map_err(|_| BlockError::BackendGone)? && !super::wait_event(self.port, seen) {
+            if !self
+                .ring
+                .final_check_for_responses()
+                .map_err(|_| BlockError::BackendGone)?
+                && !super::wait_event(self.port, seen)
+            {
                 self.book.fail_all();
                 return Err(BlockError::BackendGone);
             }

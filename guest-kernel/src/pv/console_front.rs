@@ -20,7 +20,11 @@ impl ConsoleFront {
     pub fn new(grants: &Grants, backend: u16, port: u32) -> Self {
         let page = leak_page(XenconsInterface::new());
         grants.grant_reserved(super::CONSOLE_REF, backend, gfn_of(page));
-        ConsoleFront { page, port, bound: core::sync::atomic::AtomicBool::new(false) }
+        ConsoleFront {
+            page,
+            port,
+            bound: core::sync::atomic::AtomicBool::new(false),
+        }
     }
 
     /// Writes all of `bytes`, waiting for room (gives up if the back end
@@ -52,7 +56,8 @@ impl ConsoleFront {
 }
 
 /// The console front end `println!` uses, once installed.
-static INSTALLED: core::sync::atomic::AtomicPtr<ConsoleFront> = core::sync::atomic::AtomicPtr::new(core::ptr::null_mut());
+static INSTALLED: core::sync::atomic::AtomicPtr<ConsoleFront> =
+    core::sync::atomic::AtomicPtr::new(core::ptr::null_mut());
 
 /// From now on, the guest's console output goes through `c`.
 pub fn install(c: ConsoleFront) {

@@ -42,7 +42,9 @@ pub const CONSOLE_PORT: u32 = 2;
 pub fn wait_event(port: u32, seen: u32) -> bool {
     crate::events::wait_sleeping(port, seen, || {
         hypercall_abi::evtchn_guest::status(hypercall_abi::event_channel::DOMID_SELF, port)
-            .map_or(true, |s| s.status == hypercall_abi::event_channel::EVTCHNSTAT_UNBOUND)
+            .map_or(true, |s| {
+                s.status == hypercall_abi::event_channel::EVTCHNSTAT_UNBOUND
+            })
     })
     .is_some()
 }
@@ -71,7 +73,9 @@ pub fn start(backend: u16, timeout_ns: u64) -> Result<Session, &'static str> {
     let page = grants::leak_page(XenstoreDomainInterface::new());
     grants.grant_reserved(STORE_REF, backend, grants::gfn_of(page));
     let console = console_front::ConsoleFront::new(&grants, backend, CONSOLE_PORT);
-    if ev::alloc_unbound(backend) != Ok(STORE_PORT) || ev::alloc_unbound(backend) != Ok(CONSOLE_PORT) {
+    if ev::alloc_unbound(backend) != Ok(STORE_PORT)
+        || ev::alloc_unbound(backend) != Ok(CONSOLE_PORT)
+    {
         return Err("ports 1 and 2 not free");
     }
     let _ = ev::unmask(STORE_PORT);
@@ -86,5 +90,9 @@ pub fn start(backend: u16, timeout_ns: u64) -> Result<Session, &'static str> {
     }
     console_front::install(console);
     let page: &'static XenstoreDomainInterface = &page.0;
-    Ok(Session { grants, store: store_client::StoreClient::new(page, STORE_PORT), backend })
+    Ok(Session {
+        grants,
+        store: store_client::StoreClient::new(page, STORE_PORT),
+        backend,
+    })
 }

@@ -59,44 +59,78 @@ pub struct NetFront {
 
 impl NetFront {
     /// Connects `device/vif/<n>`.
-    pub fn connect(store: &mut StoreClient, grants: &mut Grants, n: u32) -> Result<NetFront, NetError> {
+    pub fn connect(
+        store: &mut StoreClient,
+        grants: &mut Grants,
+        n: u32,
+    ) -> Result<NetFront, NetError> {
         let dir = format!("device/vif/{n}");
         let be_dir = store.read(&format!("{dir}/backend"))?;
-        let be: u16 = store.read(&format!("{dir}/backend-id"))?.parse().map_err(|_| NetError::Resources)?;
+        let be: u16 = store
+            .read(&format!("{dir}/backend-id"))?
+            .parse()
+            .map_err(|_| NetError::Resources)?;
         store.set_state(&dir, XenbusState::Initialising)?;
         store.wait_state(&be_dir, |s| s == XenbusState::InitWait)?;
-        let mac = parse_mac(&store.read(&format!("{be_dir}/{}", keys::MAC))?).ok_or(NetError::Resources)?;
+        let mac = parse_mac(&store.read(&format!("{be_dir}/{}", keys::MAC))?)
+            .ok_or(NetError::Resources)?;
         let (ts, rs) = (leak_page(SharedRing::new()), leak_page(SharedRing::new()));
         let tx = FrontRing::init(&ts.0).map_err(|_| NetError::Resources)?;
         let mut rx = FrontRing::init(&rs.0).map_err(|_| NetError::Resources)?;
-        let tref = grants.grant(be, gfn_of(ts), false).ok_or(NetError::Resources)?;
-        let rref = grants.grant(be, gfn_of(rs), false).ok_or(NetError::Resources)?;
+        let tref = grants
+            .grant(be, gfn_of(ts), false)
+            .ok_or(NetError::Resources)?;
+        let rref = grants
+            .grant(be, gfn_of(rs), false)
+            .ok_or(NetError::Resources)?;
         let port = ev::alloc_unbound(be).map_err(|_| NetError::Resources)?;
         let _ = ev::unmask(port);
         let mut tx_pages = Vec::new();
         for _ in 0..TX_BUFFERS {
             let p = leak_page([0u8; 4096]);
-            tx_pages.push((grants.grant(be, gfn_of(p), true).ok_or(NetError::Resources)?, p, false));
+            tx_pages.push((
+                grants
+                    .grant(be, gfn_of(p), true)
+                    .ok_or(NetError::Resources)?,
+                p,
+                false,
+            ));
         }
         let mut rx_pages = Vec::new();
         for i in 0..RX_BUFFERS {
             let p = leak_page([0u8; 4096]);
-            let gref = grants.grant(be, gfn_of(p), false).ok_or(NetError::Resources)?;
-            rx.push_request(&NetifRxRequest { id: i as u16, gref }).map_err(|_| NetError::Resources)?;
+            let gref = grants
+                .grant(be, gfn_of(p), false)
+                .ok_or(NetError::Resources)?;
+            rx.push_request(&NetifRxRequest { id: i as u16, gref })
+                .map_err(|_| NetError::Resources)?;
             rx_pages.push((gref, p));
         }
         rx.push_requests();
         store.write(&format!("{dir}/{}", keys::TX_RING_REF), &format!("{tref}"))?;
         store.write(&format!("{dir}/{}", keys::RX_RING_REF), &format!("{rref}"))?;
-        store.write(&format!("{dir}/{}", keys::EVENT_CHANNEL), &format!("{port}"))?;
+        store.write(
+            &format!("{dir}/{}", keys::EVENT_CHANNEL),
+            &format!("{port}"),
+        )?;
         store.write(&format!("{dir}/{}", keys::REQUEST_RX_COPY), "1")?;
         store.set_state(&dir, XenbusState::Initialised)?;
-        let s = store.wait_state(&be_dir, |s| s == XenbusState::Connected || s >= XenbusState::Closing)?;
+        let s = store.wait_state(&be_dir, |s| {
+            s == XenbusState::Connected || s >= XenbusState::Closing
+        })?;
         if s != XenbusState::Connected {
             return Err(NetError::BackendGone);
         }
         store.set_state(&dir, XenbusState::Connected)?;
-        Ok(NetFront { tx, rx, port, tx_pages, rx_pages, mac, raw: Vec::new() })
+        Ok(NetFront {
+            tx,
+            rx,
+            port,
+            tx_pages,
+            rx_pages,
+            mac,
+            raw: Vec::new(),
+        })
     }
 
     fn reap_tx(&mut self) -> Result<(), NetError> {
@@ -115,11 +149,19 @@ impl NetFront {
             return Err(NetError::Invalid);
         }
         self.reap_tx()?;
-        let Some(i) = self.tx_pages.iter().position(|p| !p.2) else { return Err(NetError::Busy) };
+        let Some(i) = self.tx_pages.iter().position(|p| !p.2) else {
+            return Err(NetError::Busy);
+        };
         let (gref, page, busy) = &mut self.tx_pages[i];
         page.0[..frame.len()].copy_from_slice(frame);
         *busy = true;
-        let req = NetifTxRequest { gref: *gref, offset: 0, flags: 0, id: i as u16, size: frame.len() as u16 };
+        let req = NetifTxRequest {
+            gref: *gref,
+            offset: 0,
+            flags: 0,
+            id: i as u16,
+            size: frame.len() as u16,
+        };
         self.tx.push_request(&req).map_err(|_| NetError::Busy)?;
         if self.tx.push_requests() {
             ev::send(self.port).map_err(|_| NetError::BackendGone)?;
@@ -130,8 +172,12 @@ impl NetFront {
     /// Takes one received frame into `buf`, if any; returns its length.
     /// The page goes straight back to the back end.
     pub fn recv(&mut self, buf: &mut [u8]) -> Result<Option<usize>, NetError> {
-        let Some(r) = self.rx.take_response().map_err(|_| NetError::BackendGone)? else { return Ok(None) };
-        let Some((gref, page)) = self.rx_pages.get(r.id as usize) else { return Err(NetError::BackendGone) };
+        let Some(r) = self.rx.take_response().map_err(|_| NetError::BackendGone)? else {
+            return Ok(None);
+        };
+        let Some((gref, page)) = self.rx_pages.get(r.id as usize) else {
+            return Err(NetError::BackendGone);
+        };
         let got = if r.status > 0 {
             let (off, len) = (r.offset as usize, r.status as usize);
             if off + len > 4096 || len > buf.len() {
@@ -144,7 +190,9 @@ impl NetFront {
             None
         };
         let gref = *gref;
-        self.rx.push_request(&NetifRxRequest { id: r.id, gref }).map_err(|_| NetError::BackendGone)?;
+        self.rx
+            .push_request(&NetifRxRequest { id: r.id, gref })
+            .map_err(|_| NetError::BackendGone)?;
         if self.rx.push_requests() {
             ev::send(self.port).map_err(|_| NetError::BackendGone)?;
         }
@@ -203,10 +251,18 @@ impl NetFront {
     /// Waits for the next event on the interface's channel.
     pub fn wait(&mut self) -> Result<(), NetError> {
         let seen = crate::events::count(self.port);
-        if self.rx.final_check_for_responses().map_err(|_| NetError::BackendGone)? {
+        if self
+            .rx
+            .final_check_for_responses()
+            .map_err(|_| NetError::BackendGone)?
+        {
             return Ok(());
         }
-        if super::wait_event(self.port, seen) { Ok(()) } else { Err(NetError::BackendGone) }
+        if super::wait_event(self.port, seen) {
+            Ok(())
+        } else {
+            Err(NetError::BackendGone)
+        }
     }
 }
 

@@ -43,13 +43,23 @@ pub struct StoreClient {
 impl StoreClient {
     /// A client of the store page `page`, notified on `port`.
     pub fn new(page: &'static XenstoreDomainInterface, port: u32) -> Self {
-        StoreClient { page, port, next_id: 1, reader: MessageReader::new(), watches: VecDeque::new() }
+        StoreClient {
+            page,
+            port,
+            next_id: 1,
+            reader: MessageReader::new(),
+            watches: VecDeque::new(),
+        }
     }
 
     fn pump(&mut self) -> Result<(), StoreError> {
         let mut buf = [0u8; 256];
         loop {
-            let n = self.page.rsp_ring().read(&mut buf).map_err(|_| StoreError::Protocol)?;
+            let n = self
+                .page
+                .rsp_ring()
+                .read(&mut buf)
+                .map_err(|_| StoreError::Protocol)?;
             if n == 0 {
                 return Ok(());
             }
@@ -77,11 +87,19 @@ impl StoreClient {
         loop {
             let seen = crate::events::count(self.port);
             if sent < msg.len() {
-                sent += self.page.req_ring().write(&msg[sent..]).map_err(|_| StoreError::Protocol)?;
+                sent += self
+                    .page
+                    .req_ring()
+                    .write(&msg[sent..])
+                    .map_err(|_| StoreError::Protocol)?;
                 let _ = ev::send(self.port);
             }
             self.pump()?;
-            while let Some((h, p)) = self.reader.next_message().map_err(|_| StoreError::Protocol)? {
+            while let Some((h, p)) = self
+                .reader
+                .next_message()
+                .map_err(|_| StoreError::Protocol)?
+            {
                 if h.kind == XS_WATCH_EVENT {
                     let mut it = p.split(|&b| b == 0);
                     let path = String::from_utf8_lossy(it.next().unwrap_or(b"")).into_owned();
@@ -89,8 +107,11 @@ impl StoreClient {
                     self.watches.push_back((path, token));
                 } else if h.req_id == id {
                     if h.kind == XS_ERROR {
-                        let name = core::str::from_utf8(p.strip_suffix(b"\0").unwrap_or(&p)).unwrap_or("");
-                        return Err(StoreError::Store(XsError::from_name(name).unwrap_or(XsError::EINVAL)));
+                        let name =
+                            core::str::from_utf8(p.strip_suffix(b"\0").unwrap_or(&p)).unwrap_or("");
+                        return Err(StoreError::Store(
+                            XsError::from_name(name).unwrap_or(XsError::EINVAL),
+                        ));
                     }
                     return Ok(p);
                 }
@@ -109,12 +130,18 @@ impl StoreClient {
 
     /// `XS_WRITE`.
     pub fn write(&mut self, path: &str, value: &str) -> Result<(), StoreError> {
-        self.request(XS_WRITE, 0, &[path.as_bytes(), b"\0", value.as_bytes()]).map(|_| ())
+        self.request(XS_WRITE, 0, &[path.as_bytes(), b"\0", value.as_bytes()])
+            .map(|_| ())
     }
 
     /// `XS_WATCH`.
     pub fn watch(&mut self, path: &str, token: &str) -> Result<(), StoreError> {
-        self.request(XS_WATCH, 0, &[path.as_bytes(), b"\0", token.as_bytes(), b"\0"]).map(|_| ())
+        self.request(
+            XS_WATCH,
+            0,
+            &[path.as_bytes(), b"\0", token.as_bytes(), b"\0"],
+        )
+        .map(|_| ())
     }
 
     /// The next watch event `(path, token)`, waiting for one.
@@ -125,7 +152,11 @@ impl StoreClient {
             }
             let seen = crate::events::count(self.port);
             self.pump()?;
-            while let Some((h, p)) = self.reader.next_message().map_err(|_| StoreError::Protocol)? {
+            while let Some((h, p)) = self
+                .reader
+                .next_message()
+                .map_err(|_| StoreError::Protocol)?
+            {
                 if h.kind == XS_WATCH_EVENT {
                     let mut it = p.split(|&b| b == 0);
                     let path = String::from_utf8_lossy(it.next().unwrap_or(b"")).into_owned();
@@ -142,7 +173,10 @@ impl StoreClient {
     /// The `XenbusState` in `dir/state` (`Unknown` if missing or bad).
     pub fn state(&mut self, dir: &str) -> XenbusState {
         let p = alloc::format!("{dir}/state");
-        self.read(&p).ok().and_then(|s| XenbusState::parse(&s)).unwrap_or(XenbusState::Unknown)
+        self.read(&p)
+            .ok()
+            .and_then(|s| XenbusState::parse(&s))
+            .unwrap_or(XenbusState::Unknown)
     }
 
     /// Publishes `state` in `dir/state`.
@@ -153,7 +187,11 @@ impl StoreClient {
 
     /// Waits (through a watch on `dir/state`) until `ok(state)` holds;
     /// returns that state.
-    pub fn wait_state(&mut self, dir: &str, ok: impl Fn(XenbusState) -> bool) -> Result<XenbusState, StoreError> {
+    pub fn wait_state(
+        &mut self,
+        dir: &str,
+        ok: impl Fn(XenbusState) -> bool,
+    ) -> Result<XenbusState, StoreError> {
         let p = alloc::format!("{dir}/state");
         let _ = self.watch(&p, "state");
         loop {

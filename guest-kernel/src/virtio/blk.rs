@@ -44,7 +44,9 @@ impl VirtioDisk {
         if len == 0 || len % SECTOR_SIZE != 0 {
             return Err(DiskError);
         }
-        let end = sector.checked_add((len / SECTOR_SIZE) as u64).ok_or(DiskError)?;
+        let end = sector
+            .checked_add((len / SECTOR_SIZE) as u64)
+            .ok_or(DiskError)?;
         if end > self.sectors() || (write && self.read_only()) {
             return Err(DiskError);
         }
@@ -66,9 +68,14 @@ impl Disk for VirtioDisk {
         // SAFETY: `req`, `buf` and `resp` stay borrowed, untouched, until
         // `complete_read_blocks` returns them (the request is used).
         unsafe {
-            let t = self.dev.read_blocks_nb(sector as usize, &mut req, buf, &mut resp).map_err(|_| DiskError)?;
+            let t = self
+                .dev
+                .read_blocks_nb(sector as usize, &mut req, buf, &mut resp)
+                .map_err(|_| DiskError)?;
             self.wait_used(t, &mut seen);
-            self.dev.complete_read_blocks(t, &req, buf, &mut resp).map_err(|_| DiskError)
+            self.dev
+                .complete_read_blocks(t, &req, buf, &mut resp)
+                .map_err(|_| DiskError)
         }
     }
     fn write(&mut self, sector: u64, buf: &[u8]) -> Result<(), DiskError> {
@@ -77,9 +84,14 @@ impl Disk for VirtioDisk {
         let mut seen = self.irq.seen();
         // SAFETY: as for `read`.
         unsafe {
-            let t = self.dev.write_blocks_nb(sector as usize, &mut req, buf, &mut resp).map_err(|_| DiskError)?;
+            let t = self
+                .dev
+                .write_blocks_nb(sector as usize, &mut req, buf, &mut resp)
+                .map_err(|_| DiskError)?;
             self.wait_used(t, &mut seen);
-            self.dev.complete_write_blocks(t, &req, buf, &mut resp).map_err(|_| DiskError)
+            self.dev
+                .complete_write_blocks(t, &req, buf, &mut resp)
+                .map_err(|_| DiskError)
         }
     }
     fn flush(&mut self) -> Result<(), DiskError> {

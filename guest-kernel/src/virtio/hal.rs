@@ -54,11 +54,16 @@ pub struct WindowHal;
 // addresses holding a copy of the buffer that stays valid until `unshare`.
 unsafe impl Hal for WindowHal {
     fn dma_alloc(pages: usize, _dir: BufferDirection) -> (PhysAddr, NonNull<u8>) {
-        let Some(pa) = alloc(pages) else { return (0, NonNull::dangling()) };
+        let Some(pa) = alloc(pages) else {
+            return (0, NonNull::dangling());
+        };
         // SAFETY: `pa..pa + pages * 4096` is ours, inside the window the
         // monitor mapped as RAM for this domain.
         unsafe { core::ptr::write_bytes(pa as *mut u8, 0, pages * PAGE as usize) };
-        (pa, NonNull::new(pa as *mut u8).unwrap_or(NonNull::dangling()))
+        (
+            pa,
+            NonNull::new(pa as *mut u8).unwrap_or(NonNull::dangling()),
+        )
     }
 
     unsafe fn dma_dealloc(paddr: PhysAddr, _vaddr: NonNull<u8>, pages: usize) -> i32 {
@@ -72,11 +77,15 @@ unsafe impl Hal for WindowHal {
 
     unsafe fn share(buffer: NonNull<[u8]>, dir: BufferDirection) -> PhysAddr {
         let len = buffer.len();
-        let Some(pa) = alloc(pages_for(len)) else { return 0 };
+        let Some(pa) = alloc(pages_for(len)) else {
+            return 0;
+        };
         if dir != BufferDirection::DeviceToDriver {
             // SAFETY: the caller's buffer is valid for `len` bytes; the
             // bounce pages are ours and do not overlap it.
-            unsafe { core::ptr::copy_nonoverlapping(buffer.as_ptr() as *const u8, pa as *mut u8, len) };
+            unsafe {
+                core::ptr::copy_nonoverlapping(buffer.as_ptr() as *const u8, pa as *mut u8, len)
+            };
         }
         pa
     }
@@ -86,7 +95,9 @@ unsafe impl Hal for WindowHal {
         if dir != BufferDirection::DriverToDevice {
             // SAFETY: as in `share`; the device has finished with the
             // bounce pages (the driver unshares after the used entry).
-            unsafe { core::ptr::copy_nonoverlapping(paddr as *const u8, buffer.as_ptr() as *mut u8, len) };
+            unsafe {
+                core::ptr::copy_nonoverlapping(paddr as *const u8, buffer.as_ptr() as *mut u8, len)
+            };
         }
         free(paddr, pages_for(len));
     }

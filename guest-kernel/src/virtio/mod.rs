@@ -30,7 +30,10 @@ pub const DEVICE_BLOCK: u32 = 2;
 /// checks it against guest RAM.
 pub fn discover(fdt: &fdt::Fdt<'static>, ram: (u64, u64)) -> Result<Passthrough, &'static str> {
     let hyp = fdt.find_node("/hypervisor").ok_or("no /hypervisor node")?;
-    let w = hyp.property("pvh,dma-window").ok_or("no pvh,dma-window (not a driver domain?)")?.value;
+    let w = hyp
+        .property("pvh,dma-window")
+        .ok_or("no pvh,dma-window (not a driver domain?)")?
+        .value;
     if w.len() != 16 {
         return Err("pvh,dma-window is not <base size> in 2+2 cells");
     }
@@ -38,12 +41,24 @@ pub fn discover(fdt: &fdt::Fdt<'static>, ram: (u64, u64)) -> Result<Passthrough,
     let window = (be(&w[..8]), be(&w[8..]));
     let mut devices = Vec::new();
     for n in fdt.all_nodes() {
-        if !n.compatible().is_some_and(|c| c.all().any(|s| s == "virtio,mmio")) {
+        if !n
+            .compatible()
+            .is_some_and(|c| c.all().any(|s| s == "virtio,mmio"))
+        {
             continue;
         }
-        let Some(r) = n.reg().and_then(|mut r| r.next()) else { return Err("virtio,mmio node without reg") };
-        let virq = n.property("pvh,virq").and_then(|p| p.as_usize()).ok_or("virtio,mmio node without pvh,virq")?;
-        devices.push(MmioDevice { addr: r.starting_address as u64, size: r.size.unwrap_or(0) as u64, virq: virq as u32 });
+        let Some(r) = n.reg().and_then(|mut r| r.next()) else {
+            return Err("virtio,mmio node without reg");
+        };
+        let virq = n
+            .property("pvh,virq")
+            .and_then(|p| p.as_usize())
+            .ok_or("virtio,mmio node without pvh,virq")?;
+        devices.push(MmioDevice {
+            addr: r.starting_address as u64,
+            size: r.size.unwrap_or(0) as u64,
+            virq: virq as u32,
+        });
     }
     Passthrough::validate(ram, window, &devices).map_err(|e| match e {
         pvdev::dma::PassthroughError::BadWindow => "bad DMA window",
@@ -60,9 +75,16 @@ pub fn device_id(d: &MmioDevice) -> u32 {
     // monitor mapped for this domain (outside RAM); reading the header
     // registers has no side effects.
     let (magic, id) = unsafe {
-        (core::ptr::read_volatile(d.addr as *const u32), core::ptr::read_volatile((d.addr + 8) as *const u32))
+        (
+            core::ptr::read_volatile(d.addr as *const u32),
+            core::ptr::read_volatile((d.addr + 8) as *const u32),
+        )
     };
-    if magic == 0x7472_6976 { id } else { 0 }
+    if magic == 0x7472_6976 {
+        id
+    } else {
+        0
+    }
 }
 
 /// A device's interrupt, delivered as an event on its VIRQ.
@@ -80,7 +102,11 @@ impl Irq {
     pub fn bind(virq: u32) -> Option<Irq> {
         let port = ev::bind_virq(virq, 0).ok()?;
         let _ = ev::unmask(port);
-        let mut irq = Irq { virq, port, eoi_works: true };
+        let mut irq = Irq {
+            virq,
+            port,
+            eoi_works: true,
+        };
         // The device may have interrupted before the binding: its line is
         // then masked until an EOI.
         irq.eoi();
@@ -104,7 +130,10 @@ impl Irq {
     /// Ends the interrupt (after the device's status was acknowledged).
     pub fn eoi(&mut self) {
         if self.eoi_works && hypercall_abi::guest::physdev_eoi(self.virq).is_err() {
-            crate::console::println!("guest: virtio: PHYSDEVOP_eoi({}) refused; polling the device", self.virq);
+            crate::console::println!(
+                "guest: virtio: PHYSDEVOP_eoi({}) refused; polling the device",
+                self.virq
+            );
             self.eoi_works = false;
         }
     }

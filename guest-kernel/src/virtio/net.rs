@@ -25,7 +25,11 @@ impl VirtioNic {
     /// Wraps an initialised device.
     pub fn new(mut dev: VirtIONet<WindowHal, MmioTransport<'static>, QUEUE>, irq: Irq) -> Self {
         dev.enable_interrupts();
-        VirtioNic { dev, irq, tx_errors: 0 }
+        VirtioNic {
+            dev,
+            irq,
+            tx_errors: 0,
+        }
     }
 
     /// The device's MAC.

@@ -24,9 +24,24 @@ struct Sim {
 
 impl Sim {
     fn new() -> Self {
-        let mut s = Sim { privileged: 0, driver: None, free_kib: 64 * 1024, doms: BTreeMap::new() };
+        let mut s = Sim {
+            privileged: 0,
+            driver: None,
+            free_kib: 64 * 1024,
+            doms: BTreeMap::new(),
+        };
         for (id, name) in [(0, "ctl"), (1, "a"), (2, "b")] {
-            s.doms.insert(id, Dom { name: name.into(), mem_mib: 16, vcpus: 2, weight: 256, cap: 0, paused: false });
+            s.doms.insert(
+                id,
+                Dom {
+                    name: name.into(),
+                    mem_mib: 16,
+                    vcpus: 2,
+                    weight: 256,
+                    cap: 0,
+                    paused: false,
+                },
+            );
         }
         s
     }
@@ -51,7 +66,17 @@ impl Manager for Sim {
     fn create(&mut self, d: &NewDomain<'_>) -> Result<u16, Errno> {
         let id = (0..).find(|i| !self.doms.contains_key(i)).unwrap();
         self.free_kib -= u64::from(d.mem_mib) * 1024;
-        self.doms.insert(id, Dom { name: d.name.into(), mem_mib: d.mem_mib, vcpus: d.vcpus, weight: d.weight, cap: d.cap, paused: false });
+        self.doms.insert(
+            id,
+            Dom {
+                name: d.name.into(),
+                mem_mib: d.mem_mib,
+                vcpus: d.vcpus,
+                weight: d.weight,
+                cap: d.cap,
+                paused: false,
+            },
+        );
         Ok(id)
     }
     fn destroy(&mut self, dom: u16) -> Result<(), Errno> {
@@ -125,7 +150,10 @@ fn create_list_and_destroy() {
     let id = op.domain;
     assert_eq!(id, 3);
     let d = &m.doms[&id];
-    assert_eq!((d.name.as_str(), d.vcpus, d.weight, d.cap), ("web", 4, DEFAULT_WEIGHT, 250));
+    assert_eq!(
+        (d.name.as_str(), d.vcpus, d.weight, d.cap),
+        ("web", 4, DEFAULT_WEIGHT, 250)
+    );
     // List every domain through GETDOMAININFO.
     let mut ids = vec![];
     let mut next = 0;
@@ -147,7 +175,10 @@ fn create_list_and_destroy() {
     call(&mut m, 0, &mut op).unwrap();
     assert_eq!((op.info.vcpus, op.info.mem_kib), (4, 16 * 1024));
     assert_eq!(until_nul(&op.info.name), Some(&b"web"[..]));
-    assert_eq!(call(&mut m, 0, &mut Domctl::new(DOMCTL_DESTROYDOMAIN, id)), Ok(0));
+    assert_eq!(
+        call(&mut m, 0, &mut Domctl::new(DOMCTL_DESTROYDOMAIN, id)),
+        Ok(0)
+    );
     assert!(!m.doms.contains_key(&id));
     assert_eq!(m.free_kib, free, "memory returned");
 }
@@ -155,15 +186,25 @@ fn create_list_and_destroy() {
 #[test]
 fn pause_unpause_and_scheduler_params() {
     let mut m = Sim::new();
-    assert_eq!(call(&mut m, 0, &mut Domctl::new(DOMCTL_PAUSEDOMAIN, 1)), Ok(0));
+    assert_eq!(
+        call(&mut m, 0, &mut Domctl::new(DOMCTL_PAUSEDOMAIN, 1)),
+        Ok(0)
+    );
     assert!(m.doms[&1].paused);
     let mut op = Domctl::new(DOMCTL_GETDOMAININFO, 1);
     call(&mut m, 0, &mut op).unwrap();
     assert_eq!(op.info.flags & DOMINF_PAUSED, DOMINF_PAUSED);
-    assert_eq!(call(&mut m, 0, &mut Domctl::new(DOMCTL_UNPAUSEDOMAIN, 1)), Ok(0));
+    assert_eq!(
+        call(&mut m, 0, &mut Domctl::new(DOMCTL_UNPAUSEDOMAIN, 1)),
+        Ok(0)
+    );
     assert!(!m.doms[&1].paused);
     let mut op = Domctl::new(DOMCTL_SCHEDULER_OP, 2);
-    op.sched = SchedCredit { op: SCHEDOP_PUTINFO, weight: 512, cap: 200 };
+    op.sched = SchedCredit {
+        op: SCHEDOP_PUTINFO,
+        weight: 512,
+        cap: 200,
+    };
     assert_eq!(call(&mut m, 0, &mut op), Ok(0));
     let mut op = Domctl::new(DOMCTL_SCHEDULER_OP, 2);
     op.sched.op = SCHEDOP_GETINFO;
@@ -174,7 +215,14 @@ fn pause_unpause_and_scheduler_params() {
 #[test]
 fn unprivileged_callers_get_eperm() {
     let mut m = Sim::new();
-    for cmd in [DOMCTL_CREATEDOMAIN, DOMCTL_DESTROYDOMAIN, DOMCTL_PAUSEDOMAIN, DOMCTL_UNPAUSEDOMAIN, DOMCTL_GETDOMAININFO, DOMCTL_SCHEDULER_OP] {
+    for cmd in [
+        DOMCTL_CREATEDOMAIN,
+        DOMCTL_DESTROYDOMAIN,
+        DOMCTL_PAUSEDOMAIN,
+        DOMCTL_UNPAUSEDOMAIN,
+        DOMCTL_GETDOMAININFO,
+        DOMCTL_SCHEDULER_OP,
+    ] {
         let mut op = create("x");
         op.cmd = cmd;
         op.domain = 2;
@@ -182,19 +230,45 @@ fn unprivileged_callers_get_eperm() {
     }
     // Another domain can be the privileged one.
     m.privileged = 1;
-    assert_eq!(call(&mut m, 0, &mut Domctl::new(DOMCTL_PAUSEDOMAIN, 2)), Err(Errno::EPERM));
-    assert_eq!(call(&mut m, 1, &mut Domctl::new(DOMCTL_PAUSEDOMAIN, 2)), Ok(0));
+    assert_eq!(
+        call(&mut m, 0, &mut Domctl::new(DOMCTL_PAUSEDOMAIN, 2)),
+        Err(Errno::EPERM)
+    );
+    assert_eq!(
+        call(&mut m, 1, &mut Domctl::new(DOMCTL_PAUSEDOMAIN, 2)),
+        Ok(0)
+    );
 }
 
 #[test]
 fn bad_ids_versions_and_commands() {
     let mut m = Sim::new();
-    for cmd in [DOMCTL_DESTROYDOMAIN, DOMCTL_PAUSEDOMAIN, DOMCTL_UNPAUSEDOMAIN, DOMCTL_SCHEDULER_OP] {
-        assert_eq!(call(&mut m, 0, &mut Domctl::new(cmd, 9)), Err(Errno::ESRCH), "cmd {cmd}");
+    for cmd in [
+        DOMCTL_DESTROYDOMAIN,
+        DOMCTL_PAUSEDOMAIN,
+        DOMCTL_UNPAUSEDOMAIN,
+        DOMCTL_SCHEDULER_OP,
+    ] {
+        assert_eq!(
+            call(&mut m, 0, &mut Domctl::new(cmd, 9)),
+            Err(Errno::ESRCH),
+            "cmd {cmd}"
+        );
     }
-    assert_eq!(call(&mut m, 0, &mut Domctl::new(DOMCTL_GETDOMAININFO, 3)), Err(Errno::ESRCH));
-    assert_eq!(call(&mut m, 0, &mut Domctl::new(DOMCTL_DESTROYDOMAIN, 0)), Err(Errno::EINVAL), "itself");
-    assert_eq!(call(&mut m, 0, &mut Domctl::new(DOMCTL_PAUSEDOMAIN, 0)), Err(Errno::EINVAL), "itself");
+    assert_eq!(
+        call(&mut m, 0, &mut Domctl::new(DOMCTL_GETDOMAININFO, 3)),
+        Err(Errno::ESRCH)
+    );
+    assert_eq!(
+        call(&mut m, 0, &mut Domctl::new(DOMCTL_DESTROYDOMAIN, 0)),
+        Err(Errno::EINVAL),
+        "itself"
+    );
+    assert_eq!(
+        call(&mut m, 0, &mut Domctl::new(DOMCTL_PAUSEDOMAIN, 0)),
+        Err(Errno::EINVAL),
+        "itself"
+    );
     assert_eq!(call(&mut m, 0, &mut Domctl::new(99, 1)), Err(Errno::ENOSYS));
     let mut op = Domctl::new(DOMCTL_PAUSEDOMAIN, 1);
     op.interface_version = DOMCTL_INTERFACE_VERSION + 1;
@@ -209,7 +283,10 @@ fn bad_create_requests_get_einval_enomem_eexist() {
         ("no vcpus", |c| c.vcpus = 0),
         ("too many vcpus", |c| c.vcpus = MAX_VCPUS as u32 + 1),
         ("weight too big", |c| c.weight = 65536),
-        ("cap above vcpus", |c| { c.vcpus = 2; c.cap = 201 }),
+        ("cap above vcpus", |c| {
+            c.vcpus = 2;
+            c.cap = 201
+        }),
         ("mem too small", |c| c.mem_mib = MIN_MEM_MIB - 1),
         ("mem too big", |c| c.mem_mib = MAX_MEM_MIB + 1),
         ("kernel", |c| c.kernel = 2),
@@ -217,7 +294,9 @@ fn bad_create_requests_get_einval_enomem_eexist() {
         ("empty name", |c| c.name = [0; DOMCTL_NAME_LEN]),
         ("bad name", |c| c.name[0] = b' '),
         ("unterminated name", |c| c.name = [b'a'; DOMCTL_NAME_LEN]),
-        ("unterminated cmdline", |c| c.cmdline = [b'a'; DOMCTL_CMDLINE_LEN]),
+        ("unterminated cmdline", |c| {
+            c.cmdline = [b'a'; DOMCTL_CMDLINE_LEN]
+        }),
         ("non-UTF-8 cmdline", |c| c.cmdline[0] = 0xff),
     ];
     for (what, edit) in einval {
@@ -241,9 +320,17 @@ fn bad_create_requests_get_einval_enomem_eexist() {
 #[test]
 fn bad_scheduler_params_get_einval() {
     let mut m = Sim::new();
-    for (op_, w, c) in [(SCHEDOP_PUTINFO, 0, 0), (SCHEDOP_PUTINFO, 1, 201), (7, 1, 0)] {
+    for (op_, w, c) in [
+        (SCHEDOP_PUTINFO, 0, 0),
+        (SCHEDOP_PUTINFO, 1, 201),
+        (7, 1, 0),
+    ] {
         let mut op = Domctl::new(DOMCTL_SCHEDULER_OP, 1);
-        op.sched = SchedCredit { op: op_, weight: w, cap: c };
+        op.sched = SchedCredit {
+            op: op_,
+            weight: w,
+            cap: c,
+        };
         assert_eq!(call(&mut m, 0, &mut op), Err(Errno::EINVAL));
     }
 }
@@ -256,12 +343,21 @@ fn the_driver_domain_may_list_domains_and_nothing_else() {
     assert_eq!(domctl(&mut m, 2, &mut op), Ok(0));
     assert_eq!(op.info.domain, 0);
     let before = m.clone();
-    for cmd in [DOMCTL_PAUSEDOMAIN, DOMCTL_DESTROYDOMAIN, DOMCTL_UNPAUSEDOMAIN, DOMCTL_SCHEDULER_OP] {
+    for cmd in [
+        DOMCTL_PAUSEDOMAIN,
+        DOMCTL_DESTROYDOMAIN,
+        DOMCTL_UNPAUSEDOMAIN,
+        DOMCTL_SCHEDULER_OP,
+    ] {
         let mut op = Domctl::new(cmd, 1);
         assert_eq!(domctl(&mut m, 2, &mut op), Err(Errno::EPERM), "cmd {cmd}");
     }
     let mut op = Domctl::new(DOMCTL_GETDOMAININFO, 0);
-    assert_eq!(domctl(&mut m, 1, &mut op), Err(Errno::EPERM), "an ordinary domain may not list");
+    assert_eq!(
+        domctl(&mut m, 1, &mut op),
+        Err(Errno::EPERM),
+        "an ordinary domain may not list"
+    );
     assert_eq!(m, before);
 }
 
@@ -275,7 +371,11 @@ fn a_driver_domain_may_be_created_when_there_is_none() {
     assert!(d.driver);
     m.driver = Some(1);
     let before = m.clone();
-    assert_eq!(domctl(&mut m, 0, &mut op), Err(Errno::EEXIST), "one driver domain at a time");
+    assert_eq!(
+        domctl(&mut m, 0, &mut op),
+        Err(Errno::EEXIST),
+        "one driver domain at a time"
+    );
     assert_eq!(m, before);
     m.driver = None;
     assert_eq!(domctl(&mut m, 0, &mut op), Ok(0));

@@ -68,7 +68,8 @@ impl MmuGuest {
             let a = gva + i as u64;
             let w = self.mem.read(a & !7);
             let sh = 8 * (a % 8);
-            self.mem.write(a & !7, (w & !(0xff << sh)) | (byte as u64) << sh);
+            self.mem
+                .write(a & !7, (w & !(0xff << sh)) | (byte as u64) << sh);
         }
     }
 }
@@ -131,7 +132,8 @@ fn fr(i: u64) -> u64 {
 fn put_updates(g: &mut MmuGuest, at: u64, reqs: &[MmuUpdate]) {
     for (i, r) in reqs.iter().enumerate() {
         g.write(at + 16 * i as u64, &r.ptr.to_le_bytes()).unwrap();
-        g.write(at + 16 * i as u64 + 8, &r.val.to_le_bytes()).unwrap();
+        g.write(at + 16 * i as u64 + 8, &r.val.to_le_bytes())
+            .unwrap();
     }
 }
 
@@ -166,8 +168,15 @@ fn mem(g: &MmuGuest, ipa: u64) -> u64 {
 /// Root 0 -> L1 1 -> L2 2 -> L3 3, built with one mmu_update after the
 /// root is pinned, then made TTBR0 with ASID 7.
 fn build(g: &mut MmuGuest) {
-    put_ops(g, REQS, &[MmuextOp::new(abi::MMUEXT_PIN_L4_TABLE, 0x4_0000, 0)]);
-    assert_eq!(call(g, nr::MMUEXT_OP, [REQS, 1, PDONE, abi::DOMID_SELF, 0]), 0);
+    put_ops(
+        g,
+        REQS,
+        &[MmuextOp::new(abi::MMUEXT_PIN_L4_TABLE, 0x4_0000, 0)],
+    );
+    assert_eq!(
+        call(g, nr::MMUEXT_OP, [REQS, 1, PDONE, abi::DOMID_SELF, 0]),
+        0
+    );
     let reqs = [
         MmuUpdate::normal(fr(3), d::page(fr(20), d::RW_EL1 | d::NORMAL)),
         MmuUpdate::normal(fr(2), d::table(fr(3))),
@@ -175,13 +184,23 @@ fn build(g: &mut MmuGuest) {
         MmuUpdate::normal(fr(0), d::table(fr(1))),
     ];
     put_updates(g, REQS, &reqs);
-    assert_eq!(call(g, nr::MMU_UPDATE, [REQS, 4, PDONE, abi::DOMID_SELF, 0]), 0);
+    assert_eq!(
+        call(g, nr::MMU_UPDATE, [REQS, 4, PDONE, abi::DOMID_SELF, 0]),
+        0
+    );
     assert_eq!(pdone(g), 4);
-    put_ops(g, REQS, &[
-        MmuextOp::new(abi::MMUEXT_NEW_BASEPTR, 0x4_0000, 7),
-        MmuextOp::new(abi::MMUEXT_TLB_FLUSH_LOCAL, 0, 0),
-    ]);
-    assert_eq!(call(g, nr::MMUEXT_OP, [REQS, 2, PDONE, abi::DOMID_SELF, 0]), 0);
+    put_ops(
+        g,
+        REQS,
+        &[
+            MmuextOp::new(abi::MMUEXT_NEW_BASEPTR, 0x4_0000, 7),
+            MmuextOp::new(abi::MMUEXT_TLB_FLUSH_LOCAL, 0, 0),
+        ],
+    );
+    assert_eq!(
+        call(g, nr::MMUEXT_OP, [REQS, 2, PDONE, abi::DOMID_SELF, 0]),
+        0
+    );
     assert_eq!(pdone(g), 2);
 }
 
@@ -207,13 +226,23 @@ fn a_failing_request_stops_the_batch_and_reports_how_many_were_done() {
         MmuUpdate::normal(fr(3) + 32, d::page(fr(23), d::RW_EL1)),
     ];
     put_updates(&mut g, REQS, &reqs);
-    assert_eq!(call(&mut g, nr::MMU_UPDATE, [REQS, 4, PDONE, abi::DOMID_SELF, 0]), -1);
+    assert_eq!(
+        call(&mut g, nr::MMU_UPDATE, [REQS, 4, PDONE, abi::DOMID_SELF, 0]),
+        -1
+    );
     assert_eq!(pdone(&g), 2);
     assert_eq!(mem(&g, fr(3) + 16), reqs[1].val);
     assert_eq!(mem(&g, fr(3) + 24), 0, "the failing request is not done");
     assert_eq!(mem(&g, fr(3) + 32), 0, "nor those after it");
     // Resume after the failing one.
-    assert_eq!(call(&mut g, nr::MMU_UPDATE, [REQS + 48, 1, PDONE, abi::DOMID_SELF, 0]), 0);
+    assert_eq!(
+        call(
+            &mut g,
+            nr::MMU_UPDATE,
+            [REQS + 48, 1, PDONE, abi::DOMID_SELF, 0]
+        ),
+        0
+    );
     assert_eq!(mem(&g, fr(3) + 32), reqs[3].val);
 }
 
@@ -227,11 +256,21 @@ fn a_request_vector_crossing_out_of_memory() {
         MmuUpdate::normal(fr(3) + 16, d::page(fr(22), d::RO_EL1)),
     ];
     put_updates(&mut g, at, &reqs);
-    assert_eq!(call(&mut g, nr::MMU_UPDATE, [at, 3, PDONE, abi::DOMID_SELF, 0]), -14);
+    assert_eq!(
+        call(&mut g, nr::MMU_UPDATE, [at, 3, PDONE, abi::DOMID_SELF, 0]),
+        -14
+    );
     assert_eq!(pdone(&g), 2);
     assert_eq!(mem(&g, fr(3) + 16), reqs[1].val);
     // A vector whose address arithmetic wraps.
-    assert_eq!(call(&mut g, nr::MMU_UPDATE, [u64::MAX - 15, 2, PDONE, abi::DOMID_SELF, 0]), -14);
+    assert_eq!(
+        call(
+            &mut g,
+            nr::MMU_UPDATE,
+            [u64::MAX - 15, 2, PDONE, abi::DOMID_SELF, 0]
+        ),
+        -14
+    );
     assert_eq!(pdone(&g), 0);
 }
 
@@ -241,16 +280,49 @@ fn arguments_checked_before_anything_is_done() {
     build(&mut g);
     g.write(PDONE, &0xdead_beefu32.to_le_bytes()).unwrap();
     let too_many = abi::MMU_BATCH_MAX as u64 + 1;
-    assert_eq!(call(&mut g, nr::MMU_UPDATE, [REQS, too_many, PDONE, abi::DOMID_SELF, 0]), -22);
-    assert_eq!(call(&mut g, nr::MMU_UPDATE, [REQS, u64::MAX, PDONE, abi::DOMID_SELF, 0]), -22);
-    assert_eq!(call(&mut g, nr::MMU_UPDATE, [REQS, 1, PDONE, 0, 0]), -1, "foreigndom");
-    assert_eq!(call(&mut g, nr::MMUEXT_OP, [REQS, 1, PDONE, 3, 0]), -1, "foreigndom");
+    assert_eq!(
+        call(
+            &mut g,
+            nr::MMU_UPDATE,
+            [REQS, too_many, PDONE, abi::DOMID_SELF, 0]
+        ),
+        -22
+    );
+    assert_eq!(
+        call(
+            &mut g,
+            nr::MMU_UPDATE,
+            [REQS, u64::MAX, PDONE, abi::DOMID_SELF, 0]
+        ),
+        -22
+    );
+    assert_eq!(
+        call(&mut g, nr::MMU_UPDATE, [REQS, 1, PDONE, 0, 0]),
+        -1,
+        "foreigndom"
+    );
+    assert_eq!(
+        call(&mut g, nr::MMUEXT_OP, [REQS, 1, PDONE, 3, 0]),
+        -1,
+        "foreigndom"
+    );
     assert_eq!(pdone(&g), 0xdead_beef, "pdone untouched");
-    put_updates(&mut g, REQS, &[MmuUpdate::normal(fr(3) + 8, d::page(fr(21), d::RO_EL1))]);
-    assert_eq!(call(&mut g, nr::MMU_UPDATE, [REQS, 1, B - 8, abi::DOMID_SELF, 0]), -14, "pdone outside");
+    put_updates(
+        &mut g,
+        REQS,
+        &[MmuUpdate::normal(fr(3) + 8, d::page(fr(21), d::RO_EL1))],
+    );
+    assert_eq!(
+        call(&mut g, nr::MMU_UPDATE, [REQS, 1, B - 8, abi::DOMID_SELF, 0]),
+        -14,
+        "pdone outside"
+    );
     assert_eq!(mem(&g, fr(3) + 8), 0, "nothing done");
     // A null pdone is fine.
-    assert_eq!(call(&mut g, nr::MMU_UPDATE, [REQS, 1, 0, abi::DOMID_SELF, 0]), 0);
+    assert_eq!(
+        call(&mut g, nr::MMU_UPDATE, [REQS, 1, 0, abi::DOMID_SELF, 0]),
+        0
+    );
     assert_eq!(mem(&g, fr(3) + 8), d::page(fr(21), d::RO_EL1));
 }
 
@@ -258,41 +330,90 @@ fn arguments_checked_before_anything_is_done() {
 fn extended_operations_and_their_errors() {
     let mut g = guest();
     build(&mut g);
-    put_ops(&mut g, REQS, &[
-        MmuextOp::new(abi::MMUEXT_INVLPG_LOCAL, 0x1234_5000, 0),
-        MmuextOp::new(abi::MMUEXT_UNPIN_TABLE, 0x4_0000, 0), // the live TTBR0 base
-        MmuextOp::new(abi::MMUEXT_TLB_FLUSH_ALL, 0, 0),
-    ]);
-    assert_eq!(call(&mut g, nr::MMUEXT_OP, [REQS, 3, PDONE, abi::DOMID_SELF, 0]), -16);
+    put_ops(
+        &mut g,
+        REQS,
+        &[
+            MmuextOp::new(abi::MMUEXT_INVLPG_LOCAL, 0x1234_5000, 0),
+            MmuextOp::new(abi::MMUEXT_UNPIN_TABLE, 0x4_0000, 0), // the live TTBR0 base
+            MmuextOp::new(abi::MMUEXT_TLB_FLUSH_ALL, 0, 0),
+        ],
+    );
+    assert_eq!(
+        call(&mut g, nr::MMUEXT_OP, [REQS, 3, PDONE, abi::DOMID_SELF, 0]),
+        -16
+    );
     assert_eq!(pdone(&g), 1);
     assert_eq!(g.flushes, vec![None, Some(0x1234_5000)]);
     let bad = [
-        (MmuextOp::new(abi::MMUEXT_NEW_BASEPTR, 0x4_0001, 0), -22, "an unvalidated table"),
-        (MmuextOp::new(abi::MMUEXT_NEW_TTBR1_BASEPTR, 0x4_0000, 1 << 16), -22, "ASID too big"),
-        (MmuextOp::new(abi::MMUEXT_PIN_L1_TABLE, 0x8_0000, 0), -1, "a foreign frame"),
-        (MmuextOp::new(abi::MMUEXT_PIN_L1_TABLE, u64::MAX, 0), -1, "a frame number that overflows"),
-        (MmuextOp::new(abi::MMUEXT_UNPIN_TABLE, 0x4_0001, 0), -22, "not pinned"),
-        (MmuextOp::new(abi::MMUEXT_NEW_USER_BASEPTR, 0x4_0000, 0), -38, "x86 only"),
+        (
+            MmuextOp::new(abi::MMUEXT_NEW_BASEPTR, 0x4_0001, 0),
+            -22,
+            "an unvalidated table",
+        ),
+        (
+            MmuextOp::new(abi::MMUEXT_NEW_TTBR1_BASEPTR, 0x4_0000, 1 << 16),
+            -22,
+            "ASID too big",
+        ),
+        (
+            MmuextOp::new(abi::MMUEXT_PIN_L1_TABLE, 0x8_0000, 0),
+            -1,
+            "a foreign frame",
+        ),
+        (
+            MmuextOp::new(abi::MMUEXT_PIN_L1_TABLE, u64::MAX, 0),
+            -1,
+            "a frame number that overflows",
+        ),
+        (
+            MmuextOp::new(abi::MMUEXT_UNPIN_TABLE, 0x4_0001, 0),
+            -22,
+            "not pinned",
+        ),
+        (
+            MmuextOp::new(abi::MMUEXT_NEW_USER_BASEPTR, 0x4_0000, 0),
+            -38,
+            "x86 only",
+        ),
         (MmuextOp::new(99, 0, 0), -38, "unknown"),
     ];
     for (op, want, why) in bad {
         put_ops(&mut g, REQS, &[op]);
-        assert_eq!(call(&mut g, nr::MMUEXT_OP, [REQS, 1, PDONE, abi::DOMID_SELF, 0]), want, "{why}");
+        assert_eq!(
+            call(&mut g, nr::MMUEXT_OP, [REQS, 1, PDONE, abi::DOMID_SELF, 0]),
+            want,
+            "{why}"
+        );
         assert_eq!(pdone(&g), 0, "{why}");
     }
     assert_eq!(g.ttbr, [7 << 48 | fr(0), 0]);
     // TTBR1 gets the same root; then both move to a new root and the old
     // one can be unpinned.
-    put_ops(&mut g, REQS, &[MmuextOp::new(abi::MMUEXT_NEW_TTBR1_BASEPTR, 0x4_0000, 2)]);
-    assert_eq!(call(&mut g, nr::MMUEXT_OP, [REQS, 1, PDONE, abi::DOMID_SELF, 0]), 0);
+    put_ops(
+        &mut g,
+        REQS,
+        &[MmuextOp::new(abi::MMUEXT_NEW_TTBR1_BASEPTR, 0x4_0000, 2)],
+    );
+    assert_eq!(
+        call(&mut g, nr::MMUEXT_OP, [REQS, 1, PDONE, abi::DOMID_SELF, 0]),
+        0
+    );
     assert_eq!(g.ttbr[1], 2 << 48 | fr(0));
-    put_ops(&mut g, REQS, &[
-        MmuextOp::new(abi::MMUEXT_PIN_L4_TABLE, 0x4_0009, 0),
-        MmuextOp::new(abi::MMUEXT_NEW_BASEPTR, 0x4_0009, 0),
-        MmuextOp::new(abi::MMUEXT_NEW_TTBR1_BASEPTR, 0x4_0009, 0),
-        MmuextOp::new(abi::MMUEXT_UNPIN_TABLE, 0x4_0000, 0),
-    ]);
-    assert_eq!(call(&mut g, nr::MMUEXT_OP, [REQS, 4, PDONE, abi::DOMID_SELF, 0]), 0);
+    put_ops(
+        &mut g,
+        REQS,
+        &[
+            MmuextOp::new(abi::MMUEXT_PIN_L4_TABLE, 0x4_0009, 0),
+            MmuextOp::new(abi::MMUEXT_NEW_BASEPTR, 0x4_0009, 0),
+            MmuextOp::new(abi::MMUEXT_NEW_TTBR1_BASEPTR, 0x4_0009, 0),
+            MmuextOp::new(abi::MMUEXT_UNPIN_TABLE, 0x4_0000, 0),
+        ],
+    );
+    assert_eq!(
+        call(&mut g, nr::MMUEXT_OP, [REQS, 4, PDONE, abi::DOMID_SELF, 0]),
+        0
+    );
     assert_eq!(g.mem.protected().len(), 1, "the old tree is released");
 }
 
@@ -300,8 +421,16 @@ fn extended_operations_and_their_errors() {
 fn multicall_runs_every_entry_and_reports_each_result() {
     let mut g = guest();
     build(&mut g);
-    put_updates(&mut g, REQS, &[MmuUpdate::normal(fr(3) + 8, d::page(fr(2), d::RW_EL1))]);
-    put_ops(&mut g, REQS + 0x100, &[MmuextOp::new(abi::MMUEXT_TLB_FLUSH_LOCAL, 0, 0)]);
+    put_updates(
+        &mut g,
+        REQS,
+        &[MmuUpdate::normal(fr(3) + 8, d::page(fr(2), d::RW_EL1))],
+    );
+    put_ops(
+        &mut g,
+        REQS + 0x100,
+        &[MmuextOp::new(abi::MMUEXT_TLB_FLUSH_LOCAL, 0, 0)],
+    );
     let calls = [
         MulticallEntry::new(nr::MMU_UPDATE, [REQS, 1, 0, abi::DOMID_SELF, 0, 0]),
         MulticallEntry::new(nr::MMUEXT_OP, [REQS + 0x100, 1, 0, abi::DOMID_SELF, 0, 0]),
@@ -321,13 +450,24 @@ fn multicall_runs_every_entry_and_reports_each_result() {
     }
     assert_eq!(call(&mut g, nr::MULTICALL, [at, 5, 0, 0, 0]), 0);
     let results: Vec<i64> = (0..5).map(|i| mem(&g, at + 64 * i + 8) as i64).collect();
-    assert_eq!(results, vec![-1, 0, -38, -38, crate::hypercall::VERSION as i64]);
+    assert_eq!(
+        results,
+        vec![-1, 0, -38, -38, crate::hypercall::VERSION as i64]
+    );
     assert_eq!(g.flushes.len(), 2);
-    assert_eq!(call(&mut g, nr::MULTICALL, [at, MULTICALL_MAX as u64 + 1, 0, 0, 0]), -22);
+    assert_eq!(
+        call(
+            &mut g,
+            nr::MULTICALL,
+            [at, MULTICALL_MAX as u64 + 1, 0, 0, 0]
+        ),
+        -22
+    );
     // A list that runs out of memory: the first entry still ran.
     let end = B + SIZE as u64 - 64;
     g.write(end, &nr::MMUEXT_OP.to_le_bytes()).unwrap();
-    g.write(end + 8, &MulticallEntry::NOT_RUN.to_le_bytes()).unwrap();
+    g.write(end + 8, &MulticallEntry::NOT_RUN.to_le_bytes())
+        .unwrap();
     for (k, v) in [REQS + 0x100, 1, 0, abi::DOMID_SELF].iter().enumerate() {
         g.write(end + 16 + 8 * k as u64, &v.to_le_bytes()).unwrap();
     }
@@ -340,13 +480,20 @@ fn multicall_runs_every_entry_and_reports_each_result() {
 fn without_a_pv_mmu_the_calls_do_not_exist() {
     let mut g = SimGuest::new(B, 4096);
     for n in [nr::MMU_UPDATE, nr::MMUEXT_OP] {
-        assert_eq!(dispatch(&mut g, n, [B, 1, 0, abi::DOMID_SELF, 0]), Action::Return(-38));
+        assert_eq!(
+            dispatch(&mut g, n, [B, 1, 0, abi::DOMID_SELF, 0]),
+            Action::Return(-38)
+        );
     }
 }
 
 fn ops(g: &mut MmuGuest, list: &[MmuextOp]) -> i64 {
     put_ops(g, REQS, list);
-    call(g, nr::MMUEXT_OP, [REQS, list.len() as u64, PDONE, abi::DOMID_SELF, 0])
+    call(
+        g,
+        nr::MMUEXT_OP,
+        [REQS, list.len() as u64, PDONE, abi::DOMID_SELF, 0],
+    )
 }
 
 #[test]
@@ -356,35 +503,92 @@ fn bases_are_per_vcpu() {
     let root0 = 0x4_0000;
     // A second root sharing the level-1 table.
     put_updates(&mut g, REQS, &[MmuUpdate::normal(fr(9), d::table(fr(1)))]);
-    assert_eq!(call(&mut g, nr::MMU_UPDATE, [REQS, 1, PDONE, abi::DOMID_SELF, 0]), 0);
-    assert_eq!(ops(&mut g, &[MmuextOp::new(abi::MMUEXT_PIN_L4_TABLE, 0x4_0009, 0)]), 0);
+    assert_eq!(
+        call(&mut g, nr::MMU_UPDATE, [REQS, 1, PDONE, abi::DOMID_SELF, 0]),
+        0
+    );
+    assert_eq!(
+        ops(
+            &mut g,
+            &[MmuextOp::new(abi::MMUEXT_PIN_L4_TABLE, 0x4_0009, 0)]
+        ),
+        0
+    );
     // vCPU 1 takes root 0 for TTBR0 and TTBR1: three base references.
     g.vcpu = 1;
-    assert_eq!(ops(&mut g, &[
-        MmuextOp::new(abi::MMUEXT_NEW_BASEPTR, root0, 0),
-        MmuextOp::new(abi::MMUEXT_NEW_TTBR1_BASEPTR, root0, 0),
-    ]), 0);
+    assert_eq!(
+        ops(
+            &mut g,
+            &[
+                MmuextOp::new(abi::MMUEXT_NEW_BASEPTR, root0, 0),
+                MmuextOp::new(abi::MMUEXT_NEW_TTBR1_BASEPTR, root0, 0),
+            ]
+        ),
+        0
+    );
     assert_eq!(g.m.frame(fr(0)).unwrap().count, 4, "pin and three bases");
-    assert_eq!((g.m.base(0, Ttbr::Ttbr0), g.m.base(1, Ttbr::Ttbr0), g.m.base(1, Ttbr::Ttbr1)), (Some(fr(0)), Some(fr(0)), Some(fr(0))));
+    assert_eq!(
+        (
+            g.m.base(0, Ttbr::Ttbr0),
+            g.m.base(1, Ttbr::Ttbr0),
+            g.m.base(1, Ttbr::Ttbr1)
+        ),
+        (Some(fr(0)), Some(fr(0)), Some(fr(0)))
+    );
     // vCPU 0 moves to root 9: root 0 is still vCPU 1's base.
     g.vcpu = 0;
-    assert_eq!(ops(&mut g, &[MmuextOp::new(abi::MMUEXT_NEW_BASEPTR, 0x4_0009, 0)]), 0);
-    assert_eq!(ops(&mut g, &[MmuextOp::new(abi::MMUEXT_UNPIN_TABLE, root0, 0)]), -16, "vCPU 1's bases");
+    assert_eq!(
+        ops(
+            &mut g,
+            &[MmuextOp::new(abi::MMUEXT_NEW_BASEPTR, 0x4_0009, 0)]
+        ),
+        0
+    );
+    assert_eq!(
+        ops(&mut g, &[MmuextOp::new(abi::MMUEXT_UNPIN_TABLE, root0, 0)]),
+        -16,
+        "vCPU 1's bases"
+    );
     // vCPU 1 moves both: now root 0 can go, and its tree stays alive
     // through root 9 (the shared level-1 table).
     g.vcpu = 1;
-    assert_eq!(ops(&mut g, &[
-        MmuextOp::new(abi::MMUEXT_NEW_BASEPTR, 0x4_0009, 0),
-        MmuextOp::new(abi::MMUEXT_NEW_TTBR1_BASEPTR, 0x4_0009, 0),
-    ]), 0);
+    assert_eq!(
+        ops(
+            &mut g,
+            &[
+                MmuextOp::new(abi::MMUEXT_NEW_BASEPTR, 0x4_0009, 0),
+                MmuextOp::new(abi::MMUEXT_NEW_TTBR1_BASEPTR, 0x4_0009, 0),
+            ]
+        ),
+        0
+    );
     assert_eq!(g.m.frame(fr(9)).unwrap().count, 4);
-    assert_eq!(ops(&mut g, &[MmuextOp::new(abi::MMUEXT_UNPIN_TABLE, root0, 0)]), 0);
+    assert_eq!(
+        ops(&mut g, &[MmuextOp::new(abi::MMUEXT_UNPIN_TABLE, root0, 0)]),
+        0
+    );
     assert_eq!(g.m.frame(fr(0)).unwrap().count, 0);
-    assert_eq!(g.m.frame(fr(1)).unwrap().count, 1, "shared level 1, held by root 9");
-    assert_eq!(ops(&mut g, &[MmuextOp::new(abi::MMUEXT_UNPIN_TABLE, 0x4_0009, 0)]), -16);
+    assert_eq!(
+        g.m.frame(fr(1)).unwrap().count,
+        1,
+        "shared level 1, held by root 9"
+    );
+    assert_eq!(
+        ops(
+            &mut g,
+            &[MmuextOp::new(abi::MMUEXT_UNPIN_TABLE, 0x4_0009, 0)]
+        ),
+        -16
+    );
     // A vCPU index the domain does not have.
     g.vcpu = 2;
-    assert_eq!(ops(&mut g, &[MmuextOp::new(abi::MMUEXT_NEW_BASEPTR, 0x4_0009, 0)]), -22);
+    assert_eq!(
+        ops(
+            &mut g,
+            &[MmuextOp::new(abi::MMUEXT_NEW_BASEPTR, 0x4_0009, 0)]
+        ),
+        -22
+    );
     assert_eq!(g.m.frame(fr(9)).unwrap().count, 4, "unchanged");
 }
 
@@ -404,22 +608,42 @@ fn a_long_batch_is_continued_the_xen_way() {
     build(&mut g);
     let n = abi::MMU_BATCH_MAX;
     long_batch(&mut g, n);
-    let first = dispatch(&mut g, nr::MMU_UPDATE, [REQS, n as u64, PDONE, abi::DOMID_SELF, 0]);
+    let first = dispatch(
+        &mut g,
+        nr::MMU_UPDATE,
+        [REQS, n as u64, PDONE, abi::DOMID_SELF, 0],
+    );
     let piece = abi::MMU_UPDATE_PIECE as u64;
-    let rest = [REQS + 16 * piece, (n as u64 - piece) | abi::MMU_UPDATE_PREEMPTED, PDONE, abi::DOMID_SELF];
+    let rest = [
+        REQS + 16 * piece,
+        (n as u64 - piece) | abi::MMU_UPDATE_PREEMPTED,
+        PDONE,
+        abi::DOMID_SELF,
+    ];
     assert_eq!(first, Action::Continue(rest));
     assert_eq!(pdone(&g), piece as u32, "progress so far");
     assert_eq!(mem(&g, fr(3)), d::page(fr(30), d::RO_EL1));
     assert_eq!(g.m.stats.continued, 1);
     // The guest re-executes the hvc with the rewritten registers.
-    let second = dispatch(&mut g, nr::MMU_UPDATE, [rest[0], rest[1], rest[2], rest[3], 0]);
+    let second = dispatch(
+        &mut g,
+        nr::MMU_UPDATE,
+        [rest[0], rest[1], rest[2], rest[3], 0],
+    );
     assert_eq!(second, Action::Return(0));
     assert_eq!(pdone(&g), n as u32, "the whole batch");
     assert_eq!(mem(&g, fr(3)), d::page(fr(31), d::RO_EL1));
     assert_eq!(g.m.stats.updates, 4 + n as u64);
     // At most a piece per trap, and no continuation for a piece's worth.
     long_batch(&mut g, piece as usize);
-    assert_eq!(dispatch(&mut g, nr::MMU_UPDATE, [REQS, piece, PDONE, abi::DOMID_SELF, 0]), Action::Return(0));
+    assert_eq!(
+        dispatch(
+            &mut g,
+            nr::MMU_UPDATE,
+            [REQS, piece, PDONE, abi::DOMID_SELF, 0]
+        ),
+        Action::Return(0)
+    );
     assert_eq!(g.m.stats.continued, 1);
 }
 
@@ -432,25 +656,65 @@ fn a_continued_batch_reports_errors_and_progress_in_total() {
     // Request 700 maps a table writable.
     reqs[700] = MmuUpdate::normal(fr(3) + 8 * 188, d::page(fr(2), d::RW_EL1));
     put_updates(&mut g, REQS, &reqs);
-    let Action::Continue(rest) = dispatch(&mut g, nr::MMU_UPDATE, [REQS, n as u64, PDONE, abi::DOMID_SELF, 0]) else {
+    let Action::Continue(rest) = dispatch(
+        &mut g,
+        nr::MMU_UPDATE,
+        [REQS, n as u64, PDONE, abi::DOMID_SELF, 0],
+    ) else {
         panic!("not continued")
     };
-    assert_eq!(dispatch(&mut g, nr::MMU_UPDATE, [rest[0], rest[1], rest[2], rest[3], 0]), Action::Return(-1));
-    assert_eq!(pdone(&g), 700, "done before the failing request, over both pieces");
+    assert_eq!(
+        dispatch(
+            &mut g,
+            nr::MMU_UPDATE,
+            [rest[0], rest[1], rest[2], rest[3], 0]
+        ),
+        Action::Return(-1)
+    );
+    assert_eq!(
+        pdone(&g),
+        700,
+        "done before the failing request, over both pieces"
+    );
     assert_eq!(mem(&g, fr(3) + 8 * 187), d::page(fr(31), d::RO_EL1));
-    assert_eq!(mem(&g, fr(3) + 8 * 188), d::page(fr(30), d::RO_EL1), "request 700 not done");
+    assert_eq!(
+        mem(&g, fr(3) + 8 * 188),
+        d::page(fr(30), d::RO_EL1),
+        "request 700 not done"
+    );
     // Without pdone the call still completes.
     long_batch(&mut g, n);
-    let Action::Continue(rest) = dispatch(&mut g, nr::MMU_UPDATE, [REQS, n as u64, 0, abi::DOMID_SELF, 0]) else {
+    let Action::Continue(rest) = dispatch(
+        &mut g,
+        nr::MMU_UPDATE,
+        [REQS, n as u64, 0, abi::DOMID_SELF, 0],
+    ) else {
         panic!("not continued")
     };
     assert_eq!(rest[2], 0);
-    assert_eq!(dispatch(&mut g, nr::MMU_UPDATE, [rest[0], rest[1], rest[2], rest[3], 0]), Action::Return(0));
+    assert_eq!(
+        dispatch(
+            &mut g,
+            nr::MMU_UPDATE,
+            [rest[0], rest[1], rest[2], rest[3], 0]
+        ),
+        Action::Return(0)
+    );
     // A flagged count above the limit is still refused.
     let bad = (abi::MMU_BATCH_MAX as u64 + 1) | abi::MMU_UPDATE_PREEMPTED;
-    assert_eq!(dispatch(&mut g, nr::MMU_UPDATE, [REQS, bad, PDONE, abi::DOMID_SELF, 0]), Action::Return(-22));
+    assert_eq!(
+        dispatch(
+            &mut g,
+            nr::MMU_UPDATE,
+            [REQS, bad, PDONE, abi::DOMID_SELF, 0]
+        ),
+        Action::Return(-22)
+    );
     // Inside a multicall the batch runs whole.
-    assert_eq!(mmu_update(&mut g, REQS, n as u64, PDONE, abi::DOMID_SELF), Ok(0));
+    assert_eq!(
+        mmu_update(&mut g, REQS, n as u64, PDONE, abi::DOMID_SELF),
+        Ok(0)
+    );
     assert_eq!(pdone(&g), n as u32);
 }
 

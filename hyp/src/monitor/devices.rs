@@ -58,14 +58,23 @@ pub(super) fn probe(transports: &[(MemRange, u32)]) -> Vec<Device> {
         .into_iter()
         .take(MAX_DEVICES)
         .enumerate()
-        .map(|(k, (reg, intid, id))| Device { reg, intid, virq: VIRQ_DEVICE_FIRST + k as u32, id })
+        .map(|(k, (reg, intid, id))| Device {
+            reg,
+            intid,
+            virq: VIRQ_DEVICE_FIRST + k as u32,
+            id,
+        })
         .collect()
 }
 
 /// The window of the EL2 map that covers every transport.
 pub(super) fn el2_window(transports: &[(MemRange, u32)]) -> Option<(u64, u64)> {
     let lo = transports.iter().map(|t| t.0.base).min()? & !(PAGE_SIZE - 1);
-    let hi = transports.iter().map(|t| t.0.base + t.0.size).max()?.next_multiple_of(PAGE_SIZE);
+    let hi = transports
+        .iter()
+        .map(|t| t.0.base + t.0.size)
+        .max()?
+        .next_multiple_of(PAGE_SIZE);
     Some((lo, hi - lo))
 }
 
@@ -78,7 +87,9 @@ impl Monitor {
         let mut rejected = Vec::new();
         let mut dma = None;
         for _ in 0..8 {
-            let Some(pa) = self.frames.alloc(n) else { break };
+            let Some(pa) = self.frames.alloc(n) else {
+                break;
+            };
             if pa < ram.0 + ram.1 && ram.0 < pa + DMA_BYTES {
                 rejected.push(pa);
             } else {
@@ -93,9 +104,16 @@ impl Monitor {
         let devices = self
             .devices
             .iter()
-            .map(|d| PassDevice { compatible: "virtio,mmio", reg: d.reg, virq: d.virq })
+            .map(|d| PassDevice {
+                compatible: "virtio,mmio",
+                reg: d.reg,
+                virq: d.virq,
+            })
             .collect();
-        Some(Passthrough { devices, dma: Some((dma, DMA_BYTES)) })
+        Some(Passthrough {
+            devices,
+            dma: Some((dma, DMA_BYTES)),
+        })
     }
 
     /// A passed-through device interrupted: mask it and raise its VIRQ for
@@ -145,7 +163,10 @@ impl Monitor {
             unsafe { core::ptr::write_volatile((d.reg.base + VIRTIO_STATUS) as *mut u32, 0) };
         }
         if !self.devices.is_empty() {
-            println!("hyp: {} device(s) of the driver domain reset", self.devices.len());
+            println!(
+                "hyp: {} device(s) of the driver domain reset",
+                self.devices.len()
+            );
         }
         self.driver = None;
     }

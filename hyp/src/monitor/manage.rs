@@ -3,7 +3,7 @@
 //! copy of the request between guest memory and the handler.
 
 use super::{End, LiveGuest, Monitor};
-use crate::config::{DomainConfig, Devices, KernelFormat};
+use crate::config::{Devices, DomainConfig, KernelFormat};
 use crate::domctl::{self, Manager, NewDomain};
 use crate::hypercall::Guest;
 use crate::pagetable::PAGE_SIZE;
@@ -20,9 +20,15 @@ const SIZE: usize = core::mem::size_of::<Domctl>();
 impl Monitor {
     /// `domctl(op)` from `cur`'s domain; the value for x0.
     pub(super) fn domctl(&mut self, cur: VcpuId, op_gva: u64) -> i64 {
-        let Some(i) = self.dom_index(cur.dom) else { return Errno::ESRCH.to_raw() };
+        let Some(i) = self.dom_index(cur.dom) else {
+            return Errno::ESRCH.to_raw();
+        };
         let mut b = [0u8; SIZE];
-        let g = LiveGuest { dom: &mut self.domains[i], frames: &mut self.frames, vcpu: cur.vcpu as usize };
+        let g = LiveGuest {
+            dom: &mut self.domains[i],
+            frames: &mut self.frames,
+            vcpu: cur.vcpu as usize,
+        };
         if let Err(e) = g.read(op_gva, &mut b) {
             return e.to_raw();
         }
@@ -34,7 +40,9 @@ impl Monitor {
         if r.is_ok() {
             // SAFETY: as above; a `Domctl` has no uninitialised bytes.
             let out: [u8; SIZE] = unsafe { core::mem::transmute(op) };
-            let Some(i) = self.dom_index(cur.dom) else { return Errno::ESRCH.to_raw() };
+            let Some(i) = self.dom_index(cur.dom) else {
+                return Errno::ESRCH.to_raw();
+            };
             let mut g = LiveGuest {
                 dom: &mut self.domains[i],
                 frames: &mut self.frames,
@@ -48,7 +56,8 @@ impl Monitor {
     }
 
     fn live(&self, dom: u16) -> Option<usize> {
-        self.dom_index(dom).filter(|&i| self.domains[i].ended.is_none())
+        self.dom_index(dom)
+            .filter(|&i| self.domains[i].ended.is_none())
     }
 }
 
@@ -66,7 +75,9 @@ impl Manager for Monitor {
     }
 
     fn name_in_use(&self, name: &str) -> bool {
-        self.domains.iter().any(|d| d.mem.is_some() && d.name.as_str() == name)
+        self.domains
+            .iter()
+            .any(|d| d.mem.is_some() && d.name.as_str() == name)
     }
 
     fn free_kib(&self) -> u64 {
@@ -77,7 +88,11 @@ impl Manager for Monitor {
         let mut cfg = DomainConfig {
             name: heapless::String::new(),
             mem_mib: d.mem_mib,
-            kernel: if d.image { KernelFormat::Image } else { KernelFormat::Elf },
+            kernel: if d.image {
+                KernelFormat::Image
+            } else {
+                KernelFormat::Elf
+            },
             args: heapless::String::new(),
             vcpus: d.vcpus as u16,
             weight: d.weight,
@@ -152,7 +167,8 @@ impl Manager for Monitor {
     }
 
     fn vcpus(&self, dom: u16) -> u32 {
-        self.live(dom).map_or(0, |i| self.domains[i].vcpus.len() as u32)
+        self.live(dom)
+            .map_or(0, |i| self.domains[i].vcpus.len() as u32)
     }
 
     fn sched_params(&self, dom: u16) -> (u16, u16) {

@@ -4,15 +4,15 @@
 //! (HCR_EL2.TVM) and trapped stores into protected tables.
 
 use super::{Domain, Monitor, RealPhys};
-use crate::sched::VcpuId;
+use crate::arch::el1;
 use crate::arch::pvmmu as cpu;
 use crate::builder;
+use crate::builder::DomainMemory;
 use crate::esr::Esr;
 use crate::frames::Frames;
-use crate::builder::DomainMemory;
 use crate::pvmmu::sysreg::{self, Decision, Reg};
 use crate::pvmmu::{desc, trap, MmuEnv, PvMmu, Ttbr, Words};
-use crate::arch::el1;
+use crate::sched::VcpuId;
 use crate::{mrs, println};
 use hypercall_abi::errno::Errno;
 
@@ -152,11 +152,16 @@ impl Monitor {
         let v = cur.vcpu as usize;
         let d = &mut self.domains[i];
         let bases = d.pvmmu.as_ref().map_or([false; 2], |m| {
-            [m.base(v, Ttbr::Ttbr0).is_some(), m.base(v, Ttbr::Ttbr1).is_some()]
+            [
+                m.base(v, Ttbr::Ttbr0).is_some(),
+                m.base(v, Ttbr::Ttbr1).is_some(),
+            ]
         });
         if let Decision::Base(which, ipa) = sysreg::check(reg, val, cpu::tcr_el1(), bases)? {
             let mut r = Ok(());
-            with_mmu(d, &mut self.frames, &mut |m, env| r = m.set_base(env, v, which, ipa))?;
+            with_mmu(d, &mut self.frames, &mut |m, env| {
+                r = m.set_base(env, v, which, ipa)
+            })?;
             r?;
         }
         if let Some(m) = d.pvmmu.as_mut() {
@@ -232,10 +237,16 @@ impl Monitor {
         if !(0x0d..=0x0f).contains(&esr.fault_status()) {
             return false;
         }
-        let Some(i) = self.dom_index(cur.dom) else { return false };
+        let Some(i) = self.dom_index(cur.dom) else {
+            return false;
+        };
         let far = mrs!("far_el2");
         let ipa = trap::fault_ipa(mrs!("hpfar_el2"), far);
-        if !self.domains[i].pvmmu.as_ref().is_some_and(|m| m.is_table(ipa)) {
+        if !self.domains[i]
+            .pvmmu
+            .as_ref()
+            .is_some_and(|m| m.is_table(ipa))
+        {
             return false;
         }
         let r = if trap::needs_decode(esr.0) {
@@ -245,7 +256,9 @@ impl Monitor {
                 let val = self.reg_value(c, rt);
                 let mut r = Ok(());
                 let d = &mut self.domains[i];
-                with_mmu(d, &mut self.frames, &mut |m, env| r = env.trapped_store(m, ipa, val))?;
+                with_mmu(d, &mut self.frames, &mut |m, env| {
+                    r = env.trapped_store(m, ipa, val)
+                })?;
                 r
             })
         };

@@ -16,9 +16,9 @@ use crate::builder::Phys;
 use crate::frames::Frames;
 use crate::grant::GrantEnv;
 use crate::hypercall::{Action, Guest};
+use crate::mrs;
 use crate::pagetable::{Attrs, TableMemory, PAGE_SIZE};
 use crate::pvops::{MachinePage, Pv, PvEnv};
-use crate::mrs;
 use crate::sched::VcpuId;
 use alloc::vec::Vec;
 use core::marker::PhantomData;
@@ -146,7 +146,13 @@ fn register_all(st: &mut State, m: &mut Monitor) {
 
 /// Handles `event_channel_op`, `grant_table_op` and `memory_op` from vCPU
 /// `cur` of domain index `i`; `None` for any other hypercall.
-pub(super) fn hypercall(m: &mut Monitor, i: usize, cur: VcpuId, nr: u64, a: [u64; 5]) -> Option<Action> {
+pub(super) fn hypercall(
+    m: &mut Monitor,
+    i: usize,
+    cur: VcpuId,
+    nr: u64,
+    a: [u64; 5],
+) -> Option<Action> {
     if !matches!(
         nr,
         nr::EVENT_CHANNEL_OP | nr::GRANT_TABLE_OP | nr::MEMORY_OP
@@ -175,7 +181,12 @@ pub(super) fn hypercall(m: &mut Monitor, i: usize, cur: VcpuId, nr: u64, a: [u64
     } else {
         None
     };
-    let mut g = P2mGuest(GuestView { p2m: mem.p2m, ram: mem.ram, ram_only: true, fast });
+    let mut g = P2mGuest(GuestView {
+        p2m: mem.p2m,
+        ram: mem.ram,
+        ram_only: true,
+        fast,
+    });
     let mut env = Env {
         domains: &mut m.domains,
         frames: &mut m.frames,

@@ -16,7 +16,10 @@ impl PvMmu {
         let mut ty = vec![Type::None; n];
         let mut want = |i: usize, t: Type, why: &str| -> Result<(), String> {
             if count[i] > 0 && ty[i] != t {
-                return Err(format!("frame {i}: needed as {t:?} ({why}) and as {:?}", ty[i]));
+                return Err(format!(
+                    "frame {i}: needed as {t:?} ({why}) and as {:?}",
+                    ty[i]
+                ));
             }
             ty[i] = t;
             count[i] += 1;
@@ -46,25 +49,35 @@ impl PvMmu {
                     Err(e) => return Err(format!("table {t:#x}[{k}] = {d:#x} invalid: {e}")),
                     Ok(Desc::Invalid) => {}
                     Ok(Desc::Table(next)) => {
-                        let j = self.index(next).ok_or(format!("table {t:#x}[{k}] points outside RAM"))?;
+                        let j = self
+                            .index(next)
+                            .ok_or(format!("table {t:#x}[{k}] points outside RAM"))?;
                         want(j, Type::Table(level + 1), "table entry")?;
                     }
                     Ok(Desc::Leaf { oa, size, writable }) => {
                         if !desc::exec_ok(d, self.device) {
-                            return Err(format!("table {t:#x}[{k}] = {d:#x} maps Device memory executable"));
+                            return Err(format!(
+                                "table {t:#x}[{k}] = {d:#x} maps Device memory executable"
+                            ));
                         }
                         if super::granted_page(oa, size) {
                             continue;
                         }
-                        let j = self.index(oa).ok_or(format!("table {t:#x}[{k}] maps a foreign frame"))?;
+                        let j = self
+                            .index(oa)
+                            .ok_or(format!("table {t:#x}[{k}] maps a foreign frame"))?;
                         let m = (size / PAGE) as usize;
                         if j + m > n {
                             return Err(format!("table {t:#x}[{k}] maps past RAM"));
                         }
                         if writable {
                             for x in j..j + m {
-                                if matches!(self.frames[x].ty, Type::Table(_)) && self.frames[x].count > 0 {
-                                    return Err(format!("table frame {x} mapped writable by {t:#x}[{k}]"));
+                                if matches!(self.frames[x].ty, Type::Table(_))
+                                    && self.frames[x].count > 0
+                                {
+                                    return Err(format!(
+                                        "table frame {x} mapped writable by {t:#x}[{k}]"
+                                    ));
                                 }
                                 want(x, Type::Writable, "writable leaf")?;
                             }
@@ -75,20 +88,33 @@ impl PvMmu {
         }
         for (i, f) in self.frames.iter().enumerate() {
             if f.count != count[i] {
-                return Err(format!("frame {i}: count {} but recount {}", f.count, count[i]));
+                return Err(format!(
+                    "frame {i}: count {} but recount {}",
+                    f.count, count[i]
+                ));
             }
             if f.count > 0 && f.ty != ty[i] {
-                return Err(format!("frame {i}: type {:?} but needed as {:?}", f.ty, ty[i]));
+                return Err(format!(
+                    "frame {i}: type {:?} but needed as {:?}",
+                    f.ty, ty[i]
+                ));
             }
             if f.count == 0 && (f.ty != Type::None || f.pinned) {
                 return Err(format!("frame {i}: unreferenced but {f:?}"));
             }
             let is_table = matches!(f.ty, Type::Table(_)) && f.count > 0;
             if is_table != env.protected.borrow().contains(&self.frame_ipa(i)) {
-                return Err(format!("frame {i}: table {is_table} but stage-2 protection differs"));
+                return Err(format!(
+                    "frame {i}: table {is_table} but stage-2 protection differs"
+                ));
             }
         }
-        if env.protected.borrow().iter().any(|p| self.index(*p).is_none()) {
+        if env
+            .protected
+            .borrow()
+            .iter()
+            .any(|p| self.index(*p).is_none())
+        {
             return Err("a frame outside RAM is protected".into());
         }
         Ok(())

@@ -122,7 +122,11 @@ mod tests {
             })
         );
         assert_eq!(decode(blk, 0), Err(Errno::EINVAL), "no level-0 blocks");
-        assert_eq!(decode(blk, 3), Err(Errno::EINVAL), "0b01 is reserved at level 3");
+        assert_eq!(
+            decode(blk, 3),
+            Err(Errno::EINVAL),
+            "0b01 is reserved at level 3"
+        );
         assert_eq!(decode(0xdead_beef_0000_0000, 1), Ok(Desc::Invalid));
     }
 
@@ -135,7 +139,10 @@ mod tests {
         assert!(exec_ok(dev(d::RW_EL1), 0xfe), "PXN and UXN");
         assert!(!exec_ok(dev(d::UXN), 0xfe), "EL1 may execute");
         assert!(!exec_ok(dev(d::PXN), 0xfe), "EL0 may execute");
-        assert!(exec_ok(d::page(0x4000_0000, d::RX_EL1 | d::NORMAL), 0xfe), "Normal memory may be executable");
+        assert!(
+            exec_ok(d::page(0x4000_0000, d::RX_EL1 | d::NORMAL), 0xfe),
+            "Normal memory may be executable"
+        );
         assert!(!exec_ok(d::page(0x4000_0000, d::RX_EL1 | d::NORMAL), 0xff));
     }
 

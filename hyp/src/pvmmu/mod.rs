@@ -217,7 +217,12 @@ impl PvMmu {
 
     /// Takes a level-`level` table reference on the frame at `ipa`,
     /// validating it if it is the first.
-    fn get_table(&mut self, env: &(impl MmuEnv + ?Sized), ipa: u64, level: u8) -> Result<(), Errno> {
+    fn get_table(
+        &mut self,
+        env: &(impl MmuEnv + ?Sized),
+        ipa: u64,
+        level: u8,
+    ) -> Result<(), Errno> {
         let i = self.index(ipa).ok_or(Errno::EPERM)?;
         let f = self.frames[i];
         if f.count > 0 {
@@ -366,7 +371,12 @@ impl PvMmu {
 
     /// `MMU_NORMAL_PT_UPDATE`: writes `val` at `ptr` (command in bits 1:0),
     /// validating it if `ptr` lies in a validated table.
-    pub fn update(&mut self, env: &(impl MmuEnv + ?Sized), ptr: u64, val: u64) -> Result<(), Errno> {
+    pub fn update(
+        &mut self,
+        env: &(impl MmuEnv + ?Sized),
+        ptr: u64,
+        val: u64,
+    ) -> Result<(), Errno> {
         let r = self.update_one(env, ptr, val);
         if r.is_ok() {
             self.stats.updates += 1;
@@ -382,7 +392,11 @@ impl PvMmu {
     /// once; a request the fast path does not take (or refuses) is read
     /// again and goes through the general path, which decides on what it
     /// read (so that errors have one source).
-    pub fn update_batch<E: MmuEnv + ?Sized>(&mut self, env: &E, reqs: &[AtomicU64]) -> (usize, Result<(), Errno>) {
+    pub fn update_batch<E: MmuEnv + ?Sized>(
+        &mut self,
+        env: &E,
+        reqs: &[AtomicU64],
+    ) -> (usize, Result<(), Errno>) {
         let n = reqs.len() / 2;
         let mut done = 0;
         let mut r = Ok(());
@@ -400,7 +414,10 @@ impl PvMmu {
                     continue;
                 }
             }
-            let (ptr, val) = (reqs[2 * done].load(Relaxed), reqs[2 * done + 1].load(Relaxed));
+            let (ptr, val) = (
+                reqs[2 * done].load(Relaxed),
+                reqs[2 * done + 1].load(Relaxed),
+            );
             if let Err(e) = self.update_inner(env, ptr, val) {
                 r = self.refused(Err(e));
                 break;
@@ -412,7 +429,12 @@ impl PvMmu {
     }
 
     /// One update: the fast path if it takes it, else the general one.
-    fn update_one(&mut self, env: &(impl MmuEnv + ?Sized), ptr: u64, val: u64) -> Result<(), Errno> {
+    fn update_one(
+        &mut self,
+        env: &(impl MmuEnv + ?Sized),
+        ptr: u64,
+        val: u64,
+    ) -> Result<(), Errno> {
         if let Some((t, w)) = self.fast_table(env, ptr) {
             if self.fast_one(t, w, ptr, val) {
                 return Ok(());
@@ -425,7 +447,11 @@ impl PvMmu {
     /// guest-physical address and words, if the environment gives direct
     /// access to it.
     #[inline(always)]
-    fn fast_table<'e>(&self, env: &'e (impl MmuEnv + ?Sized), ptr: u64) -> Option<(u64, &'e Words)> {
+    fn fast_table<'e>(
+        &self,
+        env: &'e (impl MmuEnv + ?Sized),
+        ptr: u64,
+    ) -> Option<(u64, &'e Words)> {
         let i = self.index(ptr)?;
         if self.frames[i].ty != Type::Table(MAX_LEVEL) {
             return None;
@@ -480,7 +506,12 @@ impl PvMmu {
         true
     }
 
-    fn update_inner(&mut self, env: &(impl MmuEnv + ?Sized), ptr: u64, val: u64) -> Result<(), Errno> {
+    fn update_inner(
+        &mut self,
+        env: &(impl MmuEnv + ?Sized),
+        ptr: u64,
+        val: u64,
+    ) -> Result<(), Errno> {
         if ptr & hypercall_abi::mmu::MMU_CMD_MASK != hypercall_abi::mmu::MMU_NORMAL_PT_UPDATE {
             return Err(Errno::ENOSYS);
         }
@@ -513,7 +544,12 @@ impl PvMmu {
 
     /// A trapped direct store of `val` at `ipa` into a protected table:
     /// validated and done exactly like a one-entry update, and counted.
-    pub fn trapped_store(&mut self, env: &(impl MmuEnv + ?Sized), ipa: u64, val: u64) -> Result<(), Errno> {
+    pub fn trapped_store(
+        &mut self,
+        env: &(impl MmuEnv + ?Sized),
+        ipa: u64,
+        val: u64,
+    ) -> Result<(), Errno> {
         let r = if ipa % 8 != 0 {
             Err(Errno::EINVAL)
         } else {
@@ -530,7 +566,12 @@ impl PvMmu {
     /// one-entry update, all or nothing: if the second is refused the first
     /// is undone (restoring the old entry cannot fail: its references were
     /// held together with the new entry's a moment before).
-    pub fn trapped_pair(&mut self, env: &(impl MmuEnv + ?Sized), ipa: u64, vals: [u64; 2]) -> Result<(), Errno> {
+    pub fn trapped_pair(
+        &mut self,
+        env: &(impl MmuEnv + ?Sized),
+        ipa: u64,
+        vals: [u64; 2],
+    ) -> Result<(), Errno> {
         let r = self.trapped_pair_inner(env, ipa, vals);
         if r.is_ok() {
             self.stats.trapped += 2;
@@ -538,7 +579,12 @@ impl PvMmu {
         self.refused(r)
     }
 
-    fn trapped_pair_inner(&mut self, env: &(impl MmuEnv + ?Sized), ipa: u64, vals: [u64; 2]) -> Result<(), Errno> {
+    fn trapped_pair_inner(
+        &mut self,
+        env: &(impl MmuEnv + ?Sized),
+        ipa: u64,
+        vals: [u64; 2],
+    ) -> Result<(), Errno> {
         if ipa % 8 != 0 || ipa % PAGE > PAGE - 16 || self.index(ipa).is_none() {
             return Err(Errno::EINVAL);
         }
@@ -578,7 +624,12 @@ impl PvMmu {
         self.refused(r)
     }
 
-    fn pin_inner(&mut self, env: &(impl MmuEnv + ?Sized), ipa: u64, level: u8) -> Result<(), Errno> {
+    fn pin_inner(
+        &mut self,
+        env: &(impl MmuEnv + ?Sized),
+        ipa: u64,
+        level: u8,
+    ) -> Result<(), Errno> {
         if level > MAX_LEVEL {
             return Err(Errno::EINVAL);
         }

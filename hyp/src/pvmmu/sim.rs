@@ -28,7 +28,9 @@ impl SimEnv {
     pub fn new(base: u64, size: u64) -> Self {
         Self {
             base,
-            mem: (0..size / PAGE).map(|_| core::array::from_fn(|_| AtomicU64::new(0))).collect(),
+            mem: (0..size / PAGE)
+                .map(|_| core::array::from_fn(|_| AtomicU64::new(0)))
+                .collect(),
             protected: RefCell::default(),
             protect_calls: Cell::new(0),
             touched: RefCell::default(),

@@ -218,7 +218,10 @@ mod tests {
     #[test]
     fn tcr_rules() {
         assert!(tcr_ok(TCR_EL1_PV));
-        assert!(tcr_ok((TCR_EL1_PV & !(0x3f << 16)) | (1 << 23) | (25 << 16)), "TTBR1 off: T1SZ free");
+        assert!(
+            tcr_ok((TCR_EL1_PV & !(0x3f << 16)) | (1 << 23) | (25 << 16)),
+            "TTBR1 off: T1SZ free"
+        );
         assert!(!tcr_ok(0), "reset value");
         assert!(!tcr_ok((TCR_EL1_PV & !0x3f) | 25), "39-bit VAs");
         assert!(!tcr_ok(TCR_EL1_PV | 1 << 14), "64 KiB granule");
@@ -241,18 +244,46 @@ mod tests {
     #[test]
     fn sctlr_and_ttbr_rules() {
         let on = 0x30d0_0800 | 1 | 1 << 2 | 1 << 12;
-        assert_eq!(check(Reg::Sctlr, on, TCR_EL1_PV, [true, true]), Ok(Decision::Write));
-        assert_eq!(check(Reg::Sctlr, on, TCR_EL1_PV, [true, false]), Err(Errno::EINVAL));
-        assert_eq!(check(Reg::Sctlr, on, TCR_EL1_PV | 1 << 23, [true, false]), Ok(Decision::Write));
-        assert_eq!(check(Reg::Sctlr, on, 0, [true, true]), Err(Errno::EINVAL), "bad TCR");
-        assert_eq!(check(Reg::Sctlr, on & !4, TCR_EL1_PV, [true, true]), Err(Errno::EINVAL), "uncached");
-        assert_eq!(check(Reg::Sctlr, on | 1 << 25, TCR_EL1_PV, [true, true]), Err(Errno::EINVAL), "big-endian");
-        assert_eq!(check(Reg::Sctlr, 0x30d0_0800, 0, [false, false]), Ok(Decision::Write), "MMU off is always fine");
+        assert_eq!(
+            check(Reg::Sctlr, on, TCR_EL1_PV, [true, true]),
+            Ok(Decision::Write)
+        );
+        assert_eq!(
+            check(Reg::Sctlr, on, TCR_EL1_PV, [true, false]),
+            Err(Errno::EINVAL)
+        );
+        assert_eq!(
+            check(Reg::Sctlr, on, TCR_EL1_PV | 1 << 23, [true, false]),
+            Ok(Decision::Write)
+        );
+        assert_eq!(
+            check(Reg::Sctlr, on, 0, [true, true]),
+            Err(Errno::EINVAL),
+            "bad TCR"
+        );
+        assert_eq!(
+            check(Reg::Sctlr, on & !4, TCR_EL1_PV, [true, true]),
+            Err(Errno::EINVAL),
+            "uncached"
+        );
+        assert_eq!(
+            check(Reg::Sctlr, on | 1 << 25, TCR_EL1_PV, [true, true]),
+            Err(Errno::EINVAL),
+            "big-endian"
+        );
+        assert_eq!(
+            check(Reg::Sctlr, 0x30d0_0800, 0, [false, false]),
+            Ok(Decision::Write),
+            "MMU off is always fine"
+        );
         assert_eq!(
             check(Reg::Ttbr1, 5 << 48 | 0x4001_0000 | 1, 0, [false; 2]),
             Ok(Decision::Base(Ttbr::Ttbr1, 0x4001_0000))
         );
-        assert_eq!(check(Reg::Ttbr0, 0x4001_0008, 0, [false; 2]), Err(Errno::EINVAL));
+        assert_eq!(
+            check(Reg::Ttbr0, 0x4001_0008, 0, [false; 2]),
+            Err(Errno::EINVAL)
+        );
         assert_eq!(check(Reg::Tcr, 0, 0, [false; 2]), Err(Errno::EINVAL));
         assert_eq!(check(Reg::Mair, 0x44, 0, [false; 2]), Err(Errno::EINVAL));
         assert_eq!(check(Reg::Far, 0x1234, 0, [false; 2]), Ok(Decision::Write));

@@ -31,7 +31,14 @@ struct Mem {
     protected: std::collections::BTreeSet<u64>,
 }
 fn snapshot(m: &PvMmu, e: &SimEnv) -> (Vec<Frame>, Vec<[Option<u64>; 2]>, Mem) {
-    (m.frames.clone(), m.bases.clone(), Mem { words: e.words(), protected: e.protected() })
+    (
+        m.frames.clone(),
+        m.bases.clone(),
+        Mem {
+            words: e.words(),
+            protected: e.protected(),
+        },
+    )
 }
 
 /// Root in frame 0, L1 in 1, L2 in 2, L3 in 3, mapping VA 0 to frame 10
@@ -54,7 +61,11 @@ fn pinning_a_root_validates_the_tree_and_protects_it() {
     assert_eq!(count(&m, 1), (Type::Table(1), 1, false));
     assert_eq!(count(&m, 3), (Type::Table(3), 1, false));
     assert_eq!(count(&m, 10), (Type::Writable, 1, false));
-    assert_eq!(count(&m, 11), (Type::None, 0, false), "read-only maps hold no type");
+    assert_eq!(
+        count(&m, 11),
+        (Type::None, 0, false),
+        "read-only maps hold no type"
+    );
     assert_eq!(e.protected().len(), 4);
     assert_eq!(m.stats.validated, 4);
     m.audit(&e).unwrap();
@@ -77,7 +88,10 @@ fn a_table_is_never_mapped_writable() {
     assert_eq!(m.update(&e, fr(2) + 8, blk), Err(Errno::EPERM));
     // The other way round: a frame mapped writable cannot become a table.
     assert_eq!(m.pin(&e, fr(10), 3), Err(Errno::EPERM));
-    assert_eq!(m.update(&e, fr(2) + 16, d::table(fr(10))), Err(Errno::EPERM));
+    assert_eq!(
+        m.update(&e, fr(2) + 16, d::table(fr(10))),
+        Err(Errno::EPERM)
+    );
     m.audit(&e).unwrap();
 }
 
@@ -93,11 +107,19 @@ fn no_foreign_frames() {
     let crossing = d::block(B + RAM - (2 << 20) + (2 << 20), d::RO_EL1);
     assert_eq!(m.update(&e, fr(2) + 8, crossing), Err(Errno::EPERM));
     // Table entries and request addresses outside RAM.
-    assert_eq!(m.update(&e, fr(0) + 8, d::table(0x8000_0000)), Err(Errno::EPERM));
+    assert_eq!(
+        m.update(&e, fr(0) + 8, d::table(0x8000_0000)),
+        Err(Errno::EPERM)
+    );
     assert_eq!(m.update(&e, B + RAM, 0), Err(Errno::EPERM));
     assert_eq!(m.pin(&e, B - PAGE, 3), Err(Errno::EPERM));
     // A block wholly inside RAM is fine.
-    m.update(&e, fr(2) + 8, d::block(B + (2 << 20), d::RW_EL1 | d::NORMAL)).unwrap();
+    m.update(
+        &e,
+        fr(2) + 8,
+        d::block(B + (2 << 20), d::RW_EL1 | d::NORMAL),
+    )
+    .unwrap();
     assert_eq!(count(&m, 512), (Type::Writable, 1, false));
     assert_eq!(count(&m, 1023), (Type::Writable, 1, false));
     m.audit(&e).unwrap();
@@ -111,13 +133,22 @@ fn pages_granted_by_other_domains_may_be_mapped_but_not_as_tables() {
     let before = m.frames.clone();
     // A page of the grant window, read-write or read-only: accepted, no
     // frame of the domain's own is counted for it.
-    m.update(&e, fr(3) + 16, d::page(G, d::RW_EL1 | d::NORMAL)).unwrap();
-    m.update(&e, fr(3) + 24, d::page(G + GUEST_GRANT_MAP_SIZE - PAGE, d::RO_EL1 | d::NORMAL)).unwrap();
+    m.update(&e, fr(3) + 16, d::page(G, d::RW_EL1 | d::NORMAL))
+        .unwrap();
+    m.update(
+        &e,
+        fr(3) + 24,
+        d::page(G + GUEST_GRANT_MAP_SIZE - PAGE, d::RO_EL1 | d::NORMAL),
+    )
+    .unwrap();
     assert_eq!(m.frames, before);
     m.audit(&e).unwrap();
     // Not a table pointer, not a block, not past the window.
     assert_eq!(m.update(&e, fr(0) + 8, d::table(G)), Err(Errno::EPERM));
-    assert_eq!(m.update(&e, fr(2) + 8, d::block(G, d::RO_EL1 | d::NORMAL)), Err(Errno::EPERM));
+    assert_eq!(
+        m.update(&e, fr(2) + 8, d::block(G, d::RO_EL1 | d::NORMAL)),
+        Err(Errno::EPERM)
+    );
     let past = d::page(G + GUEST_GRANT_MAP_SIZE, d::RO_EL1 | d::NORMAL);
     assert_eq!(m.update(&e, fr(3) + 32, past), Err(Errno::EPERM));
     // Replacing and clearing them leaves the counts alone.
@@ -131,11 +162,31 @@ fn pages_granted_by_other_domains_may_be_mapped_but_not_as_tables() {
 fn malformed_requests() {
     let (mut m, e) = setup();
     tree(&mut m, &e);
-    assert_eq!(m.update(&e, fr(3) + 16, ro(12) | 1 << 52), Err(Errno::EINVAL), "contiguous");
-    assert_eq!(m.update(&e, fr(3) + 16, ro(12) | 1 << 5), Err(Errno::EINVAL), "NS");
-    assert_eq!(m.update(&e, fr(0) + 8, d::block(B, 0)), Err(Errno::EINVAL), "level-0 block");
-    assert_eq!(m.update(&e, fr(3) + 20, 0), Err(Errno::EINVAL), "misaligned");
-    assert_eq!(m.update(&e, fr(3) + 17, 0), Err(Errno::ENOSYS), "MMU_MACHPHYS_UPDATE");
+    assert_eq!(
+        m.update(&e, fr(3) + 16, ro(12) | 1 << 52),
+        Err(Errno::EINVAL),
+        "contiguous"
+    );
+    assert_eq!(
+        m.update(&e, fr(3) + 16, ro(12) | 1 << 5),
+        Err(Errno::EINVAL),
+        "NS"
+    );
+    assert_eq!(
+        m.update(&e, fr(0) + 8, d::block(B, 0)),
+        Err(Errno::EINVAL),
+        "level-0 block"
+    );
+    assert_eq!(
+        m.update(&e, fr(3) + 20, 0),
+        Err(Errno::EINVAL),
+        "misaligned"
+    );
+    assert_eq!(
+        m.update(&e, fr(3) + 17, 0),
+        Err(Errno::ENOSYS),
+        "MMU_MACHPHYS_UPDATE"
+    );
     assert_eq!(m.pin(&e, fr(20), 4), Err(Errno::EINVAL), "no level 4");
     assert_eq!(m.stats.refused, 6);
     m.audit(&e).unwrap();
@@ -146,14 +197,26 @@ fn pin_unpin_and_base_rules() {
     let (mut m, e) = setup();
     tree(&mut m, &e);
     assert_eq!(m.pin(&e, fr(0), 0), Err(Errno::EINVAL), "already pinned");
-    assert_eq!(m.pin(&e, fr(1), 2), Err(Errno::EPERM), "already a level-1 table");
+    assert_eq!(
+        m.pin(&e, fr(1), 2),
+        Err(Errno::EPERM),
+        "already a level-1 table"
+    );
     assert_eq!(m.unpin(&e, fr(1)), Err(Errno::EINVAL), "not pinned");
     // A base must be a pinned level-0 table.
     assert_eq!(m.set_base(&e, 0, Ttbr::Ttbr0, fr(1)), Err(Errno::EINVAL));
     assert_eq!(m.set_base(&e, 0, Ttbr::Ttbr0, fr(30)), Err(Errno::EINVAL));
-    assert_eq!(m.set_base(&e, 2, Ttbr::Ttbr0, fr(0)), Err(Errno::EINVAL), "no vCPU 2");
+    assert_eq!(
+        m.set_base(&e, 2, Ttbr::Ttbr0, fr(0)),
+        Err(Errno::EINVAL),
+        "no vCPU 2"
+    );
     m.pin(&e, fr(1), 1).unwrap();
-    assert_eq!(m.set_base(&e, 0, Ttbr::Ttbr0, fr(1)), Err(Errno::EINVAL), "pinned, but level 1");
+    assert_eq!(
+        m.set_base(&e, 0, Ttbr::Ttbr0, fr(1)),
+        Err(Errno::EINVAL),
+        "pinned, but level 1"
+    );
     m.set_base(&e, 1, Ttbr::Ttbr1, fr(0)).unwrap();
     assert_eq!(m.unpin(&e, fr(0)), Err(Errno::EBUSY), "a live base");
     assert!(m.is_root(fr(0)) && !m.is_root(fr(1)));
@@ -161,7 +224,11 @@ fn pin_unpin_and_base_rules() {
     e.write(fr(5), d::table(fr(1)));
     m.pin(&e, fr(5), 0).unwrap();
     m.set_base(&e, 1, Ttbr::Ttbr1, fr(5)).unwrap();
-    assert_eq!(count(&m, 1), (Type::Table(1), 3, true), "two roots and a pin");
+    assert_eq!(
+        count(&m, 1),
+        (Type::Table(1), 3, true),
+        "two roots and a pin"
+    );
     m.unpin(&e, fr(0)).unwrap();
     assert_eq!(count(&m, 0), (Type::None, 0, false));
     assert!(!e.protected().contains(&fr(0)));
@@ -200,7 +267,10 @@ fn a_failed_validation_changes_nothing() {
     let before = snapshot(&m, &e);
     assert_eq!(m.update(&e, fr(0) + 8, d::table(fr(20))), Err(Errno::EPERM));
     let after = snapshot(&m, &e);
-    assert_eq!((after.0, after.1, after.2.words, after.2.protected), (before.0, before.1, before.2.words, before.2.protected));
+    assert_eq!(
+        (after.0, after.1, after.2.words, after.2.protected),
+        (before.0, before.1, before.2.words, before.2.protected)
+    );
 }
 
 #[test]
@@ -233,7 +303,10 @@ fn trapped_stores_are_validated_and_counted() {
     assert_eq!(e.read(fr(3) + 16), ro(12));
     assert_eq!(m.trapped_store(&e, fr(3) + 24, rw(2)), Err(Errno::EPERM));
     assert_eq!(m.trapped_store(&e, fr(3) + 4, 0), Err(Errno::EINVAL));
-    assert_eq!((m.stats.trapped, m.stats.updates, m.stats.refused), (1, 0, 2));
+    assert_eq!(
+        (m.stats.trapped, m.stats.updates, m.stats.refused),
+        (1, 0, 2)
+    );
     m.audit(&e).unwrap();
 }
 
@@ -263,14 +336,23 @@ impl Val {
         match *self {
             Val::Invalid => 0,
             Val::Table(f) => d::table(fr(f)),
-            Val::Page(f, w) => if w { rw(f) } else { ro(f) },
+            Val::Page(f, w) => {
+                if w {
+                    rw(f)
+                } else {
+                    ro(f)
+                }
+            }
             Val::Block(k, w) => {
                 let at = [B + (2 << 20), B, B + RAM][k as usize];
                 d::block(at, if w { d::RW_EL1 } else { d::RO_EL1 } | d::NORMAL)
             }
             Val::Foreign(w) => d::page(B + RAM + PAGE, if w { d::RW_EL1 } else { d::RO_EL1 }),
             Val::Reserved(f) => rw(f) | 1 << 52,
-            Val::Device(f, x) => d::page(fr(f), d::AP_RO | d::AF | 1 << d::ATTR_SHIFT | if x { d::UXN } else { d::UXN | d::PXN }),
+            Val::Device(f, x) => d::page(
+                fr(f),
+                d::AP_RO | d::AF | 1 << d::ATTR_SHIFT | if x { d::UXN } else { d::UXN | d::PXN },
+            ),
         }
     }
 }
@@ -379,8 +461,16 @@ fn device_memory_and_mair_changes() {
     let (mut m, e) = setup();
     tree(&mut m, &e);
     let dev = |xn| d::page(fr(12), d::AP_RO | d::AF | 1 << d::ATTR_SHIFT | xn);
-    assert_eq!(m.update(&e, fr(3) + 16, dev(d::UXN)), Err(Errno::EINVAL), "EL1-executable Device");
-    assert_eq!(m.trapped_store(&e, fr(3) + 16, dev(d::PXN)), Err(Errno::EINVAL), "EL0-executable Device");
+    assert_eq!(
+        m.update(&e, fr(3) + 16, dev(d::UXN)),
+        Err(Errno::EINVAL),
+        "EL1-executable Device"
+    );
+    assert_eq!(
+        m.trapped_store(&e, fr(3) + 16, dev(d::PXN)),
+        Err(Errno::EINVAL),
+        "EL0-executable Device"
+    );
     m.update(&e, fr(3) + 16, dev(d::UXN | d::PXN)).unwrap();
     // Index 0 (the tree's pages, executable) may not become Device, nor
     // index 1 (mapped, execute-never) Normal... while tables exist.
@@ -404,10 +494,20 @@ fn a_refused_pair_changes_nothing() {
     let before = snapshot(&m, &e);
     // First entry fine (replaces the writable page), second a writable map
     // of a table: the first is undone, the writable count restored.
-    assert_eq!(m.trapped_pair(&e, fr(3), [ro(12), rw(2)]), Err(Errno::EPERM));
+    assert_eq!(
+        m.trapped_pair(&e, fr(3), [ro(12), rw(2)]),
+        Err(Errno::EPERM)
+    );
     let after = snapshot(&m, &e);
-    assert_eq!((after.0, after.2.words, after.2.protected), (before.0, before.2.words, before.2.protected));
-    assert_eq!(m.trapped_pair(&e, fr(3) + 4088, [0, 0]), Err(Errno::EINVAL), "crosses the page");
+    assert_eq!(
+        (after.0, after.2.words, after.2.protected),
+        (before.0, before.2.words, before.2.protected)
+    );
+    assert_eq!(
+        m.trapped_pair(&e, fr(3) + 4088, [0, 0]),
+        Err(Errno::EINVAL),
+        "crosses the page"
+    );
     m.trapped_pair(&e, fr(3) + 16, [ro(12), rw(13)]).unwrap();
     assert_eq!((e.read(fr(3) + 16), e.read(fr(3) + 24)), (ro(12), rw(13)));
     assert_eq!((m.stats.trapped, m.stats.refused), (2, 2));
@@ -415,7 +515,10 @@ fn a_refused_pair_changes_nothing() {
 }
 
 fn words(reqs: &[(u64, u64)]) -> Vec<core::sync::atomic::AtomicU64> {
-    reqs.iter().flat_map(|&(p, v)| [p, v]).map(core::sync::atomic::AtomicU64::new).collect()
+    reqs.iter()
+        .flat_map(|&(p, v)| [p, v])
+        .map(core::sync::atomic::AtomicU64::new)
+        .collect()
 }
 
 proptest! {
@@ -483,7 +586,16 @@ fn a_long_batch_of_page_updates() {
     let (mut m, e) = setup();
     tree(&mut m, &e);
     let reqs: Vec<(u64, u64)> = (0..1024u64)
-        .map(|i| (fr(3) + 8 * (i % 512), if i % 3 == 0 { rw(20 + i % 7) } else { ro(20 + i % 7) }))
+        .map(|i| {
+            (
+                fr(3) + 8 * (i % 512),
+                if i % 3 == 0 {
+                    rw(20 + i % 7)
+                } else {
+                    ro(20 + i % 7)
+                },
+            )
+        })
         .collect();
     assert_eq!(m.update_batch(&e, &words(&reqs)), (1024, Ok(())));
     assert_eq!(e.read(fr(3) + 8 * 511), reqs[1023].1);

@@ -111,17 +111,39 @@ pub fn decode_store(insn: u32) -> Result<Store, Errno> {
     let rn = ((insn >> 5) & 0x1f) as u8;
     let rt2 = ((insn >> 10) & 0x1f) as u8;
     let s = if insn & 0xffc0_0000 == 0xf900_0000 {
-        Store { rt: [rt, 31], pair: false, rn, imm: (((insn >> 10) & 0xfff) * 8) as i64, mode: Mode::Offset }
+        Store {
+            rt: [rt, 31],
+            pair: false,
+            rn,
+            imm: (((insn >> 10) & 0xfff) * 8) as i64,
+            mode: Mode::Offset,
+        }
     } else if insn & 0xffe0_0400 == 0xf800_0400 {
-        let mode = if insn & 0x800 != 0 { Mode::PreIndex } else { Mode::PostIndex };
-        Store { rt: [rt, 31], pair: false, rn, imm: sext((insn >> 12) & 0x1ff, 9), mode }
+        let mode = if insn & 0x800 != 0 {
+            Mode::PreIndex
+        } else {
+            Mode::PostIndex
+        };
+        Store {
+            rt: [rt, 31],
+            pair: false,
+            rn,
+            imm: sext((insn >> 12) & 0x1ff, 9),
+            mode,
+        }
     } else if matches!(insn & 0xffc0_0000, 0xa880_0000 | 0xa980_0000 | 0xa900_0000) {
         let mode = match insn & 0xffc0_0000 {
             0xa880_0000 => Mode::PostIndex,
             0xa980_0000 => Mode::PreIndex,
             _ => Mode::Offset,
         };
-        Store { rt: [rt, rt2], pair: true, rn, imm: sext((insn >> 15) & 0x7f, 7) * 8, mode }
+        Store {
+            rt: [rt, rt2],
+            pair: true,
+            rn,
+            imm: sext((insn >> 15) & 0x7f, 7) * 8,
+            mode,
+        }
     } else {
         return Err(Errno::EINVAL);
     };
@@ -155,12 +177,17 @@ mod tests {
     use super::*;
 
     /// `str x5, [..]` hitting a read-only stage-2 page at level 3.
-    const STR_X5: u64 = (0x24 << 26) | (1 << 25) | (1 << 24) | (3 << 22) | (5 << 16) | (1 << 15) | (1 << 6) | 0x0f;
+    const STR_X5: u64 =
+        (0x24 << 26) | (1 << 25) | (1 << 24) | (3 << 22) | (5 << 16) | (1 << 15) | (1 << 6) | 0x0f;
 
     #[test]
     fn emulable_stores() {
         assert_eq!(store_register(STR_X5, 0x4000_1008), Ok(5));
-        assert_eq!(store_register(STR_X5 | (31 << 16), 0x4000_1000), Ok(31), "str xzr");
+        assert_eq!(
+            store_register(STR_X5 | (31 << 16), 0x4000_1000),
+            Ok(31),
+            "str xzr"
+        );
     }
 
     #[test]
@@ -174,7 +201,11 @@ mod tests {
             (STR_X5 | (1 << 7), 0x4000_1000, "stage-1 walk"),
             (STR_X5 | (1 << 8), 0x4000_1000, "cache maintenance"),
             (STR_X5 & !0x3f | 0x07, 0x4000_1000, "translation fault"),
-            ((STR_X5 & !(0x3f << 26)) | (0x20 << 26), 0x4000_1000, "instruction abort"),
+            (
+                (STR_X5 & !(0x3f << 26)) | (0x20 << 26),
+                0x4000_1000,
+                "instruction abort",
+            ),
         ];
         for (esr, ipa, why) in bad {
             assert_eq!(store_register(esr, ipa), Err(Errno::EINVAL), "{why}");
@@ -185,24 +216,96 @@ mod tests {
     fn decodes_stores_with_pairs_and_writeback() {
         // Encodings as the assembler produces them.
         let cases = [
-            (0xf9000441u32, "str x1, [x2, #8]", [1, 31], false, 2, 8, Mode::Offset),
-            (0xf8008c41, "str x1, [x2, #8]!", [1, 31], false, 2, 8, Mode::PreIndex),
-            (0xf81f8441, "str x1, [x2], #-8", [1, 31], false, 2, -8, Mode::PostIndex),
-            (0xa9000c41, "stp x1, x3, [x2]", [1, 3], true, 2, 0, Mode::Offset),
-            (0xa9810c41, "stp x1, x3, [x2, #16]!", [1, 3], true, 2, 16, Mode::PreIndex),
-            (0xa8bf0c41, "stp x1, x3, [x2], #-16", [1, 3], true, 2, -16, Mode::PostIndex),
-            (0xa9007c5f, "stp xzr, xzr, [x2]", [31, 31], true, 2, 0, Mode::Offset),
+            (
+                0xf9000441u32,
+                "str x1, [x2, #8]",
+                [1, 31],
+                false,
+                2,
+                8,
+                Mode::Offset,
+            ),
+            (
+                0xf8008c41,
+                "str x1, [x2, #8]!",
+                [1, 31],
+                false,
+                2,
+                8,
+                Mode::PreIndex,
+            ),
+            (
+                0xf81f8441,
+                "str x1, [x2], #-8",
+                [1, 31],
+                false,
+                2,
+                -8,
+                Mode::PostIndex,
+            ),
+            (
+                0xa9000c41,
+                "stp x1, x3, [x2]",
+                [1, 3],
+                true,
+                2,
+                0,
+                Mode::Offset,
+            ),
+            (
+                0xa9810c41,
+                "stp x1, x3, [x2, #16]!",
+                [1, 3],
+                true,
+                2,
+                16,
+                Mode::PreIndex,
+            ),
+            (
+                0xa8bf0c41,
+                "stp x1, x3, [x2], #-16",
+                [1, 3],
+                true,
+                2,
+                -16,
+                Mode::PostIndex,
+            ),
+            (
+                0xa9007c5f,
+                "stp xzr, xzr, [x2]",
+                [31, 31],
+                true,
+                2,
+                0,
+                Mode::Offset,
+            ),
         ];
         for (insn, what, rt, pair, rn, imm, mode) in cases {
-            assert_eq!(decode_store(insn), Ok(Store { rt, pair, rn, imm, mode }), "{what}");
+            assert_eq!(
+                decode_store(insn),
+                Ok(Store {
+                    rt,
+                    pair,
+                    rn,
+                    imm,
+                    mode
+                }),
+                "{what}"
+            );
         }
         let s = decode_store(0xa8bf0c41).unwrap();
         assert_eq!(s.address(0x4000_1010), (0x4000_1010, Some(0x4000_1000)));
-        assert_eq!(decode_store(0xa9810c41).unwrap().address(0x1000), (0x1010, Some(0x1010)));
+        assert_eq!(
+            decode_store(0xa9810c41).unwrap().address(0x1000),
+            (0x1010, Some(0x1010))
+        );
         let refused = [
             (0xa90007e1u32, "stp x1, x1, [sp]"),
             (0xf9000be1, "str x1, [sp, #16]"),
-            (0xf8008c21, "str x1, [x1, #8]! (writeback into the stored register)"),
+            (
+                0xf8008c21,
+                "str x1, [x1, #8]! (writeback into the stored register)",
+            ),
             (0xa9810c42, "stp x2, x3, [x2, #16]! (likewise)"),
             (0xb9000441, "str w1, [x2, #4]"),
             (0x29000c41, "stp w1, w3, [x2]"),
@@ -216,12 +319,34 @@ mod tests {
 
     #[test]
     fn decoded_stores_stay_in_the_faulting_page() {
-        assert_eq!(store_ipa(0x4000_1ff0, 16, 0x4000_1ff8, 0x4000_1ff8), Ok(0x4000_1ff0));
-        assert_eq!(store_ipa(0x8000_1010, 16, 0x8000_1010, 0x4000_5010), Ok(0x4000_5010));
-        assert_eq!(store_ipa(0x4000_1ff8, 16, 0x4000_1ff8, 0x4000_1ff8), Err(Errno::EINVAL), "crosses a page");
-        assert_eq!(store_ipa(0x4000_2000, 8, 0x4000_1ff8, 0x4000_1ff8), Err(Errno::EINVAL), "another page");
-        assert_eq!(store_ipa(0x4000_1004, 8, 0x4000_1004, 0x4000_1004), Err(Errno::EINVAL), "misaligned");
-        assert_eq!(store_ipa(u64::MAX - 7, 16, u64::MAX, 0), Err(Errno::EINVAL), "wraps");
+        assert_eq!(
+            store_ipa(0x4000_1ff0, 16, 0x4000_1ff8, 0x4000_1ff8),
+            Ok(0x4000_1ff0)
+        );
+        assert_eq!(
+            store_ipa(0x8000_1010, 16, 0x8000_1010, 0x4000_5010),
+            Ok(0x4000_5010)
+        );
+        assert_eq!(
+            store_ipa(0x4000_1ff8, 16, 0x4000_1ff8, 0x4000_1ff8),
+            Err(Errno::EINVAL),
+            "crosses a page"
+        );
+        assert_eq!(
+            store_ipa(0x4000_2000, 8, 0x4000_1ff8, 0x4000_1ff8),
+            Err(Errno::EINVAL),
+            "another page"
+        );
+        assert_eq!(
+            store_ipa(0x4000_1004, 8, 0x4000_1004, 0x4000_1004),
+            Err(Errno::EINVAL),
+            "misaligned"
+        );
+        assert_eq!(
+            store_ipa(u64::MAX - 7, 16, u64::MAX, 0),
+            Err(Errno::EINVAL),
+            "wraps"
+        );
         let stp = (0x24 << 26) | (1 << 25) | (1 << 6) | 0x0f;
         assert!(needs_decode(stp));
         assert!(!needs_decode(STR_X5), "has a syndrome");
@@ -231,6 +356,9 @@ mod tests {
 
     #[test]
     fn ipa_from_hpfar() {
-        assert_eq!(fault_ipa(0x40_0010 << 4, 0xffff_0000_1234_5678), 0x4_0001_0678);
+        assert_eq!(
+            fault_ipa(0x40_0010 << 4, 0xffff_0000_1234_5678),
+            0x4_0001_0678
+        );
     }
 }

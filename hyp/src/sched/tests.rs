@@ -59,7 +59,9 @@ impl Sim {
         self.s.add_domain(dom, weight, cap).unwrap();
         for k in 0..nvcpus {
             let v = VcpuId::new(dom, k);
-            self.s.add_vcpu(v, (home + k as usize) % self.s.ncpus()).unwrap();
+            self.s
+                .add_vcpu(v, (home + k as usize) % self.s.ncpus())
+                .unwrap();
             self.work.insert(v, w);
             self.ran.insert(v, 0);
             if let Work::Burst { run, .. } = w {
@@ -191,7 +193,11 @@ impl Sim {
     }
 
     fn dom_time(&self, dom: u16) -> u64 {
-        self.ran.iter().filter(|(v, _)| v.dom == dom).map(|(_, t)| t).sum()
+        self.ran
+            .iter()
+            .filter(|(v, _)| v.dom == dom)
+            .map(|(_, t)| t)
+            .sum()
     }
 
     fn share(&self, dom: u16) -> f64 {
@@ -306,9 +312,17 @@ fn blocked_vcpus_do_not_run_and_wake_on_an_idle_cpu() {
     s.add_vcpu(b, 0).unwrap();
     // Added vCPUs are down.
     assert_eq!(s.pick(0, 0).next, None);
-    assert_eq!(s.pick(0, 0).run_until, u64::MAX, "idle with nothing queued sleeps");
+    assert_eq!(
+        s.pick(0, 0).run_until,
+        u64::MAX,
+        "idle with nothing queued sleeps"
+    );
     assert_eq!(s.wake(a, 0), Ok(Some(0)), "idle home CPU is kicked");
-    assert_eq!(s.wake(b, 0), Ok(Some(1)), "second wake goes to the other idle CPU");
+    assert_eq!(
+        s.wake(b, 0),
+        Ok(Some(1)),
+        "second wake goes to the other idle CPU"
+    );
     assert_eq!(s.pick(0, 0).next, Some(a));
     assert_eq!(s.pick(1, 0).next, Some(b));
     assert_eq!(s.block(a, 5), Ok(Some(0)));
@@ -427,7 +441,10 @@ fn bad_arguments_change_nothing() {
     assert_eq!(s.get_params(1), Ok((1, MAX_CAP)));
     let v = VcpuId::new(1, 0);
     assert_eq!(s.add_vcpu(v, 2), Err(SchedError::BadCpu));
-    assert_eq!(s.add_vcpu(VcpuId::new(3, 0), 0), Err(SchedError::NoSuchDomain));
+    assert_eq!(
+        s.add_vcpu(VcpuId::new(3, 0), 0),
+        Err(SchedError::NoSuchDomain)
+    );
     s.add_vcpu(v, 1).unwrap();
     assert_eq!(s.add_vcpu(v, 0), Err(SchedError::Exists));
     assert_eq!(s.set_affinity(v, Some(2)), Err(SchedError::BadCpu));
@@ -484,7 +501,17 @@ fn interactive_vcpus_get_the_cpu_quickly() {
     let mut sim = Sim::new(1);
     sim.domain(1, 256, 0, 1, 0, Work::Spin);
     sim.domain(2, 256, 0, 1, 0, Work::Spin);
-    sim.domain(3, 256, 0, 1, 0, Work::Burst { run: MS / 2, sleep: 9 * MS });
+    sim.domain(
+        3,
+        256,
+        0,
+        1,
+        0,
+        Work::Burst {
+            run: MS / 2,
+            sleep: 9 * MS,
+        },
+    );
     sim.run(3_000 * MS);
     // It wants 5% and gets all of it.
     assert_close(sim.share(3), 0.5 / 9.5, 0.05, "interactive domain");
@@ -505,7 +532,11 @@ fn water_fill(ncpus: usize, doms: &[(u16, u16, u16)]) -> Vec<f64> {
         }
     };
     loop {
-        let left = ncpus as f64 - (0..doms.len()).filter(|&k| done[k]).map(|k| share[k]).sum::<f64>();
+        let left = ncpus as f64
+            - (0..doms.len())
+                .filter(|&k| done[k])
+                .map(|k| share[k])
+                .sum::<f64>();
         let wsum: f64 = (0..doms.len())
             .filter(|&k| !done[k])
             .map(|k| doms[k].0 as f64 * doms[k].2 as f64)

@@ -295,7 +295,10 @@ pub(crate) use ring_entry_by_bytes;
 impl RingEntry for BlkifRequest {
     const WORDS: usize = BLKIF_REQUEST_BYTES / 4;
     fn write(&self, slot: &mut SlotWriter<'_>) {
-        slot.put(0, self.operation as u32 | (self.nr_segments as u32) << 8 | (self.handle as u32) << 16);
+        slot.put(
+            0,
+            self.operation as u32 | (self.nr_segments as u32) << 8 | (self.handle as u32) << 16,
+        );
         slot.put(1, 0);
         slot.put_u64(2, self.id);
         slot.put_u64(4, self.sector_number);
@@ -314,7 +317,11 @@ impl RingEntry for BlkifRequest {
             sector_number: slot.get_u64(4),
             seg: core::array::from_fn(|i| {
                 let w = slot.get(7 + 2 * i);
-                BlkifSegment { gref: slot.get(6 + 2 * i), first_sect: w as u8, last_sect: (w >> 8) as u8 }
+                BlkifSegment {
+                    gref: slot.get(6 + 2 * i),
+                    first_sect: w as u8,
+                    last_sect: (w >> 8) as u8,
+                }
             }),
         }
     }
@@ -329,6 +336,10 @@ impl RingEntry for BlkifResponse {
     }
     fn read(slot: &SlotReader<'_>) -> Self {
         let w2 = slot.get(2);
-        BlkifResponse { id: slot.get_u64(0), operation: w2 as u8, status: (w2 >> 16) as u16 as i16 }
+        BlkifResponse {
+            id: slot.get_u64(0),
+            operation: w2 as u8,
+            status: (w2 >> 16) as u16 as i16,
+        }
     }
 }

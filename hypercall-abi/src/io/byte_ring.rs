@@ -45,8 +45,16 @@ impl<'a> ByteRing<'a> {
     /// The ring over `buf` (length a power of two; a zero-length or
     /// non-power-of-two buffer is used up to its largest power of two).
     pub fn new(buf: &'a [AtomicU8], cons: &'a AtomicU32, prod: &'a AtomicU32) -> Self {
-        let n = if buf.is_empty() { 0 } else { 1usize << (usize::BITS - 1 - buf.len().leading_zeros()) };
-        ByteRing { buf: &buf[..n], cons, prod }
+        let n = if buf.is_empty() {
+            0
+        } else {
+            1usize << (usize::BITS - 1 - buf.len().leading_zeros())
+        };
+        ByteRing {
+            buf: &buf[..n],
+            cons,
+            prod,
+        }
     }
 
     fn len(&self) -> u32 {
@@ -83,7 +91,8 @@ impl<'a> ByteRing<'a> {
             self.buf[at as usize].store(b, Ordering::Relaxed);
         }
         fence(Ordering::Release);
-        self.prod.store(prod.wrapping_add(n as u32), Ordering::Release);
+        self.prod
+            .store(prod.wrapping_add(n as u32), Ordering::Release);
         Ok(n)
     }
 

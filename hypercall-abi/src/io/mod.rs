@@ -89,7 +89,10 @@ pub enum CodecError {
 
 pub(crate) fn need(buf_len: usize, need: usize) -> Result<(), CodecError> {
     if buf_len < need {
-        Err(CodecError::Short { need, have: buf_len })
+        Err(CodecError::Short {
+            need,
+            have: buf_len,
+        })
     } else {
         Ok(())
     }

@@ -37,7 +37,12 @@ fn layouts_match_xen() {
 fn encoded_bytes_are_the_c_layout() {
     let mut r = BlkifRequest::new(BLKIF_OP_WRITE, 0x1122_3344_5566_7788, 0x99);
     r.handle = 0xabcd;
-    r.push_segment(BlkifSegment { gref: 0x0102_0304, first_sect: 2, last_sect: 5 }).unwrap();
+    r.push_segment(BlkifSegment {
+        gref: 0x0102_0304,
+        first_sect: 2,
+        last_sect: 5,
+    })
+    .unwrap();
     let mut b = [0xffu8; BLKIF_REQUEST_BYTES];
     r.encode(&mut b).unwrap();
     assert_eq!(&b[..8], &[1, 1, 0xcd, 0xab, 0, 0, 0, 0]);
@@ -45,7 +50,11 @@ fn encoded_bytes_are_the_c_layout() {
     assert_eq!(&b[16..24], &0x99u64.to_le_bytes());
     assert_eq!(&b[24..32], &[4, 3, 2, 1, 2, 5, 0, 0]);
     assert!(b[32..].iter().all(|&x| x == 0), "unused segments are zero");
-    let rsp = BlkifResponse { id: 5, operation: 1, status: BLKIF_RSP_ERROR };
+    let rsp = BlkifResponse {
+        id: 5,
+        operation: 1,
+        status: BLKIF_RSP_ERROR,
+    };
     let mut b = [0u8; 16];
     rsp.encode(&mut b).unwrap();
     assert_eq!(b, [5, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0xff, 0xff, 0, 0, 0, 0]);
@@ -57,17 +66,44 @@ fn ring_capacities() {
     assert_eq!(NET_TX_RING_SIZE, 256);
     assert_eq!(NET_RX_RING_SIZE, 256);
     let page = SharedRing::new();
-    assert_eq!(FrontRing::<BlkifRequest, BlkifResponse>::init(&page).unwrap().size(), 32);
-    assert_eq!(FrontRing::<NetifTxRequest, NetifTxResponse>::init(&page).unwrap().size(), 256);
-    assert_eq!(FrontRing::<NetifRxRequest, NetifRxResponse>::init(&page).unwrap().size(), 256);
+    assert_eq!(
+        FrontRing::<BlkifRequest, BlkifResponse>::init(&page)
+            .unwrap()
+            .size(),
+        32
+    );
+    assert_eq!(
+        FrontRing::<NetifTxRequest, NetifTxResponse>::init(&page)
+            .unwrap()
+            .size(),
+        256
+    );
+    assert_eq!(
+        FrontRing::<NetifRxRequest, NetifRxResponse>::init(&page)
+            .unwrap()
+            .size(),
+        256
+    );
 }
 
 #[test]
 fn short_buffers_are_refused() {
     let r = BlkifRequest::default();
-    assert_eq!(r.encode(&mut [0; 111]), Err(CodecError::Short { need: 112, have: 111 }));
-    assert_eq!(BlkifRequest::decode(&[0; 5]), Err(CodecError::Short { need: 112, have: 5 }));
-    assert_eq!(BlkifResponse::decode(&[0; 15]).unwrap_err(), CodecError::Short { need: 16, have: 15 });
+    assert_eq!(
+        r.encode(&mut [0; 111]),
+        Err(CodecError::Short {
+            need: 112,
+            have: 111
+        })
+    );
+    assert_eq!(
+        BlkifRequest::decode(&[0; 5]),
+        Err(CodecError::Short { need: 112, have: 5 })
+    );
+    assert_eq!(
+        BlkifResponse::decode(&[0; 15]).unwrap_err(),
+        CodecError::Short { need: 16, have: 15 }
+    );
     assert!(NetifTxRequest::decode(&[0; 11]).is_err());
     assert!(NetifRxResponse::decode(&[0; 7]).is_err());
     assert!(XsdSockmsg::decode(&[0; 15]).is_err());
@@ -77,17 +113,49 @@ fn short_buffers_are_refused() {
 fn twelfth_segment_refused_and_segments_clamped() {
     let mut r = BlkifRequest::new(BLKIF_OP_READ, 1, 0);
     for i in 0..11 {
-        r.push_segment(BlkifSegment { gref: i, first_sect: 0, last_sect: 7 }).unwrap();
+        r.push_segment(BlkifSegment {
+            gref: i,
+            first_sect: 0,
+            last_sect: 7,
+        })
+        .unwrap();
     }
     let before = r;
-    assert_eq!(r.push_segment(BlkifSegment::default()), Err(CodecError::TooLarge));
+    assert_eq!(
+        r.push_segment(BlkifSegment::default()),
+        Err(CodecError::TooLarge)
+    );
     assert_eq!(r, before);
     assert_eq!(r.total_bytes(), 11 * 4096);
     r.nr_segments = 200; // as a hostile front end may write
     assert_eq!(r.segments().len(), 11);
-    assert_eq!(BlkifSegment { gref: 0, first_sect: 3, last_sect: 2 }.sectors(), None);
-    assert_eq!(BlkifSegment { gref: 0, first_sect: 0, last_sect: 8 }.sectors(), None);
-    assert_eq!(BlkifSegment { gref: 0, first_sect: 7, last_sect: 7 }.sectors(), Some(1));
+    assert_eq!(
+        BlkifSegment {
+            gref: 0,
+            first_sect: 3,
+            last_sect: 2
+        }
+        .sectors(),
+        None
+    );
+    assert_eq!(
+        BlkifSegment {
+            gref: 0,
+            first_sect: 0,
+            last_sect: 8
+        }
+        .sectors(),
+        None
+    );
+    assert_eq!(
+        BlkifSegment {
+            gref: 0,
+            first_sect: 7,
+            last_sect: 7
+        }
+        .sectors(),
+        Some(1)
+    );
 }
 
 #[test]
@@ -115,8 +183,14 @@ fn xenbus_states_are_xens_numbers() {
 
 #[test]
 fn xs_numbers_and_errors() {
-    assert_eq!((XS_DIRECTORY, XS_READ, XS_WATCH, XS_TRANSACTION_END), (1, 2, 4, 7));
-    assert_eq!((XS_WRITE, XS_RM, XS_WATCH_EVENT, XS_ERROR, XS_RESET_WATCHES), (11, 13, 15, 16, 21));
+    assert_eq!(
+        (XS_DIRECTORY, XS_READ, XS_WATCH, XS_TRANSACTION_END),
+        (1, 2, 4, 7)
+    );
+    assert_eq!(
+        (XS_WRITE, XS_RM, XS_WATCH_EVENT, XS_ERROR, XS_RESET_WATCHES),
+        (11, 13, 15, 16, 21)
+    );
     for name in ["EINVAL", "EACCES", "ENOENT", "EAGAIN", "E2BIG", "EQUOTA"] {
         assert_eq!(XsError::from_name(name).unwrap().name(), name);
     }
@@ -138,7 +212,11 @@ fn byte_ring_refuses_corrupt_indices_and_wraps() {
     assert_eq!(ring.read(&mut all), Ok(16));
     assert_eq!(&all[..16], b"456789abcdefghij");
     // A hostile peer moves prod too far ahead: refused, nothing changes.
-    prod.store(cons.load(core::sync::atomic::Ordering::Relaxed).wrapping_add(17), core::sync::atomic::Ordering::Relaxed);
+    prod.store(
+        cons.load(core::sync::atomic::Ordering::Relaxed)
+            .wrapping_add(17),
+        core::sync::atomic::Ordering::Relaxed,
+    );
     let c = cons.load(core::sync::atomic::Ordering::Relaxed);
     assert!(ring.read(&mut all).is_err());
     assert!(ring.write(b"z").is_err());
@@ -158,13 +236,34 @@ fn store_page_rings_are_independent() {
 }
 
 fn seg() -> impl Strategy<Value = BlkifSegment> {
-    (any::<u32>(), any::<u8>(), any::<u8>()).prop_map(|(gref, first_sect, last_sect)| BlkifSegment { gref, first_sect, last_sect })
+    (any::<u32>(), any::<u8>(), any::<u8>()).prop_map(|(gref, first_sect, last_sect)| {
+        BlkifSegment {
+            gref,
+            first_sect,
+            last_sect,
+        }
+    })
 }
 
 fn blk_req() -> impl Strategy<Value = BlkifRequest> {
-    (any::<u8>(), any::<u8>(), any::<u16>(), any::<u64>(), any::<u64>(), proptest::array::uniform11(seg())).prop_map(
-        |(operation, nr_segments, handle, id, sector_number, seg)| BlkifRequest { operation, nr_segments, handle, id, sector_number, seg },
+    (
+        any::<u8>(),
+        any::<u8>(),
+        any::<u16>(),
+        any::<u64>(),
+        any::<u64>(),
+        proptest::array::uniform11(seg()),
     )
+        .prop_map(
+            |(operation, nr_segments, handle, id, sector_number, seg)| BlkifRequest {
+                operation,
+                nr_segments,
+                handle,
+                id,
+                sector_number,
+                seg,
+            },
+        )
 }
 
 /// N raw words of a slot (to look at what an entry's `write` stored, or

@@ -64,7 +64,11 @@ impl XenbusState {
     /// Parses a `state` value (decimal, surrounding whitespace and a
     /// trailing NUL allowed).
     pub fn parse(s: &str) -> Option<XenbusState> {
-        s.trim_end_matches('\0').trim().parse().ok().and_then(Self::from_u32)
+        s.trim_end_matches('\0')
+            .trim()
+            .parse()
+            .ok()
+            .and_then(Self::from_u32)
     }
 
     /// The decimal text written to the store (`"4"` for `Connected`).

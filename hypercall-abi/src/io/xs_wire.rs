@@ -181,7 +181,10 @@ const XS_ERRORS: [(XsError, &str); 17] = [
 impl XsError {
     /// The name sent on the wire (without the NUL).
     pub fn name(self) -> &'static str {
-        XS_ERRORS.iter().find(|(e, _)| *e == self).map_or("EINVAL", |(_, n)| n)
+        XS_ERRORS
+            .iter()
+            .find(|(e, _)| *e == self)
+            .map_or("EINVAL", |(_, n)| n)
     }
     /// The error a name stands for.
     pub fn from_name(name: &str) -> Option<XsError> {

@@ -24,7 +24,11 @@ impl<M: Copy> GrantCache<M> {
 
     /// An empty cache keeping at most `capacity` mappings.
     pub fn new(capacity: usize) -> Self {
-        GrantCache { slots: Vec::new(), len: 0, capacity }
+        GrantCache {
+            slots: Vec::new(),
+            len: 0,
+            capacity,
+        }
     }
 
     /// The mapping of `gref`, if cached.
@@ -93,7 +97,10 @@ mod tests {
         assert_eq!(c.insert(u32::MAX, 'd'), Err('d'));
         assert_eq!(c.insert(0, 'e'), Ok(()));
         assert_eq!(c.insert(7, 'f'), Err('f'), "full");
-        assert_eq!((c.get(5), c.get(0), c.get(7), c.get(u32::MAX)), (Some('a'), Some('e'), None, None));
+        assert_eq!(
+            (c.get(5), c.get(0), c.get(7), c.get(u32::MAX)),
+            (Some('a'), Some('e'), None, None)
+        );
         assert_eq!(c.remove(5), Some('a'));
         assert_eq!(c.remove(5), None);
         assert_eq!(c.insert(7, 'f'), Ok(()));

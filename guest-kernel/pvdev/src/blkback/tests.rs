@@ -13,7 +13,12 @@ fn page(fill: u8) -> [u8; 4096] {
 fn req(op: u8, id: u64, sector: u64, segs: &[(u32, u8, u8)]) -> BlkifRequest {
     let mut r = BlkifRequest::new(op, id, sector);
     for &(gref, first_sect, last_sect) in segs {
-        r.push_segment(BlkifSegment { gref, first_sect, last_sect }).unwrap();
+        r.push_segment(BlkifSegment {
+            gref,
+            first_sect,
+            last_sect,
+        })
+        .unwrap();
     }
     r
 }
@@ -27,18 +32,38 @@ fn malformed_requests_are_refused_without_touching_anything() {
         (req(9, 1, 0, &[(1, 0, 7)]), BLKIF_RSP_ERROR),
         (req(BLKIF_OP_DISCARD, 2, 0, &[]), BLKIF_RSP_EOPNOTSUPP),
         (req(BLKIF_OP_READ, 3, 0, &[]), BLKIF_RSP_ERROR),
-        (BlkifRequest { nr_segments: 12, ..req(BLKIF_OP_WRITE, 4, 0, &[(1, 0, 7)]) }, BLKIF_RSP_ERROR),
+        (
+            BlkifRequest {
+                nr_segments: 12,
+                ..req(BLKIF_OP_WRITE, 4, 0, &[(1, 0, 7)])
+            },
+            BLKIF_RSP_ERROR,
+        ),
         (req(BLKIF_OP_WRITE, 5, 0, &[(1, 4, 3)]), BLKIF_RSP_ERROR),
         (req(BLKIF_OP_WRITE, 6, 0, &[(1, 0, 8)]), BLKIF_RSP_ERROR),
         (req(BLKIF_OP_WRITE, 7, 93, &[(1, 0, 7)]), BLKIF_RSP_ERROR),
-        (req(BLKIF_OP_READ, 8, u64::MAX - 2, &[(1, 0, 7)]), BLKIF_RSP_ERROR),
+        (
+            req(BLKIF_OP_READ, 8, u64::MAX - 2, &[(1, 0, 7)]),
+            BLKIF_RSP_ERROR,
+        ),
     ];
     for (r, want) in cases {
         let rsp = back.execute(&r, &mut g);
-        assert_eq!((rsp.id, rsp.operation, rsp.status), (r.id, r.operation, want), "{r:?}");
+        assert_eq!(
+            (rsp.id, rsp.operation, rsp.status),
+            (r.id, r.operation, want),
+            "{r:?}"
+        );
     }
-    assert!(back.disk().bytes().iter().all(|&b| b == 0), "disk untouched");
-    assert_eq!(g.page(1).unwrap(), &page(1)[..], "front end's page untouched");
+    assert!(
+        back.disk().bytes().iter().all(|&b| b == 0),
+        "disk untouched"
+    );
+    assert_eq!(
+        g.page(1).unwrap(),
+        &page(1)[..],
+        "front end's page untouched"
+    );
     assert_eq!(back.stats.refused, 8);
     // The largest legal request right at the end of the disk passes.
     let r = req(BLKIF_OP_WRITE, 9, 92, &[(1, 0, 7)]);
@@ -47,16 +72,47 @@ fn malformed_requests_are_refused_without_touching_anything() {
 
 #[test]
 fn validate_names_the_problem() {
-    assert_eq!(validate(&req(7, 0, 0, &[]), 10, false), Err(Refusal::BadOperation(7)));
-    assert_eq!(validate(&req(BLKIF_OP_INDIRECT, 0, 0, &[]), 10, false), Err(Refusal::Unsupported(6)));
-    assert_eq!(validate(&req(BLKIF_OP_WRITE, 0, 0, &[]), 10, false), Err(Refusal::BadSegmentCount(0)));
-    assert_eq!(validate(&req(BLKIF_OP_READ, 0, 0, &[(1, 0, 0), (1, 9, 9)]), 10, false), Err(Refusal::BadSegment(1)));
-    assert_eq!(validate(&req(BLKIF_OP_WRITE, 0, 0, &[(1, 0, 0)]), 10, true), Err(Refusal::ReadOnly));
-    assert_eq!(validate(&req(BLKIF_OP_READ, 0, 0, &[(1, 0, 0)]), 10, true), Ok(1));
-    assert_eq!(validate(&req(BLKIF_OP_FLUSH_DISKCACHE, 0, 0, &[]), 10, true), Ok(0));
+    assert_eq!(
+        validate(&req(7, 0, 0, &[]), 10, false),
+        Err(Refusal::BadOperation(7))
+    );
+    assert_eq!(
+        validate(&req(BLKIF_OP_INDIRECT, 0, 0, &[]), 10, false),
+        Err(Refusal::Unsupported(6))
+    );
+    assert_eq!(
+        validate(&req(BLKIF_OP_WRITE, 0, 0, &[]), 10, false),
+        Err(Refusal::BadSegmentCount(0))
+    );
+    assert_eq!(
+        validate(
+            &req(BLKIF_OP_READ, 0, 0, &[(1, 0, 0), (1, 9, 9)]),
+            10,
+            false
+        ),
+        Err(Refusal::BadSegment(1))
+    );
+    assert_eq!(
+        validate(&req(BLKIF_OP_WRITE, 0, 0, &[(1, 0, 0)]), 10, true),
+        Err(Refusal::ReadOnly)
+    );
+    assert_eq!(
+        validate(&req(BLKIF_OP_READ, 0, 0, &[(1, 0, 0)]), 10, true),
+        Ok(1)
+    );
+    assert_eq!(
+        validate(&req(BLKIF_OP_FLUSH_DISKCACHE, 0, 0, &[]), 10, true),
+        Ok(0)
+    );
     let eleven: alloc::vec::Vec<(u32, u8, u8)> = (0..11).map(|i| (i, 0, 7)).collect();
-    assert_eq!(validate(&req(BLKIF_OP_READ, 0, 0, &eleven), 88, false), Ok(88));
-    assert_eq!(validate(&req(BLKIF_OP_READ, 0, 1, &eleven), 88, false), Err(Refusal::OutOfRange));
+    assert_eq!(
+        validate(&req(BLKIF_OP_READ, 0, 0, &eleven), 88, false),
+        Ok(88)
+    );
+    assert_eq!(
+        validate(&req(BLKIF_OP_READ, 0, 1, &eleven), 88, false),
+        Err(Refusal::OutOfRange)
+    );
 }
 
 #[test]
@@ -141,7 +197,10 @@ fn barrier_and_flush_ordering() {
     }
     assert_eq!(
         back.disk().1,
-        ["write 0", "flush", "write 8", "flush", "write 16", "flush", "write 24", "flush", "flush", "flush"]
+        [
+            "write 0", "flush", "write 8", "flush", "write 16", "flush", "write 24", "flush",
+            "flush", "flush"
+        ]
     );
 }
 
@@ -221,7 +280,11 @@ fn pattern_disk_reads_its_pattern() {
     let mut back = BlkBack::new(RamDisk::with_pattern(16, |i| (i * 7 % 251) as u8));
     let mut g = MemGrants::default();
     g.grant(3, page(0));
-    assert_eq!(back.execute(&req(BLKIF_OP_READ, 1, 8, &[(3, 0, 7)]), &mut g).status, BLKIF_RSP_OKAY);
+    assert_eq!(
+        back.execute(&req(BLKIF_OP_READ, 1, 8, &[(3, 0, 7)]), &mut g)
+            .status,
+        BLKIF_RSP_OKAY
+    );
     let want: alloc::vec::Vec<u8> = (4096..8192u64).map(|i| (i * 7 % 251) as u8).collect();
     assert_eq!(g.page(3).unwrap(), &want[..]);
 }
@@ -260,12 +323,21 @@ fn the_disk_outlives_its_back_end() {
     let mut back = BlkBack::new(RamDisk::new(16));
     let mut g = MemGrants::default();
     g.grant(3, page(7));
-    assert_eq!(back.execute(&req(BLKIF_OP_WRITE, 1, 8, &[(3, 0, 7)]), &mut g).status, BLKIF_RSP_OKAY);
+    assert_eq!(
+        back.execute(&req(BLKIF_OP_WRITE, 1, 8, &[(3, 0, 7)]), &mut g)
+            .status,
+        BLKIF_RSP_OKAY
+    );
     let disk = back.into_disk();
     assert_eq!(&disk.bytes()[8 * 512..16 * 512], &page(7)[..]);
     // A new back end on the same disk reads what the first one wrote.
     let mut again = BlkBack::new(disk);
     g.grant(4, [0; 4096]);
-    assert_eq!(again.execute(&req(BLKIF_OP_READ, 2, 8, &[(4, 0, 7)]), &mut g).status, BLKIF_RSP_OKAY);
+    assert_eq!(
+        again
+            .execute(&req(BLKIF_OP_READ, 2, 8, &[(4, 0, 7)]), &mut g)
+            .status,
+        BLKIF_RSP_OKAY
+    );
     assert_eq!(g.page(4).unwrap(), &page(7)[..]);
 }

@@ -71,7 +71,11 @@ impl VifTx {
     /// Takes the next tx request off the ring; when it ends a packet,
     /// copies the packet out of the granted pages and returns the
     /// responses (and the frame).
-    pub fn push(&mut self, req: &NetifTxRequest, grants: &mut impl GrantAccess) -> Option<TxOutcome> {
+    pub fn push(
+        &mut self,
+        req: &NetifTxRequest,
+        grants: &mut impl GrantAccess,
+    ) -> Option<TxOutcome> {
         let packet = self.chain.push(req)?;
         let copied = match packet.result {
             Err(e) => Err(VifError::Request(e)),
@@ -91,16 +95,32 @@ impl VifTx {
                 r.map(|_| frame)
             }
         };
-        let status = if copied.is_ok() { NETIF_RSP_OKAY } else { NETIF_RSP_ERROR };
-        let responses = packet.ids.iter().map(|&id| NetifTxResponse { id, status }).collect();
+        let status = if copied.is_ok() {
+            NETIF_RSP_OKAY
+        } else {
+            NETIF_RSP_ERROR
+        };
+        let responses = packet
+            .ids
+            .iter()
+            .map(|&id| NetifTxResponse { id, status })
+            .collect();
         match copied {
             Ok(frame) => {
                 self.packets += 1;
-                Some(TxOutcome { responses, frame: Some(frame), error: None })
+                Some(TxOutcome {
+                    responses,
+                    frame: Some(frame),
+                    error: None,
+                })
             }
             Err(e) => {
                 self.errors += 1;
-                Some(TxOutcome { responses, frame: None, error: Some(e) })
+                Some(TxOutcome {
+                    responses,
+                    frame: None,
+                    error: Some(e),
+                })
             }
         }
     }
@@ -109,10 +129,20 @@ impl VifTx {
 /// Copies `frame` into the page the front end posted with `req` and
 /// returns the response: the length, or `NETIF_RSP_ERROR` when the frame
 /// cannot be delivered (bad length, or a grant the back end cannot write).
-pub fn deliver(req: &NetifRxRequest, frame: &[u8], grants: &mut impl GrantAccess) -> NetifRxResponse {
+pub fn deliver(
+    req: &NetifRxRequest,
+    frame: &[u8],
+    grants: &mut impl GrantAccess,
+) -> NetifRxResponse {
     let len = frame.len();
-    let ok = (ETH_HEADER..=ETH_FRAME_MAX).contains(&len) && grants.write(req.gref, 0, frame).is_ok();
-    NetifRxResponse { id: req.id, offset: 0, flags: 0, status: if ok { len as i16 } else { NETIF_RSP_ERROR } }
+    let ok =
+        (ETH_HEADER..=ETH_FRAME_MAX).contains(&len) && grants.write(req.gref, 0, frame).is_ok();
+    NetifRxResponse {
+        id: req.id,
+        offset: 0,
+        flags: 0,
+        status: if ok { len as i16 } else { NETIF_RSP_ERROR },
+    }
 }
 
 /// Frames waiting for a vif to post receive pages; the oldest is dropped
@@ -128,7 +158,11 @@ pub struct RxQueue {
 impl RxQueue {
     /// At most `capacity` (at least 1) frames.
     pub fn new(capacity: usize) -> Self {
-        RxQueue { frames: VecDeque::new(), capacity: capacity.max(1), dropped: 0 }
+        RxQueue {
+            frames: VecDeque::new(),
+            capacity: capacity.max(1),
+            dropped: 0,
+        }
     }
     /// Queues a frame.
     pub fn push(&mut self, f: Vec<u8>) {
@@ -159,14 +193,22 @@ mod tests {
     use proptest::prelude::*;
 
     fn req(gref: u32, offset: u16, size: u16, id: u16, more: bool) -> NetifTxRequest {
-        NetifTxRequest { gref, offset, flags: if more { NETTXF_MORE_DATA } else { 0 }, id, size }
+        NetifTxRequest {
+            gref,
+            offset,
+            flags: if more { NETTXF_MORE_DATA } else { 0 },
+            id,
+            size,
+        }
     }
 
     fn grants() -> MemGrants {
         let mut g = MemGrants::default();
         for r in 1..4u32 {
             let mut p = [0u8; 4096];
-            p.iter_mut().enumerate().for_each(|(i, b)| *b = (i as u32 * r) as u8);
+            p.iter_mut()
+                .enumerate()
+                .for_each(|(i, b)| *b = (i as u32 * r) as u8);
             g.grant(r, p);
         }
         g.grant_readonly(5, [0; 4096]);
@@ -184,7 +226,10 @@ mod tests {
         assert_eq!(&f[..204], &g.page(1).unwrap()[100..304]);
         assert_eq!(&f[204..], &g.page(2).unwrap()[4000..4096]);
         assert!(out.responses.iter().all(|r| r.status == NETIF_RSP_OKAY));
-        assert_eq!(out.responses.iter().map(|r| r.id).collect::<Vec<_>>(), [7, 8]);
+        assert_eq!(
+            out.responses.iter().map(|r| r.id).collect::<Vec<_>>(),
+            [7, 8]
+        );
     }
 
     #[test]
@@ -192,20 +237,41 @@ mod tests {
         let mut g = grants();
         let mut tx = VifTx::new();
         let cases = [
-            (req(1, 4090, 60, 1, false), VifError::Request(TxError::CrossesPage)),
-            (req(1, 0, 9000, 2, false), VifError::Request(TxError::BadSize)),
+            (
+                req(1, 4090, 60, 1, false),
+                VifError::Request(TxError::CrossesPage),
+            ),
+            (
+                req(1, 0, 9000, 2, false),
+                VifError::Request(TxError::BadSize),
+            ),
             (req(1, 0, 4, 3, false), VifError::Request(TxError::BadSize)),
-            (req(99, 0, 60, 4, false), VifError::Grant(GrantError { gref: 99 })),
+            (
+                req(99, 0, 60, 4, false),
+                VifError::Grant(GrantError { gref: 99 }),
+            ),
         ];
         for (r, e) in cases {
             let out = tx.push(&r, &mut g).unwrap();
             assert_eq!((out.frame, out.error), (None, Some(e)));
-            assert_eq!(out.responses, [NetifTxResponse { id: r.id, status: NETIF_RSP_ERROR }]);
+            assert_eq!(
+                out.responses,
+                [NetifTxResponse {
+                    id: r.id,
+                    status: NETIF_RSP_ERROR
+                }]
+            );
         }
         // A chain whose second fragment uses a foreign grant: every slot errs.
         assert_eq!(tx.push(&req(1, 0, 100, 10, true), &mut g), None);
         let out = tx.push(&req(42, 0, 40, 11, false), &mut g).unwrap();
-        assert_eq!(out.responses.iter().map(|r| (r.id, r.status)).collect::<Vec<_>>(), [(10, NETIF_RSP_ERROR), (11, NETIF_RSP_ERROR)]);
+        assert_eq!(
+            out.responses
+                .iter()
+                .map(|r| (r.id, r.status))
+                .collect::<Vec<_>>(),
+            [(10, NETIF_RSP_ERROR), (11, NETIF_RSP_ERROR)]
+        );
         let ok = tx.push(&req(3, 0, 60, 12, false), &mut g).unwrap();
         assert!(ok.frame.is_some());
         assert_eq!((tx.packets, tx.errors), (1, 5));
@@ -215,11 +281,25 @@ mod tests {
     fn rx_delivery() {
         let mut g = grants();
         let frame = [0xabu8; 100];
-        assert_eq!(deliver(&NetifRxRequest { id: 3, gref: 2 }, &frame, &mut g).status, 100);
+        assert_eq!(
+            deliver(&NetifRxRequest { id: 3, gref: 2 }, &frame, &mut g).status,
+            100
+        );
         assert_eq!(&g.page(2).unwrap()[..100], &frame);
-        assert_eq!(deliver(&NetifRxRequest { id: 4, gref: 5 }, &frame, &mut g).status, NETIF_RSP_ERROR, "read-only grant");
-        assert_eq!(deliver(&NetifRxRequest { id: 5, gref: 66 }, &frame, &mut g).status, NETIF_RSP_ERROR, "never granted");
-        assert_eq!(deliver(&NetifRxRequest { id: 6, gref: 2 }, &[0; 10], &mut g).status, NETIF_RSP_ERROR);
+        assert_eq!(
+            deliver(&NetifRxRequest { id: 4, gref: 5 }, &frame, &mut g).status,
+            NETIF_RSP_ERROR,
+            "read-only grant"
+        );
+        assert_eq!(
+            deliver(&NetifRxRequest { id: 5, gref: 66 }, &frame, &mut g).status,
+            NETIF_RSP_ERROR,
+            "never granted"
+        );
+        assert_eq!(
+            deliver(&NetifRxRequest { id: 6, gref: 2 }, &[0; 10], &mut g).status,
+            NETIF_RSP_ERROR
+        );
         let mut q = RxQueue::new(2);
         (0..5u8).for_each(|i| q.push(vec![i]));
         assert_eq!((q.len(), q.dropped, q.pop()), (2, 3, Some(vec![3])));

@@ -33,19 +33,31 @@ pub fn vif_mac(guest: DomId, n: u32) -> Mac {
 
 /// `aa:bb:cc:dd:ee:ff`.
 pub fn format_mac(m: &Mac) -> String {
-    format!("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5])
+    format!(
+        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+        m[0], m[1], m[2], m[3], m[4], m[5]
+    )
 }
 
 /// The directories of vif `n` of `guest` served by `drv` (front end's,
 /// back end's).
 pub fn vif_paths(drv: DomId, guest: DomId, n: u32) -> VbdPaths {
-    VbdPaths { front: format!("/local/domain/{guest}/device/vif/{n}"), back: format!("/local/domain/{drv}/backend/vif/{guest}/{n}") }
+    VbdPaths {
+        front: format!("/local/domain/{guest}/device/vif/{n}"),
+        back: format!("/local/domain/{drv}/backend/vif/{guest}/{n}"),
+    }
 }
 
 /// Writes every entry of a new vif (states `Initialising`) with the
 /// permissions (the guest owns its side, the driver domain the other;
 /// each may read the other's); `drv` must be privileged in the store.
-pub fn create_vif(store: &mut Store, drv: DomId, guest: DomId, n: u32, mac: &Mac) -> Result<VbdPaths, XsError> {
+pub fn create_vif(
+    store: &mut Store,
+    drv: DomId,
+    guest: DomId,
+    n: u32,
+    mac: &Mac,
+) -> Result<VbdPaths, XsError> {
     for d in [drv, guest] {
         if !store.is_introduced(d) {
             store.introduce(d)?;
@@ -70,21 +82,53 @@ pub fn create_vif(store: &mut Store, drv: DomId, guest: DomId, n: u32, mac: &Mac
         (keys::FEATURE_RX_COPY, "1".into()),
         ("state", init.into()),
     ];
-    let front_perms = [Perm { dom: guest, access: 0 }, Perm { dom: drv, access: PERM_READ }];
-    let back_perms = [Perm { dom: drv, access: 0 }, Perm { dom: guest, access: PERM_READ }];
-    for (dir, kv, perms) in [(&p.front, &front[..], &front_perms), (&p.back, &back[..], &back_perms)] {
+    let front_perms = [
+        Perm {
+            dom: guest,
+            access: 0,
+        },
+        Perm {
+            dom: drv,
+            access: PERM_READ,
+        },
+    ];
+    let back_perms = [
+        Perm {
+            dom: drv,
+            access: 0,
+        },
+        Perm {
+            dom: guest,
+            access: PERM_READ,
+        },
+    ];
+    for (dir, kv, perms) in [
+        (&p.front, &front[..], &front_perms),
+        (&p.back, &back[..], &back_perms),
+    ] {
         for (k, v) in kv {
             store.write(drv, 0, &format!("{dir}/{k}"), v.as_bytes())?;
         }
-        for k in store.paths().into_iter().filter(|k| k == dir || k.starts_with(&format!("{dir}/"))) {
+        for k in store
+            .paths()
+            .into_iter()
+            .filter(|k| k == dir || k.starts_with(&format!("{dir}/")))
+        {
             store.set_perms(drv, 0, &k, perms)?;
         }
     }
     // The guest must be able to read the way to its back end's directory.
-    for anc in [format!("/local/domain/{drv}/backend"), format!("/local/domain/{drv}/backend/vif"), format!("/local/domain/{drv}/backend/vif/{guest}")] {
+    for anc in [
+        format!("/local/domain/{drv}/backend"),
+        format!("/local/domain/{drv}/backend/vif"),
+        format!("/local/domain/{drv}/backend/vif/{guest}"),
+    ] {
         let mut perms = store.get_perms(drv, 0, &anc)?;
         if !perms.iter().skip(1).any(|q| q.dom == guest) {
-            perms.push(Perm { dom: guest, access: PERM_READ });
+            perms.push(Perm {
+                dom: guest,
+                access: PERM_READ,
+            });
             store.set_perms(drv, 0, &anc, &perms)?;
         }
     }
@@ -107,16 +151,29 @@ pub struct VifDetails {
     pub event_channel: u32,
 }
 
-fn read_num(store: &mut Store, drv: DomId, dir: &str, key: &'static str) -> Result<u32, DetailsError> {
-    let v = store.read(drv, 0, &format!("{dir}/{key}")).map_err(|_| DetailsError::Missing(key))?;
+fn read_num(
+    store: &mut Store,
+    drv: DomId,
+    dir: &str,
+    key: &'static str,
+) -> Result<u32, DetailsError> {
+    let v = store
+        .read(drv, 0, &format!("{dir}/{key}"))
+        .map_err(|_| DetailsError::Missing(key))?;
     let s = core::str::from_utf8(&v).map_err(|_| DetailsError::Bad(key))?;
-    s.trim_end_matches('\0').parse().map_err(|_| DetailsError::Bad(key))
+    s.trim_end_matches('\0')
+        .parse()
+        .map_err(|_| DetailsError::Bad(key))
 }
 
 /// Reads and checks `tx-ring-ref`, `rx-ring-ref`, `event-channel` (not 0)
 /// and `request-rx-copy` (must be 1: this back end only copies into
 /// posted pages, it never flips pages).
-pub fn read_vif_details(store: &mut Store, drv: DomId, front: &str) -> Result<VifDetails, DetailsError> {
+pub fn read_vif_details(
+    store: &mut Store,
+    drv: DomId,
+    front: &str,
+) -> Result<VifDetails, DetailsError> {
     let tx_ring_ref = read_num(store, drv, front, keys::TX_RING_REF)?;
     let rx_ring_ref = read_num(store, drv, front, keys::RX_RING_REF)?;
     let event_channel = read_num(store, drv, front, keys::EVENT_CHANNEL)?;
@@ -129,7 +186,11 @@ pub fn read_vif_details(store: &mut Store, drv: DomId, front: &str) -> Result<Vi
     if tx_ring_ref == rx_ring_ref {
         return Err(DetailsError::Bad(keys::RX_RING_REF));
     }
-    Ok(VifDetails { tx_ring_ref, rx_ring_ref, event_channel })
+    Ok(VifDetails {
+        tx_ring_ref,
+        rx_ring_ref,
+        event_channel,
+    })
 }
 
 #[cfg(test)]
@@ -153,43 +214,93 @@ mod tests {
         let (mut s, p) = setup();
         assert_eq!(p.front, "/local/domain/4/device/vif/0");
         assert_eq!(p.back, "/local/domain/1/backend/vif/4/0");
-        assert_eq!(s.read(4, 0, "device/vif/0/backend").unwrap(), p.back.as_bytes());
+        assert_eq!(
+            s.read(4, 0, "device/vif/0/backend").unwrap(),
+            p.back.as_bytes()
+        );
         assert_eq!(s.read(4, 0, "device/vif/0/backend-id").unwrap(), b"1");
-        assert_eq!(s.read(4, 0, &format!("{}/mac", p.back)).unwrap(), b"00:16:3e:00:00:04");
-        assert_eq!(s.read(4, 0, &format!("{}/feature-rx-copy", p.back)).unwrap(), b"1");
+        assert_eq!(
+            s.read(4, 0, &format!("{}/mac", p.back)).unwrap(),
+            b"00:16:3e:00:00:04"
+        );
+        assert_eq!(
+            s.read(4, 0, &format!("{}/feature-rx-copy", p.back))
+                .unwrap(),
+            b"1"
+        );
         assert_eq!(s.read(4, 0, &format!("{}/state", p.back)).unwrap(), b"1");
         assert!(s.directory(4, 0, "/local/domain/1/backend/vif/4").is_ok());
         s.write(4, 0, "device/vif/0/tx-ring-ref", b"9").unwrap();
-        assert_eq!(s.write(4, 0, &format!("{}/mac", p.back), b"00:16:3e:00:00:05"), Err(XsError::EACCES));
+        assert_eq!(
+            s.write(4, 0, &format!("{}/mac", p.back), b"00:16:3e:00:00:05"),
+            Err(XsError::EACCES)
+        );
         s.introduce(5).unwrap();
-        assert_eq!(s.read(5, 0, &format!("{}/mac", p.back)), Err(XsError::EACCES));
-        assert_eq!(s.read(5, 0, &format!("{}/tx-ring-ref", p.front)), Err(XsError::EACCES));
+        assert_eq!(
+            s.read(5, 0, &format!("{}/mac", p.back)),
+            Err(XsError::EACCES)
+        );
+        assert_eq!(
+            s.read(5, 0, &format!("{}/tx-ring-ref", p.front)),
+            Err(XsError::EACCES)
+        );
         remove_vifs(&mut s, 1, 4);
         crate::devices::remove_domain(&mut s, 1, 4);
-        assert!(s.paths().iter().all(|k| !k.contains("/4/") && !k.ends_with("/4")));
+        assert!(s
+            .paths()
+            .iter()
+            .all(|k| !k.contains("/4/") && !k.ends_with("/4")));
     }
 
     #[test]
     fn details_are_checked_and_the_handshake_runs() {
         let (mut s, p) = setup();
         let mut link = BackendLink::start(&mut s, 1, p.clone()).unwrap();
-        let w = |s: &mut Store, k: &str, v: &str| s.write(4, 0, &format!("device/vif/0/{k}"), v.as_bytes()).unwrap();
-        assert_eq!(read_vif_details(&mut s, 1, &p.front), Err(DetailsError::Missing("tx-ring-ref")));
+        let w = |s: &mut Store, k: &str, v: &str| {
+            s.write(4, 0, &format!("device/vif/0/{k}"), v.as_bytes())
+                .unwrap()
+        };
+        assert_eq!(
+            read_vif_details(&mut s, 1, &p.front),
+            Err(DetailsError::Missing("tx-ring-ref"))
+        );
         w(&mut s, "tx-ring-ref", "8");
         w(&mut s, "rx-ring-ref", "8");
         w(&mut s, "event-channel", "3");
-        assert_eq!(read_vif_details(&mut s, 1, &p.front), Err(DetailsError::Missing("request-rx-copy")));
+        assert_eq!(
+            read_vif_details(&mut s, 1, &p.front),
+            Err(DetailsError::Missing("request-rx-copy"))
+        );
         w(&mut s, "request-rx-copy", "0");
-        assert_eq!(read_vif_details(&mut s, 1, &p.front), Err(DetailsError::Bad("request-rx-copy")));
+        assert_eq!(
+            read_vif_details(&mut s, 1, &p.front),
+            Err(DetailsError::Bad("request-rx-copy"))
+        );
         w(&mut s, "request-rx-copy", "1");
-        assert_eq!(read_vif_details(&mut s, 1, &p.front), Err(DetailsError::Bad("rx-ring-ref")));
+        assert_eq!(
+            read_vif_details(&mut s, 1, &p.front),
+            Err(DetailsError::Bad("rx-ring-ref"))
+        );
         w(&mut s, "rx-ring-ref", "9");
         w(&mut s, "event-channel", "0");
-        assert_eq!(read_vif_details(&mut s, 1, &p.front), Err(DetailsError::Bad("event-channel")));
+        assert_eq!(
+            read_vif_details(&mut s, 1, &p.front),
+            Err(DetailsError::Bad("event-channel"))
+        );
         w(&mut s, "event-channel", "x3");
-        assert_eq!(read_vif_details(&mut s, 1, &p.front), Err(DetailsError::Bad("event-channel")));
+        assert_eq!(
+            read_vif_details(&mut s, 1, &p.front),
+            Err(DetailsError::Bad("event-channel"))
+        );
         w(&mut s, "event-channel", "3");
-        assert_eq!(read_vif_details(&mut s, 1, &p.front), Ok(VifDetails { tx_ring_ref: 8, rx_ring_ref: 9, event_channel: 3 }));
+        assert_eq!(
+            read_vif_details(&mut s, 1, &p.front),
+            Ok(VifDetails {
+                tx_ring_ref: 8,
+                rx_ring_ref: 9,
+                event_channel: 3
+            })
+        );
         w(&mut s, "state", "3");
         assert_eq!(link.poll(&mut s, 1), Action::Connect);
         link.connected(&mut s, 1);

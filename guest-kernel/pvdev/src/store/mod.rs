@@ -52,9 +52,9 @@
 //! ```
 
 pub mod path;
-pub mod wire;
 #[cfg(test)]
 mod tests;
+pub mod wire;
 
 use crate::DomId;
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -62,7 +62,9 @@ use alloc::string::{String, ToString};
 use alloc::vec;
 use alloc::vec::Vec;
 pub use hypercall_abi::io::xs_wire::XsError;
-use hypercall_abi::io::xs_wire::{XENSTORE_ABS_PATH_MAX, XENSTORE_PAYLOAD_MAX, XENSTORE_REL_PATH_MAX};
+use hypercall_abi::io::xs_wire::{
+    XENSTORE_ABS_PATH_MAX, XENSTORE_PAYLOAD_MAX, XENSTORE_REL_PATH_MAX,
+};
 
 /// Read access.
 pub const PERM_READ: u8 = 1;
@@ -181,7 +183,11 @@ pub struct Store {
 }
 
 fn children(tree: &Tree, p: &str) -> Vec<String> {
-    let prefix = if p == "/" { String::from("/") } else { alloc::format!("{p}/") };
+    let prefix = if p == "/" {
+        String::from("/")
+    } else {
+        alloc::format!("{p}/")
+    };
     tree.range(prefix.clone()..)
         .take_while(|(k, _)| k.starts_with(prefix.as_str()))
         .filter_map(|(k, _)| {
@@ -192,7 +198,10 @@ fn children(tree: &Tree, p: &str) -> Vec<String> {
 }
 
 fn subtree(tree: &Tree, p: &str) -> Vec<String> {
-    tree.keys().filter(|k| path::is_under(k, p)).cloned().collect()
+    tree.keys()
+        .filter(|k| path::is_under(k, p))
+        .cloned()
+        .collect()
 }
 
 impl Store {
@@ -203,7 +212,11 @@ impl Store {
         for p in ["/", "/local", "/local/domain"] {
             tree.insert(
                 p.to_string(),
-                Node { value: Vec::new(), perms: vec![Perm { dom: 0, access: 0 }], generation: 1 },
+                Node {
+                    value: Vec::new(),
+                    perms: vec![Perm { dom: 0, access: 0 }],
+                    generation: 1,
+                },
             );
         }
         Store {
@@ -241,11 +254,16 @@ impl Store {
         if self.is_privileged(dom) {
             return true;
         }
-        let Some(first) = perms.first() else { return false };
+        let Some(first) = perms.first() else {
+            return false;
+        };
         if first.dom == dom {
             return true;
         }
-        let access = perms[1..].iter().find(|p| p.dom == dom).map_or(first.access, |p| p.access);
+        let access = perms[1..]
+            .iter()
+            .find(|p| p.dom == dom)
+            .map_or(first.access, |p| p.access);
         access & want == want
     }
 
@@ -253,10 +271,20 @@ impl Store {
     /// `/local/domain/<dom>` owned by it, and fires `@introduceDomain`.
     pub fn introduce(&mut self, dom: DomId) -> Result<(), XsError> {
         let home = path::domain_path(dom);
-        let node = Node { value: Vec::new(), perms: vec![Perm { dom, access: 0 }], generation: 0 };
+        let node = Node {
+            value: Vec::new(),
+            perms: vec![Perm { dom, access: 0 }],
+            generation: 0,
+        };
         self.generation += 1;
         let g = self.generation;
-        self.tree.insert(home.clone(), Node { generation: g, ..node });
+        self.tree.insert(
+            home.clone(),
+            Node {
+                generation: g,
+                ..node
+            },
+        );
         self.introduced.insert(dom);
         self.fire(&home, None);
         self.fire_special("@introduceDomain");
@@ -309,14 +337,23 @@ impl Store {
 
     /// Runs `f` on the tree of `tx` (0: the store itself), recording
     /// accessed paths for conflict detection.
-    fn view<R>(&mut self, dom: DomId, tx: u32, touched: &[String], f: impl FnOnce(&Store, &mut Tree) -> R) -> Result<R, XsError> {
+    fn view<R>(
+        &mut self,
+        dom: DomId,
+        tx: u32,
+        touched: &[String],
+        f: impl FnOnce(&Store, &mut Tree) -> R,
+    ) -> Result<R, XsError> {
         if tx == 0 {
             let mut tree = core::mem::take(&mut self.tree);
             let r = f(self, &mut tree);
             self.tree = tree;
             return Ok(r);
         }
-        let mut t = self.tree_for(dom, tx)?.map(|t| core::mem::take(&mut t.tree)).unwrap_or_default();
+        let mut t = self
+            .tree_for(dom, tx)?
+            .map(|t| core::mem::take(&mut t.tree))
+            .unwrap_or_default();
         for p in touched {
             let g = t.get(p).map(|n| n.generation);
             if let Some(tr) = self.transactions.get_mut(&tx) {
@@ -367,13 +404,21 @@ impl Store {
     }
 
     fn owned(&self, tree: &Tree, dom: DomId) -> usize {
-        tree.values().filter(|n| n.perms.first().map(|p| p.dom) == Some(dom)).count()
+        tree.values()
+            .filter(|n| n.perms.first().map(|p| p.dom) == Some(dom))
+            .count()
     }
 
     /// Creates `p` and missing ancestors in `t` (checking write access on
     /// the nearest existing ancestor and the creator's quota); returns the
     /// created paths, top first. Nothing changes on error.
-    fn create(&self, dom: DomId, t: &mut Tree, p: &str, generation: u64) -> Result<Vec<String>, XsError> {
+    fn create(
+        &self,
+        dom: DomId,
+        t: &mut Tree,
+        p: &str,
+        generation: u64,
+    ) -> Result<Vec<String>, XsError> {
         let mut missing = Vec::new();
         let mut cur = p;
         let anc = loop {
@@ -397,7 +442,14 @@ impl Store {
         }
         missing.reverse();
         for m in &missing {
-            t.insert(m.clone(), Node { value: Vec::new(), perms: perms.clone(), generation });
+            t.insert(
+                m.clone(),
+                Node {
+                    value: Vec::new(),
+                    perms: perms.clone(),
+                    generation,
+                },
+            );
         }
         Ok(missing)
     }
@@ -434,21 +486,28 @@ impl Store {
             return Err(XsError::E2BIG);
         }
         let g = self.bump(tx);
-        let changed = self.view(dom, tx, core::slice::from_ref(&p), |s, t| -> Result<Vec<String>, XsError> {
-            let mut changed = match t.get(&p) {
-                Some(n) if !s.allowed(dom, &n.perms, PERM_WRITE) => return Err(XsError::EACCES),
-                Some(_) => Vec::new(),
-                None => s.create(dom, t, &p, g)?,
-            };
-            if let Some(n) = t.get_mut(&p) {
-                n.value = value.to_vec();
-                n.generation = g;
-            }
-            if changed.last() != Some(&p) {
-                changed.push(p.clone());
-            }
-            Ok(changed)
-        })??;
+        let changed = self.view(
+            dom,
+            tx,
+            core::slice::from_ref(&p),
+            |s, t| -> Result<Vec<String>, XsError> {
+                let mut changed = match t.get(&p) {
+                    Some(n) if !s.allowed(dom, &n.perms, PERM_WRITE) => {
+                        return Err(XsError::EACCES)
+                    }
+                    Some(_) => Vec::new(),
+                    None => s.create(dom, t, &p, g)?,
+                };
+                if let Some(n) = t.get_mut(&p) {
+                    n.value = value.to_vec();
+                    n.generation = g;
+                }
+                if changed.last() != Some(&p) {
+                    changed.push(p.clone());
+                }
+                Ok(changed)
+            },
+        )??;
         let changed: Vec<(String, u64)> = changed.into_iter().map(|p| (p, 0)).collect();
         self.changed(tx, &changed);
         Ok(())
@@ -481,7 +540,10 @@ impl Store {
                 return Err(XsError::EACCES);
             }
             let sub = subtree(t, &p);
-            let nodes: Vec<(String, Node)> = sub.iter().filter_map(|k| t.remove(k).map(|n| (k.clone(), n))).collect();
+            let nodes: Vec<(String, Node)> = sub
+                .iter()
+                .filter_map(|k| t.remove(k).map(|n| (k.clone(), n)))
+                .collect();
             Ok(nodes)
         })??;
         if tx == 0 {
@@ -491,7 +553,10 @@ impl Store {
                 self.fire(k, Some(&n.perms));
             }
         } else {
-            let paths: Vec<(String, u64)> = removed.into_iter().map(|(k, n)| (k, n.generation)).collect();
+            let paths: Vec<(String, u64)> = removed
+                .into_iter()
+                .map(|(k, n)| (k, n.generation))
+                .collect();
             self.changed(tx, &paths);
         }
         Ok(())
@@ -499,7 +564,13 @@ impl Store {
 
     /// `XS_SET_PERMS`: replaces the permissions of `p` (at least one
     /// entry; an unprivileged domain cannot give the node away).
-    pub fn set_perms(&mut self, dom: DomId, tx: u32, p: &str, perms: &[Perm]) -> Result<(), XsError> {
+    pub fn set_perms(
+        &mut self,
+        dom: DomId,
+        tx: u32,
+        p: &str,
+        perms: &[Perm],
+    ) -> Result<(), XsError> {
         let p = self.canonical(dom, p)?;
         if perms.is_empty() || perms.len() > 64 {
             return Err(XsError::EINVAL);
@@ -529,15 +600,33 @@ impl Store {
         if token.len() > self.limits.abs_path_max {
             return Err(XsError::EINVAL);
         }
-        if self.watches.iter().any(|w| w.dom == dom && w.path == canon && w.token == token) {
+        if self
+            .watches
+            .iter()
+            .any(|w| w.dom == dom && w.path == canon && w.token == token)
+        {
             return Err(XsError::EEXIST);
         }
-        if !self.is_privileged(dom) && self.watches.iter().filter(|w| w.dom == dom).count() >= self.limits.watches_per_domain {
+        if !self.is_privileged(dom)
+            && self.watches.iter().filter(|w| w.dom == dom).count()
+                >= self.limits.watches_per_domain
+        {
             return Err(XsError::E2BIG);
         }
         let relative = !p.starts_with('/') && !p.starts_with('@');
-        self.watches.push(Watch { dom, path: canon, token: token.to_string(), relative });
-        self.push_event(dom, WatchEvent { path: p.to_string(), token: token.to_string() });
+        self.watches.push(Watch {
+            dom,
+            path: canon,
+            token: token.to_string(),
+            relative,
+        });
+        self.push_event(
+            dom,
+            WatchEvent {
+                path: p.to_string(),
+                token: token.to_string(),
+            },
+        );
         Ok(())
     }
 
@@ -545,7 +634,8 @@ impl Store {
     pub fn unwatch(&mut self, dom: DomId, p: &str, token: &str) -> Result<(), XsError> {
         let canon = path::watch_path(dom, p, &self.limits)?;
         let before = self.watches.len();
-        self.watches.retain(|w| !(w.dom == dom && w.path == canon && w.token == token));
+        self.watches
+            .retain(|w| !(w.dom == dom && w.path == canon && w.token == token));
         if self.watches.len() == before {
             return Err(XsError::ENOENT);
         }
@@ -575,14 +665,26 @@ impl Store {
     fn fire(&mut self, p: &str, perms: Option<&[Perm]>) {
         let perms: Vec<Perm> = match perms {
             Some(pp) => pp.to_vec(),
-            None => self.tree.get(p).map(|n| n.perms.clone()).unwrap_or_default(),
+            None => self
+                .tree
+                .get(p)
+                .map(|n| n.perms.clone())
+                .unwrap_or_default(),
         };
         let hits: Vec<(DomId, WatchEvent)> = self
             .watches
             .iter()
             .filter(|w| !w.path.starts_with('@') && path::is_under(p, &w.path))
             .filter(|w| self.allowed(w.dom, &perms, PERM_READ))
-            .map(|w| (w.dom, WatchEvent { path: path::for_watcher(p, w.dom, w.relative), token: w.token.clone() }))
+            .map(|w| {
+                (
+                    w.dom,
+                    WatchEvent {
+                        path: path::for_watcher(p, w.dom, w.relative),
+                        token: w.token.clone(),
+                    },
+                )
+            })
             .collect();
         for (d, e) in hits {
             self.push_event(d, e);
@@ -594,7 +696,15 @@ impl Store {
             .watches
             .iter()
             .filter(|w| w.path == name)
-            .map(|w| (w.dom, WatchEvent { path: name.to_string(), token: w.token.clone() }))
+            .map(|w| {
+                (
+                    w.dom,
+                    WatchEvent {
+                        path: name.to_string(),
+                        token: w.token.clone(),
+                    },
+                )
+            })
             .collect();
         for (d, e) in hits {
             self.push_event(d, e);
@@ -608,7 +718,9 @@ impl Store {
 
     /// `XS_TRANSACTION_START`: a new transaction id (never 0).
     pub fn transaction_start(&mut self, dom: DomId) -> Result<u32, XsError> {
-        if self.transactions.values().filter(|t| t.dom == dom).count() >= self.limits.transactions_per_domain {
+        if self.transactions.values().filter(|t| t.dom == dom).count()
+            >= self.limits.transactions_per_domain
+        {
             return Err(XsError::ENOSPC);
         }
         let mut id = self.next_tx;
@@ -618,7 +730,12 @@ impl Store {
         self.next_tx = id.wrapping_add(1);
         self.transactions.insert(
             id,
-            Transaction { dom, tree: self.tree.clone(), seen: BTreeMap::new(), changed: BTreeSet::new() },
+            Transaction {
+                dom,
+                tree: self.tree.clone(),
+                seen: BTreeMap::new(),
+                changed: BTreeSet::new(),
+            },
         );
         Ok(id)
     }
@@ -630,11 +747,16 @@ impl Store {
             Some(t) if t.dom == dom => {}
             _ => return Err(XsError::ENOENT),
         }
-        let Some(t) = self.transactions.remove(&tx) else { return Err(XsError::ENOENT) };
+        let Some(t) = self.transactions.remove(&tx) else {
+            return Err(XsError::ENOENT);
+        };
         if !commit {
             return Ok(());
         }
-        let conflict = t.seen.iter().any(|(p, g)| self.tree.get(p).map_or(0, |n| n.generation) != *g);
+        let conflict = t
+            .seen
+            .iter()
+            .any(|(p, g)| self.tree.get(p).map_or(0, |n| n.generation) != *g);
         if conflict {
             return Err(XsError::EAGAIN);
         }
@@ -656,7 +778,13 @@ impl Store {
         for p in &t.changed {
             match t.tree.get(p) {
                 Some(n) => {
-                    self.tree.insert(p.clone(), Node { generation: g, ..n.clone() });
+                    self.tree.insert(
+                        p.clone(),
+                        Node {
+                            generation: g,
+                            ..n.clone()
+                        },
+                    );
                     fired.push((p.clone(), None));
                 }
                 None => {

@@ -70,7 +70,9 @@ pub fn parent(p: &str) -> Option<&str> {
 
 /// Whether `p` is `base` or below it (component-wise).
 pub fn is_under(p: &str, base: &str) -> bool {
-    base == "/" || p == base || p.len() > base.len() && p.starts_with(base) && p.as_bytes()[base.len()] == b'/'
+    base == "/"
+        || p == base
+        || p.len() > base.len() && p.starts_with(base) && p.as_bytes()[base.len()] == b'/'
 }
 
 /// `p` as `dom` should see it in a watch event: relative to its home if
@@ -78,7 +80,10 @@ pub fn is_under(p: &str, base: &str) -> bool {
 pub fn for_watcher(p: &str, dom: DomId, relative: bool) -> String {
     if relative {
         let home = domain_path(dom);
-        if let Some(rest) = p.strip_prefix(home.as_str()).and_then(|r| r.strip_prefix('/')) {
+        if let Some(rest) = p
+            .strip_prefix(home.as_str())
+            .and_then(|r| r.strip_prefix('/'))
+        {
             return String::from(rest);
         }
     }

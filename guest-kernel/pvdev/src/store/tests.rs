@@ -22,8 +22,14 @@ fn own_subtree_only_unless_granted() {
     s.write(1, 0, "data/x", b"1").unwrap();
     assert_eq!(s.read(1, 0, "/local/domain/1/data/x").unwrap(), b"1");
     assert_eq!(s.read(2, 0, "/local/domain/1/data/x"), Err(XsError::EACCES));
-    assert_eq!(s.write(2, 0, "/local/domain/1/data/y", b"2"), Err(XsError::EACCES));
-    assert_eq!(s.write(1, 0, "/local/domain/2/z", b"2"), Err(XsError::EACCES));
+    assert_eq!(
+        s.write(2, 0, "/local/domain/1/data/y", b"2"),
+        Err(XsError::EACCES)
+    );
+    assert_eq!(
+        s.write(1, 0, "/local/domain/2/z", b"2"),
+        Err(XsError::EACCES)
+    );
     assert_eq!(s.write(1, 0, "/elsewhere", b"2"), Err(XsError::EACCES));
     assert_eq!(s.rm(2, 0, "/local/domain/1/data"), Err(XsError::EACCES));
     assert_eq!(s.directory(2, 0, "/local/domain"), Err(XsError::EACCES));
@@ -32,16 +38,43 @@ fn own_subtree_only_unless_granted() {
     s.write(0, 0, "/local/domain/1/data/y", b"from 0").unwrap();
     assert_eq!(s.read(1, 0, "data/y").unwrap(), b"from 0");
     // The toolstack grants domain 2 read access to one node.
-    s.set_perms(0, 0, "/local/domain/1/data/x", &[Perm { dom: 1, access: 0 }, Perm { dom: 2, access: PERM_READ }]).unwrap();
+    s.set_perms(
+        0,
+        0,
+        "/local/domain/1/data/x",
+        &[
+            Perm { dom: 1, access: 0 },
+            Perm {
+                dom: 2,
+                access: PERM_READ,
+            },
+        ],
+    )
+    .unwrap();
     assert_eq!(s.read(2, 0, "/local/domain/1/data/x").unwrap(), b"1");
-    assert_eq!(s.write(2, 0, "/local/domain/1/data/x", b"no"), Err(XsError::EACCES));
+    assert_eq!(
+        s.write(2, 0, "/local/domain/1/data/x", b"no"),
+        Err(XsError::EACCES)
+    );
     // A domain cannot give its node away; it can share it.
-    assert_eq!(s.set_perms(1, 0, "data/y", &[Perm { dom: 2, access: 3 }]), Err(XsError::EPERM));
-    s.set_perms(1, 0, "data/y", &[Perm { dom: 1, access: 0 }, Perm { dom: 2, access: 3 }]).unwrap();
+    assert_eq!(
+        s.set_perms(1, 0, "data/y", &[Perm { dom: 2, access: 3 }]),
+        Err(XsError::EPERM)
+    );
+    s.set_perms(
+        1,
+        0,
+        "data/y",
+        &[Perm { dom: 1, access: 0 }, Perm { dom: 2, access: 3 }],
+    )
+    .unwrap();
     s.write(2, 0, "/local/domain/1/data/y", b"shared").unwrap();
     // Nodes created below a shared node belong to their creator.
     s.write(2, 0, "/local/domain/1/data/y/child", b"c").unwrap();
-    assert_eq!(s.get_perms(0, 0, "/local/domain/1/data/y/child").unwrap()[0].dom, 2);
+    assert_eq!(
+        s.get_perms(0, 0, "/local/domain/1/data/y/child").unwrap()[0].dom,
+        2
+    );
 }
 
 #[test]
@@ -52,20 +85,34 @@ fn paths_are_checked() {
     }
     let long = "/".to_string() + &"a".repeat(XENSTORE_ABS_PATH_MAX);
     assert_eq!(s.write(0, 0, &long, b""), Err(XsError::EINVAL));
-    assert_eq!(s.write(0, 0, &"a".repeat(XENSTORE_REL_PATH_MAX + 1), b""), Err(XsError::EINVAL));
+    assert_eq!(
+        s.write(0, 0, &"a".repeat(XENSTORE_REL_PATH_MAX + 1), b""),
+        Err(XsError::EINVAL)
+    );
     assert_eq!(s.read(0, 0, "/nope"), Err(XsError::ENOENT));
     assert_eq!(s.rm(0, 0, "/"), Err(XsError::EINVAL));
-    assert_eq!(s.write(0, 0, "/v", &alloc::vec![0; s.limits().value_max + 1]), Err(XsError::E2BIG));
+    assert_eq!(
+        s.write(0, 0, "/v", &alloc::vec![0; s.limits().value_max + 1]),
+        Err(XsError::E2BIG)
+    );
 }
 
 #[test]
 fn quotas() {
-    let mut s = Store::new(Limits { nodes_per_domain: 5, watches_per_domain: 2, transactions_per_domain: 1, ..Limits::default() });
+    let mut s = Store::new(Limits {
+        nodes_per_domain: 5,
+        watches_per_domain: 2,
+        transactions_per_domain: 1,
+        ..Limits::default()
+    });
     s.introduce(1).unwrap();
     // Home counts as one node: four more fit, as one write of a deep path or several.
     s.write(1, 0, "a/b/c", b"").unwrap();
     assert_eq!(s.write(1, 0, "d/e", b""), Err(XsError::ENOSPC));
-    assert!(!s.paths().iter().any(|p| p.ends_with("/d")), "nothing created on refusal");
+    assert!(
+        !s.paths().iter().any(|p| p.ends_with("/d")),
+        "nothing created on refusal"
+    );
     s.write(1, 0, "d", b"").unwrap();
     assert_eq!(s.write(1, 0, "f", b""), Err(XsError::ENOSPC));
     s.rm(1, 0, "a").unwrap();
@@ -86,15 +133,39 @@ fn watches_fire_for_subtree_changes_the_watcher_may_read() {
     s.watch(2, "device", "dev").unwrap();
     s.watch(0, "/local/domain/2/device/vbd", "vbd").unwrap();
     s.watch(1, "/local/domain/2", "spy").unwrap();
-    assert_eq!(s.take_events(2), [WatchEvent { path: "device".into(), token: "dev".into() }]);
+    assert_eq!(
+        s.take_events(2),
+        [WatchEvent {
+            path: "device".into(),
+            token: "dev".into()
+        }]
+    );
     s.take_events(0);
     s.take_events(1);
-    s.write(0, 0, "/local/domain/2/device/vbd/0/state", b"1").unwrap();
+    s.write(0, 0, "/local/domain/2/device/vbd/0/state", b"1")
+        .unwrap();
     let ev = s.take_events(2);
-    assert_eq!(ev.len(), 4, "device, device/vbd, device/vbd/0, device/vbd/0/state were created: {ev:?}");
-    assert_eq!(ev[3], WatchEvent { path: "device/vbd/0/state".into(), token: "dev".into() });
-    assert_eq!(s.take_events(0).last().unwrap().path, "/local/domain/2/device/vbd/0/state");
-    assert_eq!(s.take_events(1), [], "domain 1 may not read domain 2's nodes");
+    assert_eq!(
+        ev.len(),
+        4,
+        "device, device/vbd, device/vbd/0, device/vbd/0/state were created: {ev:?}"
+    );
+    assert_eq!(
+        ev[3],
+        WatchEvent {
+            path: "device/vbd/0/state".into(),
+            token: "dev".into()
+        }
+    );
+    assert_eq!(
+        s.take_events(0).last().unwrap().path,
+        "/local/domain/2/device/vbd/0/state"
+    );
+    assert_eq!(
+        s.take_events(1),
+        [],
+        "domain 1 may not read domain 2's nodes"
+    );
     s.write(0, 0, "/local/domain/2/other", b"x").unwrap();
     assert_eq!(s.take_events(0), []);
     s.rm(0, 0, "/local/domain/2/device").unwrap();
@@ -109,7 +180,13 @@ fn watches_fire_for_subtree_changes_the_watcher_may_read() {
     s.watch(0, "@releaseDomain", "rel").unwrap();
     s.take_events(0);
     s.release(2);
-    assert_eq!(s.take_events(0), [WatchEvent { path: "@releaseDomain".into(), token: "rel".into() }]);
+    assert_eq!(
+        s.take_events(0),
+        [WatchEvent {
+            path: "@releaseDomain".into(),
+            token: "rel".into()
+        }]
+    );
     assert_eq!(s.watch(0, "@", "x"), Err(XsError::EINVAL));
 }
 
@@ -129,7 +206,13 @@ fn transactions_commit_abort_and_conflict() {
     s.transaction_end(1, t, true).unwrap();
     assert_eq!(s.read(1, 0, "a").unwrap(), b"1");
     assert_eq!(s.read(1, 0, "b/c").unwrap(), b"new");
-    assert_eq!(s.take_events(1), [WatchEvent { path: "a".into(), token: "w".into() }]);
+    assert_eq!(
+        s.take_events(1),
+        [WatchEvent {
+            path: "a".into(),
+            token: "w".into()
+        }]
+    );
     // Conflict: someone else changes what the transaction read.
     let t = s.transaction_start(1).unwrap();
     s.read(1, t, "a").unwrap();
@@ -193,7 +276,10 @@ fn wire_protocol_requests_and_errors() {
         c.feed(m);
     }
     let r = replies(&c.process(&mut s, 1));
-    let got: alloc::vec::Vec<(u32, u32, &[u8])> = r.iter().map(|(h, p)| (h.kind, h.req_id, p.as_slice())).collect();
+    let got: alloc::vec::Vec<(u32, u32, &[u8])> = r
+        .iter()
+        .map(|(h, p)| (h.kind, h.req_id, p.as_slice()))
+        .collect();
     assert_eq!(
         got,
         [
@@ -219,7 +305,10 @@ fn wire_protocol_requests_and_errors() {
     c.feed(&msg(XS_WATCH, 22, 0, &[b"dev\0", b"tok\0"]));
     c.feed(&msg(XS_WRITE, 23, 0, &[b"dev/state\0", b"6"]));
     let r = replies(&c.process(&mut s, 1));
-    let got: alloc::vec::Vec<(u32, u32, u32, &[u8])> = r.iter().map(|(h, p)| (h.kind, h.req_id, h.tx_id, p.as_slice())).collect();
+    let got: alloc::vec::Vec<(u32, u32, u32, &[u8])> = r
+        .iter()
+        .map(|(h, p)| (h.kind, h.req_id, h.tx_id, p.as_slice()))
+        .collect();
     assert_eq!(
         got,
         [
@@ -245,7 +334,10 @@ fn oversize_header_is_answered_and_the_stream_restarts() {
     c.feed(b"junk that follows");
     let r = replies(&c.process(&mut s, 1));
     assert_eq!(r.len(), 1);
-    assert_eq!((r[0].0.kind, r[0].0.req_id, r[0].1.as_slice()), (XS_ERROR, 1, &b"E2BIG\0"[..]));
+    assert_eq!(
+        (r[0].0.kind, r[0].0.req_id, r[0].1.as_slice()),
+        (XS_ERROR, 1, &b"E2BIG\0"[..])
+    );
     assert_eq!(c.protocol_errors, 1);
     c.feed(&msg(XS_WRITE, 2, 0, &[b"k\0", b"v"]));
     let r = replies(&c.process(&mut s, 1));
@@ -275,7 +367,12 @@ fn serve_ring_pumps_the_store_page() {
         }
     }
     // Corrupt indices from the guest: refused, reported.
-    page.req_prod.store(page.req_cons.load(core::sync::atomic::Ordering::Relaxed).wrapping_add(5000), core::sync::atomic::Ordering::Relaxed);
+    page.req_prod.store(
+        page.req_cons
+            .load(core::sync::atomic::Ordering::Relaxed)
+            .wrapping_add(5000),
+        core::sync::atomic::Ordering::Relaxed,
+    );
     assert!(serve_ring(&mut c, &mut s, 1, &page).is_err());
 }
 
@@ -288,7 +385,16 @@ enum Op {
     Dir(usize),
 }
 
-const NAMES: [&str; 8] = ["/a", "/a/b", "/a/b/c", "/a/d", "/e", "/e/f", "/local/domain/1/g", "/local/domain/1/g/h"];
+const NAMES: [&str; 8] = [
+    "/a",
+    "/a/b",
+    "/a/b/c",
+    "/a/d",
+    "/e",
+    "/e/f",
+    "/local/domain/1/g",
+    "/local/domain/1/g/h",
+];
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
@@ -394,7 +500,19 @@ fn generation_changes_exactly_when_the_tree_does() {
     g = s.generation();
     s.mkdir(1, 0, "data/d").unwrap();
     changed(&s, &mut g, true, "mkdir");
-    s.set_perms(1, 0, "data/x", &[Perm { dom: 1, access: 0 }, Perm { dom: 2, access: PERM_READ }]).unwrap();
+    s.set_perms(
+        1,
+        0,
+        "data/x",
+        &[
+            Perm { dom: 1, access: 0 },
+            Perm {
+                dom: 2,
+                access: PERM_READ,
+            },
+        ],
+    )
+    .unwrap();
     changed(&s, &mut g, true, "set_perms");
     let tx = s.transaction_start(1).unwrap();
     s.write(1, tx, "data/y", b"3").unwrap();

@@ -59,15 +59,25 @@ use hypercall_abi::io::xs_wire::*;
 
 /// Builds one message: header and the concatenated `parts`. Refuses
 /// (`E2BIG`) a payload over `XENSTORE_PAYLOAD_MAX`.
-pub fn encode_message(kind: u32, req_id: u32, tx_id: u32, parts: &[&[u8]]) -> Result<Vec<u8>, XsError> {
+pub fn encode_message(
+    kind: u32,
+    req_id: u32,
+    tx_id: u32,
+    parts: &[&[u8]],
+) -> Result<Vec<u8>, XsError> {
     let len: usize = parts.iter().map(|p| p.len()).sum();
     if len > XENSTORE_PAYLOAD_MAX {
         return Err(XsError::E2BIG);
     }
     let mut out = alloc::vec![0u8; XSD_SOCKMSG_BYTES];
-    XsdSockmsg { kind, req_id, tx_id, len: len as u32 }
-        .encode(&mut out)
-        .map_err(|_| XsError::EINVAL)?;
+    XsdSockmsg {
+        kind,
+        req_id,
+        tx_id,
+        len: len as u32,
+    }
+    .encode(&mut out)
+    .map_err(|_| XsError::EINVAL)?;
     for p in parts {
         out.extend_from_slice(p);
     }
@@ -107,7 +117,9 @@ impl MessageReader {
     /// The next complete message, `Ok(None)` if more bytes are needed, or
     /// the oversize header (the caller decides how to resynchronise).
     pub fn next_message(&mut self) -> Result<Option<(XsdSockmsg, Vec<u8>)>, Oversize> {
-        let Ok(h) = XsdSockmsg::decode(&self.buf) else { return Ok(None) };
+        let Ok(h) = XsdSockmsg::decode(&self.buf) else {
+            return Ok(None);
+        };
         if h.len as usize > XENSTORE_PAYLOAD_MAX {
             return Err(Oversize { header: h });
         }
@@ -129,7 +141,10 @@ fn strings(p: &[u8], n: usize) -> Result<Vec<&str>, XsError> {
     if parts.len() != n {
         return Err(XsError::EINVAL);
     }
-    parts.into_iter().map(|s| core::str::from_utf8(s).map_err(|_| XsError::EINVAL)).collect()
+    parts
+        .into_iter()
+        .map(|s| core::str::from_utf8(s).map_err(|_| XsError::EINVAL))
+        .collect()
 }
 
 fn one(p: &[u8]) -> Result<&str, XsError> {
@@ -170,14 +185,23 @@ pub fn handle(store: &mut Store, dom: DomId, h: &XsdSockmsg, p: &[u8]) -> Result
         XS_MKDIR => store.mkdir(dom, tx, one(p)?).map(|_| ok()),
         XS_RM => store.rm(dom, tx, one(p)?).map(|_| ok()),
         XS_DIRECTORY => nul_list(store.directory(dom, tx, one(p)?)?),
-        XS_GET_PERMS => nul_list(store.get_perms(dom, tx, one(p)?)?.into_iter().map(Perm::to_text)),
+        XS_GET_PERMS => nul_list(
+            store
+                .get_perms(dom, tx, one(p)?)?
+                .into_iter()
+                .map(Perm::to_text),
+        ),
         XS_SET_PERMS => {
             let body = p.strip_suffix(b"\0").unwrap_or(p);
             let mut it = body.split(|&b| b == 0);
-            let path = core::str::from_utf8(it.next().unwrap_or(b"")).map_err(|_| XsError::EINVAL)?;
-            let perms: Option<Vec<Perm>> =
-                it.map(|s| core::str::from_utf8(s).ok().and_then(Perm::parse)).collect();
-            store.set_perms(dom, tx, path, &perms.ok_or(XsError::EINVAL)?).map(|_| ok())
+            let path =
+                core::str::from_utf8(it.next().unwrap_or(b"")).map_err(|_| XsError::EINVAL)?;
+            let perms: Option<Vec<Perm>> = it
+                .map(|s| core::str::from_utf8(s).ok().and_then(Perm::parse))
+                .collect();
+            store
+                .set_perms(dom, tx, path, &perms.ok_or(XsError::EINVAL)?)
+                .map(|_| ok())
         }
         XS_WATCH | XS_UNWATCH => {
             let s = strings(p, 2)?;
@@ -210,10 +234,16 @@ pub fn handle(store: &mut Store, dom: DomId, h: &XsdSockmsg, p: &[u8]) -> Result
             };
             store.transaction_end(dom, tx, commit).map(|_| ok())
         }
-        XS_GET_DOMAIN_PATH => Ok(alloc::format!("{}\0", super::path::domain_path(domid(one(p)?)?)).into_bytes()),
+        XS_GET_DOMAIN_PATH => {
+            Ok(alloc::format!("{}\0", super::path::domain_path(domid(one(p)?)?)).into_bytes())
+        }
         XS_IS_DOMAIN_INTRODUCED => {
             let d = domid(one(p)?)?;
-            Ok(if store.is_introduced(d) { b"T\0".to_vec() } else { b"F\0".to_vec() })
+            Ok(if store.is_introduced(d) {
+                b"T\0".to_vec()
+            } else {
+                b"F\0".to_vec()
+            })
         }
         XS_INTRODUCE | XS_RELEASE => {
             if !store.privileged.contains(&dom) {
@@ -227,7 +257,9 @@ pub fn handle(store: &mut Store, dom: DomId, h: &XsdSockmsg, p: &[u8]) -> Result
             }
             Ok(ok())
         }
-        XS_CONTROL | XS_RESUME | XS_SET_TARGET | XS_RESTRICT | XS_DIRECTORY_PART => Err(XsError::ENOSYS),
+        XS_CONTROL | XS_RESUME | XS_SET_TARGET | XS_RESTRICT | XS_DIRECTORY_PART => {
+            Err(XsError::ENOSYS)
+        }
         _ => Err(XsError::EINVAL),
     }
 }
@@ -311,7 +343,10 @@ impl Connection {
 
     /// Moves queued output into `write`, which returns how many bytes it
     /// took; stops when it takes none.
-    pub fn flush<E>(&mut self, mut write: impl FnMut(&[u8]) -> Result<usize, E>) -> Result<usize, E> {
+    pub fn flush<E>(
+        &mut self,
+        mut write: impl FnMut(&[u8]) -> Result<usize, E>,
+    ) -> Result<usize, E> {
         let mut total = 0;
         while !self.out.is_empty() {
             let (a, _) = self.out.as_slices();
@@ -331,7 +366,12 @@ impl Connection {
 /// was written (then notify the domain), or the ring error if the
 /// domain corrupted the indices (the caller should stop serving it and
 /// set `error`).
-pub fn serve_ring(conn: &mut Connection, store: &mut Store, dom: DomId, page: &XenstoreDomainInterface) -> Result<bool, ByteRingError> {
+pub fn serve_ring(
+    conn: &mut Connection,
+    store: &mut Store,
+    dom: DomId,
+    page: &XenstoreDomainInterface,
+) -> Result<bool, ByteRingError> {
     let req = page.req_ring();
     let mut buf = [0u8; 256];
     loop {

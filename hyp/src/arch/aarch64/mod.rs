@@ -131,7 +131,9 @@ fn stacks_base() -> u64 {
 pub fn stack_index() -> usize {
     let sp: u64;
     // SAFETY: reading the stack pointer has no effects.
-    unsafe { core::arch::asm!("mov {}, sp", out(reg) sp, options(nomem, nostack, preserves_flags)) };
+    unsafe {
+        core::arch::asm!("mov {}, sp", out(reg) sp, options(nomem, nostack, preserves_flags))
+    };
     // A full stack's pointer is its top, `stack_top(i)`, which is also the
     // bottom of the next slot: count it as CPU i's (hence the - 1).
     (sp.wrapping_sub(stacks_base() + 1) / (GUARD_SIZE + STACK_SIZE)) as usize

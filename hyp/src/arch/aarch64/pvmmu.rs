@@ -12,7 +12,13 @@ pub fn flush_stage1(va: Option<u64>) {
     // SAFETY: TLB maintenance and barriers only, for the current VMID.
     unsafe {
         match va {
-            None => core::arch::asm!("dsb ishst", "tlbi vmalle1is", "dsb ish", "isb", options(nostack)),
+            None => core::arch::asm!(
+                "dsb ishst",
+                "tlbi vmalle1is",
+                "dsb ish",
+                "isb",
+                options(nostack)
+            ),
             Some(va) => core::arch::asm!(
                 "dsb ishst", "tlbi vaae1is, {}", "dsb ish", "isb",
                 in(reg) (va >> 12) & 0xfff_ffff_ffff, options(nostack)
