@@ -69,20 +69,25 @@ def pv_benchmarks(results):
     results["evtchn_wakeup"] = (round(ticks_per(text, "evtchn_wakeup", 2), 1), "instructions")
 
 
+def bytes_per_second(text, name):
+    """Bytes per virtual second from `BENCH <name>_ticks <ticks> <bytes>`."""
+    f = re.search(r"guest: cntfrq (\d+)", text)
+    freq = int(f.group(1)) if f else 62_500_000
+    m = re.search(rf"BENCH {name}_ticks (\d+) (\d+)", text)
+    if not m:
+        sys.exit(f"no BENCH {name} line in the transcript:\n" + text)
+    ticks, nbytes = int(m.group(1)), int(m.group(2))
+    return nbytes * freq / ticks
+
+
 def blk_benchmarks(results):
     """Block I/O through the paravirtual path (guest `blk=bench` against
     the driver domain's RAM disk) and done by the driver domain directly
     on a RAM disk of the same size (`driver bench`): bytes per virtual
     second (1 instruction = 1 ns), and PV as a fraction of direct."""
     text = boot('semihosting dom=drv,mem=64,priv,args="driver bench disk=16" dom=g,args="blk=bench backend=1"')
-    f = re.search(r"guest: cntfrq (\d+)", text)
-    freq = int(f.group(1)) if f else 62_500_000
     def rate(name):
-        m = re.search(rf"BENCH {name}_ticks (\d+) (\d+)", text)
-        if not m:
-            sys.exit(f"no BENCH {name} line in the transcript:\n" + text)
-        ticks, nbytes = int(m.group(1)), int(m.group(2))
-        return nbytes * freq / ticks
+        return bytes_per_second(text, name)
     for op in ("read", "write"):
         for kind in ("seq", "rand"):
             pv, direct = rate(f"blk_pv_{kind}_{op}"), rate(f"blk_direct_{kind}_{op}")
@@ -90,6 +95,8 @@ def blk_benchmarks(results):
             results[f"blk_{op}_throughput{label}"] = (round(pv / 2**20, 1), "MiB per virtual second (PV)")
             results[f"blk_{op}_throughput{label}_direct"] = (round(direct / 2**20, 1), "MiB per virtual second (direct)")
             results[f"blk_{op}_throughput{label}_ratio"] = (round(pv / direct, 3), "PV / direct")
+
+
 def virtio_benchmarks(results):
     """The driver domain directly on virtio-blk (guest mode `virtio=direct
     blkbench=MIB`): bytes per virtual second, sequential 64 KiB requests."""
@@ -99,14 +106,9 @@ def virtio_benchmarks(results):
     virtio_scenarios.make_image(disk)
     text = boot('semihosting dom=drv,driver,mem=32,args="virtio=direct blkbench=4 requests=0"',
                 ["-drive", f"file={disk},if=none,format=raw,id=d0", "-device", "virtio-blk-device,drive=d0"])
-    f = re.search(r"guest: cntfrq (\d+)", text)
-    freq = int(f.group(1)) if f else 62_500_000
     for name in ("read", "write"):
-        m = re.search(rf"BENCH blk_{name}_throughput_direct_ticks (\d+) (\d+)", text)
-        if not m:
-            sys.exit(f"no blk_{name}_throughput_direct in the transcript:\n" + text)
-        ticks, nbytes = int(m.group(1)), int(m.group(2))
-        results[f"blk_{name}_throughput_virtio_direct"] = (round(nbytes * freq / ticks / 2**20, 1), "MiB per virtual second (driver domain on virtio-blk)")
+        rate = bytes_per_second(text, f"blk_{name}_throughput_direct")
+        results[f"blk_{name}_throughput_virtio_direct"] = (round(rate / 2**20, 1), "MiB per virtual second (driver domain on virtio-blk)")
 
 
 def net_benchmarks(results):
@@ -117,12 +119,10 @@ def net_benchmarks(results):
     text = boot('semihosting dom=drv,mem=64,priv,args="driver disk=1" '
                 f'dom=srv,args="net=serve backend=1 ip=10.0.2.15 requests=0 stream={n}" '
                 f'dom=cli,args="net=ping backend=1 ip=10.0.2.16 peer=10.0.2.15 count=1 fetch=0 stream={n}"')
-    f = re.search(r"guest: cntfrq (\d+)", text)
-    m = re.search(r"BENCH net_stream_ticks (\d+) (\d+)", text)
-    if not f or not m:
-        sys.exit("no BENCH net_stream line in the transcript:\n" + text)
-    rate = int(m.group(2)) * int(f.group(1)) / int(m.group(1))
+    rate = bytes_per_second(text, "net_stream")
     results["net_throughput"] = (round(rate / 2**20, 2), "MiB per virtual second (TCP, guest to guest through the bridge)")
+
+
 def blk_virtio_benchmarks(results):
     """The paravirtual path on the virtio disk (driver `disk=virtio`, guest
     `blk=bench rand=0`: the 8 MiB image read, then written, in 512 KiB I/Os),
@@ -133,13 +133,8 @@ def blk_virtio_benchmarks(results):
     virtio_scenarios.make_image(disk)
     text = boot('semihosting dom=drv,driver,mem=64,args="driver disk=virtio" dom=g,args="blk=bench backend=1 rand=0"',
                 ["-drive", f"file={disk},if=none,format=raw,id=d0", "-device", "virtio-blk-device,drive=d0"])
-    f = re.search(r"guest: cntfrq (\d+)", text)
-    freq = int(f.group(1)) if f else 62_500_000
     for op in ("read", "write"):
-        m = re.search(rf"BENCH blk_pv_seq_{op}_ticks (\d+) (\d+)", text)
-        if not m:
-            sys.exit(f"no BENCH blk_pv_seq_{op} line in the transcript:\n" + text)
-        pv = int(m.group(2)) * freq / int(m.group(1)) / 2**20
+        pv = bytes_per_second(text, f"blk_pv_seq_{op}") / 2**20
         direct = results[f"blk_{op}_throughput_virtio_direct"][0]
         results[f"blk_{op}_throughput_virtio"] = (round(pv, 1), "MiB per virtual second (PV on virtio-blk)")
         results[f"blk_{op}_throughput_virtio_ratio"] = (round(pv / direct, 3), "PV / direct on virtio-blk")
