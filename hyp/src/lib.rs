@@ -14,6 +14,7 @@ pub mod esr;
 pub mod evtchn;
 pub mod frames;
 pub mod grant;
+pub mod hvm;
 pub mod hypercall;
 pub mod loader;
 pub mod memmap;

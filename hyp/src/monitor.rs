@@ -73,6 +73,9 @@ enum End {
 
 /// SGI that asks another CPU to run its scheduler.
 const SGI_KICK: u32 = 1;
+/// Largest domain id given out: the shared-info table (`pv::SHARED_PA`)
+/// has an entry per id up to here.
+const MAX_DOMID: u16 = 63;
 
 pub(crate) struct Domain {
     id: u16,
@@ -142,6 +145,10 @@ pub(crate) struct Monitor {
     devices: Vec<devices::Device>,
     /// The driver domain, while it lives.
     driver: Option<u16>,
+    /// Driver domains created since boot (`HVM_PARAM_DRIVER_DOMAIN`).
+    driver_generation: u32,
+    /// The last domain id given out (ids go up, wrapping).
+    last_domid: u16,
     /// Domains were created since the event-channel state last registered
     /// every domain.
     pv_new_domains: bool,
@@ -543,6 +550,8 @@ fn start(dtb_at: Range, info: &MachineInfo) -> Result<(), &'static str> {
         pv_new_domains: true,
         devices: Vec::new(),
         driver: None,
+        driver_generation: 0,
+        last_domid: 0,
         freq,
         ns_per_tick_32: ((1_000_000_000u128 << 32) / freq.max(1) as u128) as u64,
         timers_gen: 0,
@@ -631,9 +640,9 @@ impl Monitor {
     /// Builds a domain from its configuration and makes its first vCPU
     /// runnable. Returns its id.
     fn create_domain(&mut self, d: &DomainConfig) -> Result<u16, &'static str> {
-        let id = (1..=u16::MAX)
-            .find(|i| self.dom_index(*i).is_none())
-            .ok_or("no free domain id")?;
+        let id =
+            crate::hvm::next_domid(self.last_domid, MAX_DOMID, |i| self.dom_index(i).is_some())
+                .ok_or("no free domain id")?;
         let vmid = self.vmids.alloc().ok_or("no free VMID")?;
         let image = match d.kernel {
             KernelFormat::Elf => GUEST_ELF,
@@ -669,8 +678,10 @@ impl Monitor {
             id, d.name, d.mem_mib, nvcpus, weight, d.kernel, mem.entry, mem.dtb, d.args
         );
         let _ = self.sched.add_domain(id, weight, cap);
+        self.last_domid = id;
         if let Some((pa, _)) = pass.dma {
             self.driver = Some(id);
+            self.driver_generation += 1;
             for dev in &self.devices {
                 self.gic.enable(dev.intid);
             }
@@ -721,6 +732,9 @@ impl Monitor {
         let now = self.now();
         if let Ok(Some(c)) = self.sched.wake(VcpuId::new(id, 0), now) {
             self.kick(c);
+        }
+        if self.driver == Some(id) {
+            self.driver_changed();
         }
         Ok(id)
     }
@@ -1213,11 +1227,16 @@ impl Monitor {
                 hypercall_abi::nr::HVC_IMM => {
                     let r = self.regs(c);
                     let (nr, args) = (r.x[16], [r.x[0], r.x[1], r.x[2], r.x[3], r.x[4]]);
-                    if nr == hypercall_abi::nr::DOMCTL || nr == hypercall_abi::nr::PHYSDEV_OP {
-                        let v = if nr == hypercall_abi::nr::DOMCTL {
-                            self.domctl(cur, args[0])
-                        } else {
-                            self.physdev_op(cur, args[0], args[1])
+                    if matches!(
+                        nr,
+                        hypercall_abi::nr::DOMCTL
+                            | hypercall_abi::nr::PHYSDEV_OP
+                            | hypercall_abi::nr::HVM_OP
+                    ) {
+                        let v = match nr {
+                            hypercall_abi::nr::DOMCTL => self.domctl(cur, args[0]),
+                            hypercall_abi::nr::HVM_OP => self.hvm_op(cur, args[0], args[1]),
+                            _ => self.physdev_op(cur, args[0], args[1]),
                         };
                         if self.cpus[c].loaded == Some(cur) {
                             self.regs(c).x[0] = v as u64;

@@ -80,6 +80,8 @@ pub type DomId = u16;
 pub const DOMID_SELF: DomId = 0x7FF0;
 /// `DOMID_INVALID`.
 pub const DOMID_INVALID: DomId = 0x7FF4;
+/// `DOMID_FIRST_RESERVED`: ids from here up are special (`DOMID_SELF`, ...).
+pub const DOMID_FIRST_RESERVED: DomId = 0x7FF0;
 /// Ports of the 2-level ABI on a 64-bit guest: 64 words of 64 bits.
 pub const NR_EVENT_CHANNELS: u32 = 64 * 64;
 

@@ -360,6 +360,33 @@ pub fn domctl(op: &mut crate::domctl::Domctl) -> Result<u64, Errno> {
     result_from_raw(ret)
 }
 
+/// `hvm_op(HVMOP_get_param)` of parameter `index` of this domain (see
+/// [`crate::hvm`]).
+pub fn hvm_get_param(index: u32) -> Result<u64, Errno> {
+    let mut p = crate::hvm::HvmParam {
+        domid: crate::event_channel::DOMID_SELF,
+        pad: 0,
+        index,
+        value: 0,
+    };
+    // SAFETY: `p` is a live, aligned, writable 16-byte struct for the
+    // duration of the call; the monitor reads and writes only its bytes.
+    let ret = unsafe {
+        hvc::hypercall2(
+            nr::HVM_OP,
+            crate::hvm::HVMOP_GET_PARAM,
+            core::ptr::from_mut(&mut p) as u64,
+        )
+    };
+    result_from_raw(ret).map(|_| p.value)
+}
+
+/// The current driver domain ([`crate::hvm::HVM_PARAM_DRIVER_DOMAIN`]).
+pub fn driver_domain() -> Result<crate::hvm::DriverDomain, Errno> {
+    let v = hvm_get_param(crate::hvm::HVM_PARAM_DRIVER_DOMAIN)?;
+    crate::hvm::DriverDomain::decode(v).ok_or(Errno::EINVAL)
+}
+
 /// `physdev_op(PHYSDEVOP_eoi, {irq})`: the driver domain has handled the
 /// device behind VIRQ `irq`; the monitor unmasks its interrupt (see
 /// [`crate::physdev`]).

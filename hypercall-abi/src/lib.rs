@@ -65,6 +65,8 @@
 //!   store's wire format and the `XenbusState` handshake.
 //! * [`physdev`]: `physdev_op(PHYSDEVOP_eoi)`: the driver domain's devices
 //!   (interrupts as VIRQs, the DMA window).
+//! * [`hvm`]: `hvm_op(HVMOP_get_param)`: which domain is the driver domain
+//!   now (front ends reconnect through it).
 //! * `hvc` (aarch64 only): the raw `hypercall0`..`hypercall5` and
 //!   `smccc_hvc0` instructions, the only `unsafe` code.
 //! * `guest` (aarch64 only): safe wrappers for a guest kernel;
@@ -160,6 +162,7 @@ pub mod domctl;
 pub mod errno;
 pub mod event_channel;
 pub mod grant_table;
+pub mod hvm;
 pub mod io;
 pub mod memory;
 pub mod mmu;

@@ -33,6 +33,7 @@ pub mod consback;
 pub mod devices;
 pub mod dma;
 pub mod netback;
+pub mod reconnect;
 pub mod store;
 pub mod xenbus;
 

@@ -1,4 +1,5 @@
-//! Device passthrough to the driver domain (target only): the machine's
+//! The driver domain (target only): `hvm_op`, which names it, and device
+//! passthrough to it: the machine's
 //! virtio-mmio transports that have a device behind them are mapped into
 //! the driver domain, their interrupts become VIRQs for it (masked at the
 //! GIC until it answers `PHYSDEVOP_eoi`), and device DMA goes through a
@@ -169,5 +170,31 @@ impl Monitor {
             );
         }
         self.driver = None;
+        self.driver_changed();
+    }
+
+    /// The driver domain was created or ended: `VIRQ_DOM_EXC` for every
+    /// domain that bound it (front ends waiting for a new back end).
+    pub(super) fn driver_changed(&mut self) {
+        for v in pv::virq_all(hypercall_abi::event_channel::VIRQ_DOM_EXC) {
+            self.notify(v);
+        }
+    }
+
+    /// `hvm_op(cmd, arg)` from `cur`; the value for x0.
+    pub(super) fn hvm_op(&mut self, cur: VcpuId, cmd: u64, arg: u64) -> i64 {
+        let driver = hypercall_abi::hvm::DriverDomain {
+            domid: self.driver,
+            generation: self.driver_generation,
+        };
+        let Some(i) = self.dom_index(cur.dom) else {
+            return Errno::ESRCH.to_raw();
+        };
+        let mut g = super::LiveGuest {
+            dom: &mut self.domains[i],
+            frames: &mut self.frames,
+            vcpu: cur.vcpu as usize,
+        };
+        hypercall_abi::result_to_raw(crate::hvm::hvm_op(&mut g, cur.dom, driver, cmd, arg))
     }
 }

@@ -234,6 +234,20 @@ pub(super) fn virq(dom: u16, virq: u32) -> Option<VcpuId> {
         .map(|u| VcpuId::new(u.dom, u.vcpu as u16))
 }
 
+/// Raises `virq` for every domain that bound it; the vCPUs whose line
+/// went up.
+pub(super) fn virq_all(virq: u32) -> Vec<VcpuId> {
+    let mut guard = STATE.lock();
+    let Some(st) = guard.as_mut() else {
+        return Vec::new();
+    };
+    let doms: Vec<DomId> = st.pv.ev.domains().map(|(d, _)| d).collect();
+    doms.into_iter()
+        .filter_map(|d| st.pv.ev.raise_virq(d, virq))
+        .map(|u| VcpuId::new(u.dom, u.vcpu as u16))
+        .collect()
+}
+
 /// Frees the deferred chunks none of whose frames is still mapped.
 fn free_deferred(st: &mut State, frames: &mut Frames) {
     let gt = &st.pv.gt;
