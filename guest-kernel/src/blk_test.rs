@@ -21,6 +21,16 @@
 //!   `crate::virtio_direct`), writes [`IMAGE_BYTES`] of `guest_pattern`
 //!   at `GUEST_SECTOR`, flushes, reads them back; a read past the end
 //!   refused. The host checks the image after QEMU exits.
+//! * `blk=reconnect` (`persist=1` when the disk outlives its driver
+//!   domain, i.e. `disk=virtio`; `limit=MS`): writes [`REC_BYTES`] of its
+//!   own at [`REC_SECTOR`], flushes and reads them back; then reads and
+//!   checks them over and over until an I/O fails (its driver domain was
+//!   destroyed), reports the error and that the next read fails too;
+//!   waits for the monitor to name a new driver domain, reconnects the
+//!   store, the console and the vbd to it, and checks I/O on the new back
+//!   end: the data written before the death (`persist=1`; else the new
+//!   RAM disk's pattern), and [`REC_BYTES`] more at `REC_SECTOR + 1024`
+//!   written, flushed and read back.
 //! * `blk=until-gone`: reads and checks the prefilled pattern over and
 //!   over until an I/O fails (its back end was destroyed): the error is
 //!   reported, and the guest shuts down cleanly, its console falling back
@@ -53,18 +63,18 @@ fn mine(seed: u64, off: u64) -> u8 {
 }
 
 fn connect(info: &BootInfo) -> (crate::pv::Session, BlockFront) {
-    let Some(backend) = opt(info, "backend") else {
-        println!("guest: blk: FAIL: no backend=N on the command line");
-        guest::crash()
-    };
-    let mut s = match crate::pv::start(backend as u16, 30_000_000_000) {
+    let backend = opt(info, "backend").map(|b| b as u16);
+    let mut s = match crate::pv::start(backend, 30_000_000_000) {
         Ok(s) => s,
         Err(e) => {
             println!("guest: blk: FAIL: {e}");
             guest::crash()
         }
     };
-    println!("guest: blk: store and console connected through dom{backend}");
+    println!(
+        "guest: blk: store and console connected through dom{}",
+        s.backend
+    );
     match BlockFront::connect(&mut s.store, &mut s.grants, VBD_XVDA) {
         Ok(b) => (s, b),
         Err(e) => {
@@ -264,6 +274,143 @@ pub fn image(info: &BootInfo) -> ! {
         "read past the end",
         r == Err(BlockError::Status(BLKIF_RSP_ERROR)),
         format_args!("{r:?}"),
+    );
+    println!("guest: blk checks passed {}/{}", t.ok, t.all);
+    guest::poweroff()
+}
+
+/// Where `blk=reconnect` writes (4 MiB into the disk), and how much per
+/// phase (one I/O); the second phase writes 512 KiB further on.
+pub const REC_SECTOR: u64 = 8192;
+/// Bytes per phase of `blk=reconnect`.
+pub const REC_BYTES: u64 = 512 * 1024;
+
+/// Byte `i` of what `blk=reconnect` writes in phase `k` (1: before the
+/// driver domain dies, 2: after the reconnection).
+pub fn rec_pattern(k: u8, i: usize) -> u8 {
+    (i.wrapping_mul(13) ^ (i >> 7)) as u8 ^ 0x5au8.wrapping_add(0x11u8.wrapping_mul(k))
+}
+
+/// Writes phase `k`'s bytes at `sector`, flushes, reads them back;
+/// `(errors, bytes that differ)`.
+fn rec_write_check(b: &mut BlockFront, k: u8, sector: u64) -> (u32, usize) {
+    let n = REC_BYTES as usize;
+    for i in 0..n / 4096 {
+        for (j, v) in b.data_mut(i).iter_mut().enumerate() {
+            *v = rec_pattern(k, i * 4096 + j);
+        }
+    }
+    let mut errs = 0;
+    errs += b.write_in_place(sector, REC_BYTES / 512).is_err() as u32;
+    errs += b.flush().is_err() as u32;
+    for i in 0..n / 4096 {
+        b.data_mut(i).fill(0);
+    }
+    let (e, bad) = rec_read_check(b, sector, |i| rec_pattern(k, i));
+    (errs + e, bad)
+}
+
+/// Reads [`REC_BYTES`] at `sector` and compares them with `want`.
+fn rec_read_check(b: &mut BlockFront, sector: u64, want: impl Fn(usize) -> u8) -> (u32, usize) {
+    let errs = b.read_in_place(sector, REC_BYTES / 512).is_err() as u32;
+    let bad = (0..REC_BYTES as usize)
+        .filter(|&i| b.data(i / 4096)[i % 4096] != want(i))
+        .count();
+    (errs, bad)
+}
+
+/// `blk=reconnect`.
+pub fn reconnect(info: &BootInfo) -> ! {
+    let (mut s, mut b) = connect(info);
+    let mut t = Tally::new("blk");
+    let persist = opt(info, "persist") == Some(1);
+    let limit = crate::time::now_ns() + opt(info, "limit").unwrap_or(30_000) * 1_000_000;
+    let first = s.backend;
+    let (errs, bad) = rec_write_check(&mut b, 1, REC_SECTOR);
+    t.check(
+        "before: write, flush, read back",
+        errs == 0 && bad == 0,
+        format_args!("{REC_BYTES} bytes at sector {REC_SECTOR} through dom{first}, {errs} errors, {bad} differ"),
+    );
+    println!("guest: blk: reading until the back end goes away");
+    let (mut ios, mut differ) = (0u64, 0usize);
+    let err = loop {
+        if crate::time::now_ns() > limit {
+            break None;
+        }
+        match b.read_in_place(REC_SECTOR, REC_BYTES / 512) {
+            Ok(()) => {
+                differ += (0..REC_BYTES as usize)
+                    .filter(|&i| b.data(i / 4096)[i % 4096] != rec_pattern(1, i))
+                    .count();
+                ios += 1;
+            }
+            Err(e) => break Some(e),
+        }
+    };
+    t.check(
+        "I/O failed when the back end went away",
+        err == Some(BlockError::BackendGone) && ios > 0 && differ == 0,
+        format_args!(
+            "{err:?} after {ios} good reads ({differ} bytes differed) at {} ms",
+            crate::time::now_ns() / 1_000_000
+        ),
+    );
+    let r = b.read(0, &mut [0u8; 512]);
+    t.check(
+        "next read fails too",
+        r == Err(BlockError::BackendGone) && b.is_gone(),
+        format_args!("{r:?}"),
+    );
+    println!("guest: blk: waiting for a new driver domain");
+    let t0 = crate::time::now_ns();
+    let r = s.reconnect(30_000_000_000);
+    let waited = (crate::time::now_ns() - t0) / 1_000_000;
+    // From here on, through the new driver domain's console.
+    t.check(
+        "store and console reconnected",
+        r.is_ok_and(|d| d != first),
+        format_args!(
+            "to dom{} (generation {}) after {waited} ms: {r:?}",
+            s.backend,
+            s.tracker.generation()
+        ),
+    );
+    if r.is_err() {
+        println!("guest: blk checks passed {}/{}", t.ok, t.all);
+        guest::poweroff()
+    }
+    let r = b.reconnect(&mut s.store, &mut s.grants);
+    t.check(
+        "vbd reconnected",
+        r.is_ok() && b.sectors >= REC_SECTOR + 2 * REC_BYTES / 512,
+        format_args!("{r:?}, {} sectors", b.sectors),
+    );
+    if persist {
+        let (errs, bad) = rec_read_check(&mut b, REC_SECTOR, |i| rec_pattern(1, i));
+        t.check(
+            "data written before the death",
+            errs == 0 && bad == 0,
+            format_args!("{REC_BYTES} bytes at sector {REC_SECTOR}, {errs} errors, {bad} differ"),
+        );
+    } else {
+        let base = REC_SECTOR as usize * 512;
+        let (errs, bad) = rec_read_check(&mut b, REC_SECTOR, |i| disk_pattern((base + i) as u64));
+        t.check(
+            "the new RAM disk's pattern",
+            errs == 0 && bad == 0,
+            format_args!("{REC_BYTES} bytes at sector {REC_SECTOR}, {errs} errors, {bad} differ"),
+        );
+    }
+    let at = REC_SECTOR + REC_BYTES / 512;
+    let (errs, bad) = rec_write_check(&mut b, 2, at);
+    t.check(
+        "after: write, flush, read back",
+        errs == 0 && bad == 0,
+        format_args!(
+            "{REC_BYTES} bytes at sector {at} through dom{}, {errs} errors, {bad} differ",
+            s.backend
+        ),
     );
     println!("guest: blk checks passed {}/{}", t.ok, t.all);
     guest::poweroff()

@@ -56,6 +56,7 @@ impl Command {
             "blk=bench" => Command::Run(crate::blk_test::bench),
             "blk=image" => Command::Run(crate::blk_test::image),
             "blk=until-gone" => Command::Run(crate::blk_test::until_gone),
+            "blk=reconnect" => Command::Run(crate::blk_test::reconnect),
             "virtio=direct" => Command::Run(crate::virtio_direct::run),
             "net=serve" => Command::Run(crate::net_test::serve),
             "net=ping" => Command::Run(crate::net_test::ping_mode),

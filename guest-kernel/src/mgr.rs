@@ -6,7 +6,11 @@
 //!
 //! `kill=NAME@MS`: at system time MS, destroy the domain named NAME
 //! (`DOMCTL_DESTROYDOMAIN`), then shut down (e.g. a manager that takes a
-//! driver domain away under its guests).
+//! driver domain away under its guests). With `respawn=NEW[@MS2]`, it
+//! then (at system time MS2, if given) creates a new driver domain named
+//! NEW (`DOMCTL_CDF_DRIVER`, `drvmem=MIB` MiB, default 64) whose command
+//! line is `driver` followed by `drvargs=A,B,...` (commas become spaces,
+//! e.g. `drvargs=disk=virtio`), then shuts down.
 //!
 //! `idle`: block forever (`wfi` with nothing pending): a domain that uses no
 //! CPU until it is destroyed.
@@ -16,7 +20,18 @@ use hypercall_abi::domctl::*;
 use hypercall_abi::{guest, Errno};
 
 fn create(name: &str, mem_mib: u32, vcpus: u32, args: &str) -> Result<u16, Errno> {
+    create_flags(name, mem_mib, vcpus, args, 0)
+}
+
+fn create_flags(
+    name: &str,
+    mem_mib: u32,
+    vcpus: u32,
+    args: &str,
+    flags: u32,
+) -> Result<u16, Errno> {
     let mut op = Domctl::new(DOMCTL_CREATEDOMAIN, 0);
+    op.create.flags = flags;
     op.create.name[..name.len()].copy_from_slice(name.as_bytes());
     op.create.mem_mib = mem_mib;
     op.create.vcpus = vcpus;
@@ -242,5 +257,56 @@ pub fn kill(boot: &crate::dt::BootInfo) -> ! {
         }
         None => println!("guest: kill: FAIL: no domain named {name}"),
     }
+    if let Some(new) = word(boot, "respawn=") {
+        respawn(boot, new);
+    }
     guest::poweroff()
+}
+
+/// The value of the first `key...` word of the command line.
+fn word<'a>(boot: &'a crate::dt::BootInfo, key: &str) -> Option<&'a str> {
+    boot.bootargs
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix(key))
+}
+
+/// `respawn=NEW[@MS]`: a new driver domain.
+fn respawn(boot: &crate::dt::BootInfo, arg: &str) {
+    let (name, at) = match arg.split_once('@') {
+        Some((n, t)) => (n, t.parse::<u64>().unwrap_or(0)),
+        None => (arg, 0),
+    };
+    while crate::time::now_ns() < at * 1_000_000 {
+        crate::events::sleep(at * 1_000_000 - crate::time::now_ns());
+    }
+    let mem = word(boot, "drvmem=")
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(64);
+    let mut args = alloc::string::String::from("driver");
+    for a in word(boot, "drvargs=")
+        .unwrap_or("")
+        .split(',')
+        .filter(|a| !a.is_empty())
+    {
+        args.push(' ');
+        args.push_str(a);
+    }
+    // The destroyed domain's memory comes back once no CPU runs it any
+    // more: a creation refused for memory meanwhile is tried again.
+    let mut tries = 0;
+    let r = loop {
+        let r = create_flags(name, mem, 1, &args, DOMCTL_CDF_DRIVER);
+        tries += 1;
+        if r != Err(Errno::ENOMEM) || tries >= 100 {
+            break r;
+        }
+        crate::events::sleep(10_000_000);
+    };
+    match r {
+        Ok(d) => println!(
+            "guest: kill: created driver domain dom{d} ({name}, \"{args}\") at {} ms",
+            crate::time::now_ns() / 1_000_000
+        ),
+        Err(e) => println!("guest: kill: FAIL: creating driver domain {name}: {e}"),
+    }
 }

@@ -48,14 +48,15 @@ fn ip_arg(info: &BootInfo, key: &str) -> Option<[u8; 4]> {
 }
 
 fn setup(info: &BootInfo) -> (crate::pv::Session, Stack<NetFront>, [u8; 4]) {
-    let Some(backend) = opt(info, "backend") else {
-        fail("no backend=N on the command line")
-    };
     let Some(ip) = ip_arg(info, "ip") else {
         fail("no ip=A.B.C.D on the command line")
     };
-    let mut s = crate::pv::start(backend as u16, 30_000_000_000).unwrap_or_else(|e| fail(e));
-    println!("guest: net: store and console connected through dom{backend}");
+    let backend = opt(info, "backend").map(|b| b as u16);
+    let mut s = crate::pv::start(backend, 30_000_000_000).unwrap_or_else(|e| fail(e));
+    println!(
+        "guest: net: store and console connected through dom{}",
+        s.backend
+    );
     let nf = NetFront::connect(&mut s.store, &mut s.grants, 0).unwrap_or_else(|e| {
         println!("guest: net: connecting vif 0: {e:?}");
         fail("vif 0")

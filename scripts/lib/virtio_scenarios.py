@@ -54,6 +54,35 @@ def check_image(path, guest_bytes=GUEST_BYTES):
     return problems
 
 
+REC_SECTOR, REC_BYTES = 8192, 512 * 1024
+
+
+def rec_pattern(k, i):
+    """Byte i of what guest mode blk=reconnect writes in phase k."""
+    return (((i * 13) ^ (i >> 7)) ^ (0x5a + 0x11 * k)) & 0xff
+
+
+def check_reconnect_image(path):
+    """blk=reconnect's data from before the driver domain's death (phase 1)
+    and from after the reconnection (phase 2) are in the image; the host's
+    data is untouched."""
+    with open(path, "rb") as f:
+        d = f.read()
+    problems = []
+    for k, sector in [(1, REC_SECTOR), (2, REC_SECTOR + REC_BYTES // 512)]:
+        got = d[sector * 512:sector * 512 + REC_BYTES]
+        want = bytes(rec_pattern(k, i) for i in range(REC_BYTES))
+        if got != want:
+            bad = next((i for i in range(REC_BYTES) if i >= len(got) or got[i] != want[i]), 0)
+            problems.append(f"phase {k} data in the image differs from byte {bad} of sector {sector}")
+        print(f"        image check: phase {k}, {REC_BYTES} bytes at sector {sector}: "
+              f"{'ok' if got == want else 'BAD'}")
+    host = d[HOST_SECTOR * 512:HOST_SECTOR * 512 + HOST_BYTES]
+    if host != bytes(host_pattern(i) for i in range(HOST_BYTES)) or not d.startswith(HOST_MAGIC):
+        problems.append("the host's data in the image changed")
+    return problems
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -131,5 +160,43 @@ def scenarios(out_dir, banner, clean_end, never):
             ("any", r"^\[drv\] driver: every guest is gone; powering off"),
         ] + clean_end,
         post=lambda text: check_image(pvdisk, pv_bytes),
+        never=never + [r"PHYSDEVOP_eoi\(\d+\) refused"], exit_code=0))
+    # Back-end death and restart on the virtio disk: the guest writes
+    # before the driver domain is destroyed, gets errors (no hang) with its
+    # console back on console_io, the manager creates a new driver domain
+    # (DOMCTL_CDF_DRIVER, the virtio devices and a DMA window again), the
+    # guest finds it (HVM_PARAM_DRIVER_DOMAIN), reconnects store, console
+    # and vbd, reads what it wrote before and writes more; the host checks
+    # both in the image.
+    recdisk = os.path.join(out_dir, "blk-reconnect.img")
+    rec = r"524288 bytes at sector"
+    out.append(dict(
+        name="virt/blk-reconnect", board="virt", smp=2, timeout=120,
+        setup=lambda: make_image(recdisk),
+        qemu_extra=["-drive", f"file={recdisk},if=none,format=raw,id=d0", "-device", "virtio-blk-device,drive=d0"],
+        append='semihosting dom=drv,driver,mem=64,args="driver disk=virtio" '
+               'dom=g1,args="blk=reconnect persist=1" '
+               'dom=mgr,priv,args="kill=drv@4000 respawn=drv2@4500 drvargs=disk=virtio"',
+        expect=banner + [
+            r"hyp: dom1 \(drv\): driver domain: 1 device\(s\), DMA window",
+            ("any", r"^\[drv\] driver: dom2 \(g1\): store connected \(port \d+\), console connected, vbd 51712: 16384 sectors on the virtio-blk"),
+            ("any", rf"^\[drv\] \[g1\] guest: blk before: write, flush, read back: {rec} 8192 through dom1, 0 errors, 0 differ ok"),
+            r"^\[mgr\] guest: kill: destroyed dom1 \(drv\) at \d+ ms: Ok\(\(\)\)",
+            ("any", r"hyp: 1 device\(s\) of the driver domain reset"),
+            ("any", r"^\[g1\] guest: blk I/O failed when the back end went away: Some\(BackendGone\) after [1-9]\d* good reads \(0 bytes differed\) at \d+ ms ok"),
+            ("any", r"^\[g1\] guest: blk next read fails too: Err\(BackendGone\) ok"),
+            ("any", r"^\[g1\] guest: blk: waiting for a new driver domain"),
+            r"^\[mgr\] guest: kill: created driver domain dom4 \(drv2, \"driver disk=virtio\"\) at \d+ ms",
+            ("any", r"hyp: dom4 \(drv2\): driver domain: 1 device\(s\), DMA window"),
+            ("any", r"^\[drv2\] guest: virtio-blk at 0xa003e00, virq \d+: 16384 sectors"),
+            ("any", r"^\[drv2\] driver: dom2 \(g1\): store connected \(port \d+\), console connected, vbd 51712: 16384 sectors on the virtio-blk"),
+            ("any", r"^\[drv2\] \[g1\] guest: blk store and console reconnected: to dom4 \(generation 2\) after \d+ ms: Ok\(4\) ok"),
+            ("any", r"^\[drv2\] \[g1\] guest: blk vbd reconnected: Ok\(\(\)\), 16384 sectors ok"),
+            ("any", rf"^\[drv2\] \[g1\] guest: blk data written before the death: {rec} 8192, 0 errors, 0 differ ok"),
+            ("any", rf"^\[drv2\] \[g1\] guest: blk after: write, flush, read back: {rec} 9216 through dom4, 0 errors, 0 differ ok"),
+            ("any", r"^\[drv2\] \[g1\] guest: blk checks passed 7/7$"),
+            ("any", r"^\[drv2\] driver: every guest is gone; powering off"),
+        ] + clean_end,
+        post=lambda text: check_reconnect_image(recdisk),
         never=never + [r"PHYSDEVOP_eoi\(\d+\) refused"], exit_code=0))
     return out

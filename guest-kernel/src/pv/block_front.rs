@@ -48,6 +48,7 @@ impl From<StoreError> for BlockError {
 pub struct BlockFront {
     ring: FrontRing<'static, BlkifRequest, BlkifResponse>,
     port: u32,
+    ring_ref: GrantRef,
     book: BlkFront,
     pages: Vec<(GrantRef, &'static mut Page<[u8; 4096]>)>,
     /// The data pages' references, in order.
@@ -56,6 +57,76 @@ pub struct BlockFront {
     pub sectors: u64,
     /// The front end's store directory.
     pub dir: String,
+    /// The back end went away: every I/O fails with
+    /// [`BlockError::BackendGone`] until [`reconnect`](Self::reconnect).
+    gone: bool,
+}
+
+/// What a handshake gives.
+struct Link {
+    ring: FrontRing<'static, BlkifRequest, BlkifResponse>,
+    port: u32,
+    ring_ref: GrantRef,
+    sectors: u64,
+}
+
+/// Xen's handshake for `dir` with the back end the store names; grants
+/// the ring and `pages` (their references written into `pages`).
+fn handshake(
+    store: &mut StoreClient,
+    grants: &mut Grants,
+    dir: &str,
+    pages: &mut [(GrantRef, &'static mut Page<[u8; 4096]>)],
+) -> Result<Link, BlockError> {
+    let be_dir = store.read(&format!("{dir}/backend"))?;
+    let be: u16 = store
+        .read(&format!("{dir}/backend-id"))?
+        .parse()
+        .map_err(|_| BlockError::Invalid)?;
+    store.set_state(dir, XenbusState::Initialising)?;
+    store.wait_state(&be_dir, |s| s == XenbusState::InitWait)?;
+    let sring = leak_page(SharedRing::new());
+    let ring = FrontRing::init(&sring.0).map_err(|_| BlockError::Resources)?;
+    let ring_ref = grants
+        .grant(be, gfn_of(sring), false)
+        .ok_or(BlockError::Resources)?;
+    let port = ev::alloc_unbound(be).map_err(|_| BlockError::Resources)?;
+    let _ = ev::unmask(port);
+    for (r, p) in pages.iter_mut() {
+        *r = grants
+            .grant(be, gfn_of(p), false)
+            .ok_or(BlockError::Resources)?;
+    }
+    store.write(&format!("{dir}/{}", keys::RING_REF), &format!("{ring_ref}"))?;
+    store.write(
+        &format!("{dir}/{}", keys::EVENT_CHANNEL),
+        &format!("{port}"),
+    )?;
+    store.write(&format!("{dir}/{}", keys::PROTOCOL), "arm-abi")?;
+    // The data pages stay granted for the device's life: the back end
+    // may keep them mapped.
+    store.write(
+        &format!("{dir}/{}", pvdev::devices::FEATURE_PERSISTENT),
+        "1",
+    )?;
+    store.set_state(dir, XenbusState::Initialised)?;
+    let s = store.wait_state(&be_dir, |s| {
+        s == XenbusState::Connected || s >= XenbusState::Closing
+    })?;
+    if s != XenbusState::Connected {
+        return Err(BlockError::BackendGone);
+    }
+    let sectors = store
+        .read(&format!("{be_dir}/{}", keys::SECTORS))?
+        .parse()
+        .map_err(|_| BlockError::Invalid)?;
+    store.set_state(dir, XenbusState::Connected)?;
+    Ok(Link {
+        ring,
+        port,
+        ring_ref,
+        sectors,
+    })
 }
 
 impl BlockFront {
@@ -66,66 +137,91 @@ impl BlockFront {
         n: u32,
     ) -> Result<BlockFront, BlockError> {
         let dir = format!("device/vbd/{n}");
-        let be_dir = store.read(&format!("{dir}/backend"))?;
-        let be: u16 = store
-            .read(&format!("{dir}/backend-id"))?
-            .parse()
-            .map_err(|_| BlockError::Invalid)?;
-        store.set_state(&dir, XenbusState::Initialising)?;
-        store.wait_state(&be_dir, |s| s == XenbusState::InitWait)?;
-        let sring = leak_page(SharedRing::new());
-        let ring = FrontRing::init(&sring.0).map_err(|_| BlockError::Resources)?;
-        let ring_ref = grants
-            .grant(be, gfn_of(sring), false)
-            .ok_or(BlockError::Resources)?;
-        let port = ev::alloc_unbound(be).map_err(|_| BlockError::Resources)?;
-        let _ = ev::unmask(port);
-        let mut pages = Vec::new();
-        for _ in 0..DATA_PAGES {
-            let p = leak_page([0u8; 4096]);
-            let r = grants
-                .grant(be, gfn_of(p), false)
-                .ok_or(BlockError::Resources)?;
-            pages.push((r, p));
-        }
-        store.write(&format!("{dir}/{}", keys::RING_REF), &format!("{ring_ref}"))?;
-        store.write(
-            &format!("{dir}/{}", keys::EVENT_CHANNEL),
-            &format!("{port}"),
-        )?;
-        store.write(&format!("{dir}/{}", keys::PROTOCOL), "arm-abi")?;
-        // The data pages stay granted for the device's life: the back end
-        // may keep them mapped.
-        store.write(
-            &format!("{dir}/{}", pvdev::devices::FEATURE_PERSISTENT),
-            "1",
-        )?;
-        store.set_state(&dir, XenbusState::Initialised)?;
-        let s = store.wait_state(&be_dir, |s| {
-            s == XenbusState::Connected || s >= XenbusState::Closing
-        })?;
-        if s != XenbusState::Connected {
-            return Err(BlockError::BackendGone);
-        }
-        let sectors = store
-            .read(&format!("{be_dir}/{}", keys::SECTORS))?
-            .parse()
-            .map_err(|_| BlockError::Invalid)?;
-        store.set_state(&dir, XenbusState::Connected)?;
+        let mut pages: Vec<_> = (0..DATA_PAGES)
+            .map(|_| (0, leak_page([0u8; 4096])))
+            .collect();
+        let l = handshake(store, grants, &dir, &mut pages)?;
         let grefs = pages.iter().map(|(r, _)| *r).collect();
         Ok(BlockFront {
-            ring,
-            port,
+            ring: l.ring,
+            port: l.port,
+            ring_ref: l.ring_ref,
             book: BlkFront::new(),
             pages,
             grefs,
-            sectors,
+            sectors: l.sectors,
             dir,
+            gone: false,
         })
+    }
+
+    /// Whether the back end went away (see [`reconnect`](Self::reconnect)).
+    pub fn is_gone(&self) -> bool {
+        self.gone
+    }
+
+    /// After the back end went away and the session reconnected to a new
+    /// driver domain ([`super::Session::reconnect`]): takes back the old
+    /// ring, port and grants, and redoes the handshake through the new
+    /// store (a new ring; the same data pages, granted anew). Every I/O
+    /// that was in flight has already failed with
+    /// [`BlockError::BackendGone`] to its caller; none is replayed.
+    pub fn reconnect(
+        &mut self,
+        store: &mut StoreClient,
+        grants: &mut Grants,
+    ) -> Result<(), BlockError> {
+        self.gone = true;
+        let _ = self.book.fail_all();
+        let _ = ev::close(self.port);
+        let old = [self.ring_ref]
+            .into_iter()
+            .chain(self.grefs.iter().copied());
+        for r in old {
+            if !super::revoke_waiting(grants, r, 1_000_000_000) {
+                return Err(BlockError::Resources);
+            }
+        }
+        let l = handshake(store, grants, &self.dir, &mut self.pages)?;
+        self.grefs = self.pages.iter().map(|(r, _)| *r).collect();
+        self.ring = l.ring;
+        self.port = l.port;
+        self.ring_ref = l.ring_ref;
+        self.sectors = l.sectors;
+        self.book = BlkFront::new();
+        self.gone = false;
+        Ok(())
+    }
+
+    /// Marks the back end gone: fails what is in flight.
+    fn lost(&mut self) -> BlockError {
+        self.gone = true;
+        let _ = self.book.fail_all();
+        BlockError::BackendGone
+    }
+
+    /// Runs `f`, unless the back end is gone; a `BackendGone` from it
+    /// marks the back end gone.
+    fn checked<T>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<T, BlockError>,
+    ) -> Result<T, BlockError> {
+        if self.gone {
+            return Err(BlockError::BackendGone);
+        }
+        let r = f(self);
+        if matches!(r, Err(BlockError::BackendGone)) {
+            return Err(self.lost());
+        }
+        r
     }
 
     /// Runs one I/O of `nr` sectors at `sector` on the data pages.
     fn io(&mut self, op: u8, sector: u64, nr: u64) -> Result<(), BlockError> {
+        self.checked(|b| b.io_once(op, sector, nr))
+    }
+
+    fn io_once(&mut self, op: u8, sector: u64, nr: u64) -> Result<(), BlockError> {
         let io = self
             .book
             .submit(op, sector, nr, &self.grefs, 0)
@@ -208,6 +304,10 @@ impl BlockFront {
     /// use ids the front end's own bookkeeping never gives, i.e. with the
     /// top bit set) and waits for the response with its id.
     pub fn raw(&mut self, req: &BlkifRequest) -> Result<BlkifResponse, BlockError> {
+        self.checked(|b| b.raw_once(req))
+    }
+
+    fn raw_once(&mut self, req: &BlkifRequest) -> Result<BlkifResponse, BlockError> {
         self.ring
             .push_request(req)
             .map_err(|_| BlockError::BackendGone)?;
@@ -266,8 +366,10 @@ impl BlockFront {
 
     /// Flushes the back end's disk cache.
     pub fn flush(&mut self) -> Result<(), BlockError> {
-        self.book.flush();
-        self.io_queued()
+        self.checked(|b| {
+            b.book.flush();
+            b.io_queued()
+        })
     }
 
     fn io_queued(&mut self) -> Result<(), BlockError> {

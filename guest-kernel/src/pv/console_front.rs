@@ -65,6 +65,12 @@ pub fn install(c: ConsoleFront) {
     INSTALLED.store(p, core::sync::atomic::Ordering::Release);
 }
 
+/// From now on, the guest's console output goes through `console_io`
+/// (its back end is gone; a new one may be installed later).
+pub fn uninstall() {
+    INSTALLED.store(core::ptr::null_mut(), core::sync::atomic::Ordering::Release);
+}
+
 /// Writes `bytes` through the installed console front end; false if none
 /// is installed, the back end is gone (the port, once bound, is unbound
 /// again: the driver domain was destroyed or closed it; then the front
