@@ -7,7 +7,10 @@
 //! by the convention of `crate::pv`); once bound, it maps the guest's
 //! store page (grant 1) and console page (grant 0, port 2), writes the
 //! guest's device entries (`pvdev::devices`) and starts a block back end
-//! on a RAM disk of its own. Then, per guest: the store requests are
+//! on a RAM disk of its own. A driver domain created while guests run
+//! (replacing one that died) finds them the same way: each offers it
+//! fresh pages and ports 1 and 2 once the monitor names it
+//! (`crate::pv::Session::reconnect`). Then, per guest: the store requests are
 //! served (`pvdev::store::wire::serve_ring`), console output goes to the
 //! serial line labelled with the guest's name (`pvdev::consback`, through
 //! this domain's `console_io`), and block requests are executed

@@ -365,6 +365,34 @@ def scenarios():
         ] + CLEAN_END,
         post=same_free_memory,
         never=NEVER, exit_code=0))
+    # Back-end death and restart with RAM disks (the virtio-disk version
+    # is virt/blk-reconnect): the guest's I/O fails, the manager creates
+    # a new driver domain, the guest finds it, reconnects store, console
+    # and vbd, and checks I/O on the new (freshly filled) RAM disk.
+    rec = r"524288 bytes at sector"
+    out.append(dict(
+        name="raspi4b/blk-reconnect", board="raspi4b",
+        append='semihosting dom=drv,driver,mem=64,args="driver" '
+               'dom=g1,args="blk=reconnect" '
+               'dom=mgr,priv,args="kill=drv@4000 respawn=drv2@4500"',
+        expect=BANNER + [
+            ("any", r"^\[drv\] driver: dom2 \(g1\): store connected \(port \d+\), console connected, vbd 51712: 16384 sectors on the RAM disk"),
+            ("any", rf"^\[drv\] \[g1\] guest: blk before: write, flush, read back: {rec} 8192 through dom1, 0 errors, 0 differ ok"),
+            r"^\[mgr\] guest: kill: destroyed dom1 \(drv\) at \d+ ms: Ok\(\(\)\)",
+            ("any", r"^\[g1\] guest: blk I/O failed when the back end went away: Some\(BackendGone\) after [1-9]\d* good reads \(0 bytes differed\) at \d+ ms ok"),
+            ("any", r"^\[g1\] guest: blk next read fails too: Err\(BackendGone\) ok"),
+            ("any", r"^\[g1\] guest: blk: waiting for a new driver domain"),
+            r"^\[mgr\] guest: kill: created driver domain dom4 \(drv2, \"driver\"\) at \d+ ms",
+            ("any", r"^\[drv2\] driver: dom2 \(g1\): store connected \(port \d+\), console connected, vbd 51712: 16384 sectors on the RAM disk"),
+            ("any", r"^\[drv2\] \[g1\] guest: blk store and console reconnected: to dom4 \(generation 2\) after \d+ ms: Ok\(4\) ok"),
+            ("any", r"^\[drv2\] \[g1\] guest: blk vbd reconnected: Ok\(\(\)\), 16384 sectors ok"),
+            ("any", rf"^\[drv2\] \[g1\] guest: blk the new RAM disk's pattern: {rec} 8192, 0 errors, 0 differ ok"),
+            ("any", rf"^\[drv2\] \[g1\] guest: blk after: write, flush, read back: {rec} 9216 through dom4, 0 errors, 0 differ ok"),
+            ("any", r"^\[drv2\] \[g1\] guest: blk checks passed 7/7$"),
+            ("any", r"^\[drv2\] driver: every guest is gone; powering off"),
+        ] + CLEAN_END,
+        post=same_free_memory,
+        never=NEVER, exit_code=0))
     # The Pi firmware's way in: a flat image at 0x80000, entered at EL2.
     out.append(dict(
         name="raspi4b-kernel8/firmware-entry", board="raspi4b-kernel8", append='semihosting dom=a,args="hello"',

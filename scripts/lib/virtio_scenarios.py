@@ -8,6 +8,7 @@ checks byte for byte after QEMU exits. While QEMU runs, the host fetches the
 guest's page through the forwarded port (the `during` hook of run()).
 """
 import os
+import re
 import socket
 import urllib.request
 
@@ -81,6 +82,15 @@ def check_reconnect_image(path):
     if host != bytes(host_pattern(i) for i in range(HOST_BYTES)) or not d.startswith(HOST_MAGIC):
         problems.append("the host's data in the image changed")
     return problems
+
+
+def free_memory_back(text):
+    """Free memory at the end equals free memory before any domain."""
+    a = re.search(r"hyp: \d+ MiB free for domains \((\d+) frames\)", text)
+    b = re.search(r"hyp: \d+ MiB free \((\d+) frames\); powering off", text)
+    if not (a and b):
+        return ["free memory not reported"]
+    return [] if a.group(1) == b.group(1) else [f"free memory {a.group(1)} frames at boot, {b.group(1)} at the end"]
 
 
 def free_port():
@@ -197,6 +207,6 @@ def scenarios(out_dir, banner, clean_end, never):
             ("any", r"^\[drv2\] \[g1\] guest: blk checks passed 7/7$"),
             ("any", r"^\[drv2\] driver: every guest is gone; powering off"),
         ] + clean_end,
-        post=lambda text: check_reconnect_image(recdisk),
+        post=lambda text: check_reconnect_image(recdisk) + free_memory_back(text),
         never=never + [r"PHYSDEVOP_eoi\(\d+\) refused"], exit_code=0))
     return out
