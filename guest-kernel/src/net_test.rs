@@ -9,6 +9,11 @@
 //! * `net=ping peer=P` (`count=N`, default 5; `fetch=0|1`, default 1;
 //!   `stream=BYTES`, default 0): pings P N times, fetches its page, sends
 //!   it BYTES of the checked stream (`BENCH net_stream_ticks` line).
+//! * `reconnect=1` (`net=serve`, `net=ping`): survive the driver domain's
+//!   death: when its ports go unbound, wait for a new driver domain and
+//!   reconnect the session and the vif (`pv::Session::reconnect`,
+//!   `NetFront::reconnect`); `net=ping` then (after waiting up to
+//!   `limit=MS` for the death) pings and fetches again.
 //! * `net=bad peer=P`: malformed tx requests (offsets, sizes, fragment
 //!   chains, extra info, grant references it never gave), each answered
 //!   `NETIF_RSP_ERROR`, then pings P and fetches its page: the vif still
@@ -102,7 +107,9 @@ fn run_until(
 
 /// `net=serve`.
 pub fn serve(info: &BootInfo) -> ! {
-    let (_s, mut stack, ip) = setup(info);
+    let (mut s, mut stack, ip) = setup(info);
+    let mut t = Tally::new("net");
+    let reconnect = opt(info, "reconnect") == Some(1);
     let requests = opt(info, "requests").unwrap_or(1) as u32;
     let stream = opt(info, "stream").unwrap_or(0);
     let mut http = HttpServer::new(&mut stack, 80, BODY);
@@ -114,6 +121,9 @@ pub fn serve(info: &BootInfo) -> ! {
     let mut served = 0;
     let mut done_at: Option<i64> = None;
     let ok = run_until(&mut stack, 60_000, |st, now| {
+        if reconnect && !s.backend_alive() {
+            relink(&mut s, st, &mut t);
+        }
         http.poll(st);
         if let Some(k) = sink.as_mut() {
             k.poll(st);
@@ -130,7 +140,6 @@ pub fn serve(info: &BootInfo) -> ! {
         // Linger so that the last responses and FINs go out.
         done_at.is_some_and(|t| now - t > 300)
     });
-    let mut t = Tally::new("net");
     t.check(
         "http served",
         ok && served >= requests,
@@ -149,9 +158,18 @@ pub fn serve(info: &BootInfo) -> ! {
 }
 
 fn ping(stack: &mut Stack<NetFront>, peer: [u8; 4], count: u16) -> (u16, u16) {
+    ping_with(stack, peer, count, 2000)
+}
+
+fn ping_with(
+    stack: &mut Stack<NetFront>,
+    peer: [u8; 4],
+    count: u16,
+    timeout_ms: i64,
+) -> (u16, u16) {
     let mut p = Pinger::new(stack, peer, count);
     run_until(stack, 20_000, |st, now| {
-        p.poll(st, now, 2000);
+        p.poll(st, now, timeout_ms);
         p.done()
     });
     (p.replies, p.lost)
@@ -163,9 +181,34 @@ fn fetch(stack: &mut Stack<NetFront>, peer: [u8; 4], local_port: u16) -> Option<
     g.result().map(|(c, b)| (c, b.to_vec()))
 }
 
+/// The driver domain went away: waits for a new one, reconnects the
+/// session (store, console) and the vif; two checks.
+fn relink(s: &mut crate::pv::Session, stack: &mut Stack<NetFront>, t: &mut Tally) {
+    let old = s.backend;
+    println!("guest: net: dom{old} gone; waiting for a new driver domain");
+    let t0 = now_ns();
+    let r = s.reconnect(30_000_000_000);
+    let waited = (now_ns() - t0) / 1_000_000;
+    t.check(
+        "store and console reconnected",
+        r.is_ok_and(|d| d != old),
+        format_args!(
+            "to dom{} (generation {}) after {waited} ms: {r:?}",
+            s.backend,
+            s.tracker.generation()
+        ),
+    );
+    let r = if r.is_ok() {
+        stack.dev.io.reconnect(&mut s.store, &mut s.grants)
+    } else {
+        Err(crate::pv::net_front::NetError::BackendGone)
+    };
+    t.check("vif reconnected", r.is_ok(), format_args!("{r:?}"));
+}
+
 /// `net=ping`.
 pub fn ping_mode(info: &BootInfo) -> ! {
-    let (_s, mut stack, _) = setup(info);
+    let (mut s, mut stack, _) = setup(info);
     let Some(peer) = ip_arg(info, "peer") else {
         fail("no peer=A.B.C.D")
     };
@@ -182,6 +225,40 @@ pub fn ping_mode(info: &BootInfo) -> ! {
         let r = fetch(&mut stack, peer, 42000);
         t.check(
             "http get",
+            r.as_ref().is_some_and(|(c, b)| *c == 200 && b == BODY),
+            format_args!("status {:?}", r.as_ref().map(|r| r.0)),
+        );
+    }
+    if opt(info, "reconnect") == Some(1) {
+        // Until the driver domain goes away (within `limit=MS`).
+        let limit = now_ns() + opt(info, "limit").unwrap_or(30_000) * 1_000_000;
+        while s.backend_alive() && now_ns() < limit {
+            crate::events::sleep(10_000_000);
+        }
+        let gone = !s.backend_alive();
+        t.check(
+            "back end gone",
+            gone,
+            format_args!("at {} ms", now_ns() / 1_000_000),
+        );
+        if gone {
+            relink(&mut s, &mut stack, &mut t);
+        }
+        // The peer reconnects on its own: wait until it answers.
+        let mut tries = 1;
+        while ping_with(&mut stack, peer, 1, 500).0 == 0 && tries < 40 {
+            tries += 1;
+        }
+        println!("guest: net: peer answered after {tries} attempt(s)");
+        let (replies, lost) = ping(&mut stack, peer, count);
+        t.check(
+            "ping after reconnecting",
+            replies == count,
+            format_args!("{replies}/{count} checked replies, {lost} lost"),
+        );
+        let r = fetch(&mut stack, peer, 42001);
+        t.check(
+            "http get after reconnecting",
             r.as_ref().is_some_and(|(c, b)| *c == 200 && b == BODY),
             format_args!("status {:?}", r.as_ref().map(|r| r.0)),
         );

@@ -42,6 +42,40 @@ def scenarios(out_dir, banner, clean_end, never, same_free_memory):
             ] + clean_end,
             post=same_free_memory,
             never=never, exit_code=0))
+    # (d) Both guests survive the driver domain's death: a client and a
+    # server talk through the bridge, the manager destroys the driver
+    # domain and creates another, both reconnect (store, console, vif)
+    # and talk again through the new one.
+    out.append(dict(
+        name="virt/net-reconnect", board="virt", smp=2, timeout=90,
+        append='semihosting dom=drv,driver,mem=64,args="driver disk=1" '
+               'dom=srv,args="net=serve ip=10.0.2.15 requests=2 reconnect=1" '
+               'dom=cli,args="net=ping ip=10.0.2.16 peer=10.0.2.15 count=3 reconnect=1" '
+               'dom=mgr,priv,args="kill=drv@8000 respawn=drv2@8500 drvargs=disk=1"',
+        expect=banner + [
+            ("any", r"^\[drv\] \[cli\] guest: net ping: 3/3 checked replies, 0 lost ok"),
+            ("any", r"^\[drv\] \[cli\] guest: net http get: status Some\(200\) ok"),
+            ("any", r"^\[drv\] \[srv\] guest: net: http: served request 1$"),
+            r"^\[mgr\] guest: kill: destroyed dom1 \(drv\) at \d+ ms: Ok\(\(\)\)",
+            ("any", r"^\[cli\] guest: net back end gone: at \d+ ms ok"),
+            ("any", r"^\[cli\] guest: net: dom1 gone; waiting for a new driver domain"),
+            ("any", r"^\[srv\] guest: net: dom1 gone; waiting for a new driver domain"),
+            r"^\[mgr\] guest: kill: created driver domain dom5 \(drv2, \"driver disk=1\"\) at \d+ ms",
+            ("any", r"^\[drv2\] driver: dom2 \(srv\): vif 0 connected: mac 00:16:3e:00:00:02, "),
+            ("any", r"^\[drv2\] driver: dom3 \(cli\): vif 0 connected: mac 00:16:3e:00:00:03, "),
+            ("any", r"^\[drv2\] \[cli\] guest: net store and console reconnected: to dom5 \(generation 2\) after \d+ ms: Ok\(5\) ok"),
+            ("any", r"^\[drv2\] \[cli\] guest: net vif reconnected: Ok\(\(\)\) ok"),
+            ("any", r"^\[drv2\] \[srv\] guest: net store and console reconnected: to dom5 \(generation 2\) after \d+ ms: Ok\(5\) ok"),
+            ("any", r"^\[drv2\] \[srv\] guest: net vif reconnected: Ok\(\(\)\) ok"),
+            ("any", r"^\[drv2\] \[cli\] guest: net ping after reconnecting: 3/3 checked replies, 0 lost ok"),
+            ("any", r"^\[drv2\] \[cli\] guest: net http get after reconnecting: status Some\(200\) ok"),
+            ("any", r"^(?:\[drv2\] )?\[cli\] guest: net checks passed 7/7$"),
+            ("any", r"^\[drv2\] \[srv\] guest: net http served: 2 of 2, 0 refused ok"),
+            ("any", r"^(?:\[drv2\] )?\[srv\] guest: net checks passed 3/3$"),
+            ("any", r"^\[drv2\] driver: every guest is gone; powering off"),
+        ] + clean_end,
+        post=same_free_memory,
+        never=never, exit_code=0))
     # (c) A malformed front end next to a good one: every bad tx request
     # answered NETIF_RSP_ERROR, then it pings and fetches from the good
     # guest, which serves it and the other client.

@@ -55,6 +55,90 @@ pub struct NetFront {
     /// Responses to requests put on the ring with [`NetFront::send_raw`]
     /// (ids from [`TX_BUFFERS`] up), for the bad-input checks.
     raw: Vec<NetifTxResponse>,
+    /// The front end's store directory.
+    dir: alloc::string::String,
+    /// The rings' grant references.
+    ring_refs: [GrantRef; 2],
+}
+
+/// What a handshake gives.
+struct Link {
+    tx: FrontRing<'static, NetifTxRequest, NetifTxResponse>,
+    rx: FrontRing<'static, NetifRxRequest, NetifRxResponse>,
+    port: u32,
+    mac: Mac,
+    ring_refs: [GrantRef; 2],
+}
+
+/// Xen's handshake for `dir` with the back end the store names: new
+/// rings, the pages granted (their references written into the vectors),
+/// every rx page posted.
+fn handshake(
+    store: &mut StoreClient,
+    grants: &mut Grants,
+    dir: &str,
+    tx_pages: &mut [(GrantRef, &'static mut Page<[u8; 4096]>, bool)],
+    rx_pages: &mut [(GrantRef, &'static mut Page<[u8; 4096]>)],
+) -> Result<Link, NetError> {
+    let be_dir = store.read(&format!("{dir}/backend"))?;
+    let be: u16 = store
+        .read(&format!("{dir}/backend-id"))?
+        .parse()
+        .map_err(|_| NetError::Resources)?;
+    store.set_state(dir, XenbusState::Initialising)?;
+    store.wait_state(&be_dir, |s| s == XenbusState::InitWait)?;
+    let mac =
+        parse_mac(&store.read(&format!("{be_dir}/{}", keys::MAC))?).ok_or(NetError::Resources)?;
+    let (ts, rs) = (leak_page(SharedRing::new()), leak_page(SharedRing::new()));
+    let tx = FrontRing::init(&ts.0).map_err(|_| NetError::Resources)?;
+    let mut rx = FrontRing::init(&rs.0).map_err(|_| NetError::Resources)?;
+    let tref = grants
+        .grant(be, gfn_of(ts), false)
+        .ok_or(NetError::Resources)?;
+    let rref = grants
+        .grant(be, gfn_of(rs), false)
+        .ok_or(NetError::Resources)?;
+    let port = ev::alloc_unbound(be).map_err(|_| NetError::Resources)?;
+    let _ = ev::unmask(port);
+    for (r, p, busy) in tx_pages.iter_mut() {
+        *r = grants
+            .grant(be, gfn_of(p), true)
+            .ok_or(NetError::Resources)?;
+        *busy = false;
+    }
+    for (i, (r, p)) in rx_pages.iter_mut().enumerate() {
+        *r = grants
+            .grant(be, gfn_of(p), false)
+            .ok_or(NetError::Resources)?;
+        rx.push_request(&NetifRxRequest {
+            id: i as u16,
+            gref: *r,
+        })
+        .map_err(|_| NetError::Resources)?;
+    }
+    rx.push_requests();
+    store.write(&format!("{dir}/{}", keys::TX_RING_REF), &format!("{tref}"))?;
+    store.write(&format!("{dir}/{}", keys::RX_RING_REF), &format!("{rref}"))?;
+    store.write(
+        &format!("{dir}/{}", keys::EVENT_CHANNEL),
+        &format!("{port}"),
+    )?;
+    store.write(&format!("{dir}/{}", keys::REQUEST_RX_COPY), "1")?;
+    store.set_state(dir, XenbusState::Initialised)?;
+    let s = store.wait_state(&be_dir, |s| {
+        s == XenbusState::Connected || s >= XenbusState::Closing
+    })?;
+    if s != XenbusState::Connected {
+        return Err(NetError::BackendGone);
+    }
+    store.set_state(dir, XenbusState::Connected)?;
+    Ok(Link {
+        tx,
+        rx,
+        port,
+        mac,
+        ring_refs: [tref, rref],
+    })
 }
 
 impl NetFront {
@@ -65,72 +149,64 @@ impl NetFront {
         n: u32,
     ) -> Result<NetFront, NetError> {
         let dir = format!("device/vif/{n}");
-        let be_dir = store.read(&format!("{dir}/backend"))?;
-        let be: u16 = store
-            .read(&format!("{dir}/backend-id"))?
-            .parse()
-            .map_err(|_| NetError::Resources)?;
-        store.set_state(&dir, XenbusState::Initialising)?;
-        store.wait_state(&be_dir, |s| s == XenbusState::InitWait)?;
-        let mac = parse_mac(&store.read(&format!("{be_dir}/{}", keys::MAC))?)
-            .ok_or(NetError::Resources)?;
-        let (ts, rs) = (leak_page(SharedRing::new()), leak_page(SharedRing::new()));
-        let tx = FrontRing::init(&ts.0).map_err(|_| NetError::Resources)?;
-        let mut rx = FrontRing::init(&rs.0).map_err(|_| NetError::Resources)?;
-        let tref = grants
-            .grant(be, gfn_of(ts), false)
-            .ok_or(NetError::Resources)?;
-        let rref = grants
-            .grant(be, gfn_of(rs), false)
-            .ok_or(NetError::Resources)?;
-        let port = ev::alloc_unbound(be).map_err(|_| NetError::Resources)?;
-        let _ = ev::unmask(port);
-        let mut tx_pages = Vec::new();
-        for _ in 0..TX_BUFFERS {
-            let p = leak_page([0u8; 4096]);
-            tx_pages.push((
-                grants
-                    .grant(be, gfn_of(p), true)
-                    .ok_or(NetError::Resources)?,
-                p,
-                false,
-            ));
-        }
-        let mut rx_pages = Vec::new();
-        for i in 0..RX_BUFFERS {
-            let p = leak_page([0u8; 4096]);
-            let gref = grants
-                .grant(be, gfn_of(p), false)
-                .ok_or(NetError::Resources)?;
-            rx.push_request(&NetifRxRequest { id: i as u16, gref })
-                .map_err(|_| NetError::Resources)?;
-            rx_pages.push((gref, p));
-        }
-        rx.push_requests();
-        store.write(&format!("{dir}/{}", keys::TX_RING_REF), &format!("{tref}"))?;
-        store.write(&format!("{dir}/{}", keys::RX_RING_REF), &format!("{rref}"))?;
-        store.write(
-            &format!("{dir}/{}", keys::EVENT_CHANNEL),
-            &format!("{port}"),
-        )?;
-        store.write(&format!("{dir}/{}", keys::REQUEST_RX_COPY), "1")?;
-        store.set_state(&dir, XenbusState::Initialised)?;
-        let s = store.wait_state(&be_dir, |s| {
-            s == XenbusState::Connected || s >= XenbusState::Closing
-        })?;
-        if s != XenbusState::Connected {
-            return Err(NetError::BackendGone);
-        }
-        store.set_state(&dir, XenbusState::Connected)?;
+        let mut tx_pages: Vec<_> = (0..TX_BUFFERS)
+            .map(|_| (0, leak_page([0u8; 4096]), false))
+            .collect();
+        let mut rx_pages: Vec<_> = (0..RX_BUFFERS)
+            .map(|_| (0, leak_page([0u8; 4096])))
+            .collect();
+        let l = handshake(store, grants, &dir, &mut tx_pages, &mut rx_pages)?;
         Ok(NetFront {
-            tx,
-            rx,
-            port,
+            tx: l.tx,
+            rx: l.rx,
+            port: l.port,
             tx_pages,
             rx_pages,
-            mac,
+            mac: l.mac,
             raw: Vec::new(),
+            dir,
+            ring_refs: l.ring_refs,
         })
+    }
+
+    /// After the session reconnected to a new driver domain
+    /// ([`super::Session::reconnect`]): takes back the old rings, port and
+    /// grants and redoes the handshake through the new store (new rings;
+    /// the same pages, granted anew). Frames in flight are lost, as on a
+    /// wire. Fails with [`NetError::Resources`] if the new back end gives
+    /// the interface another MAC.
+    pub fn reconnect(
+        &mut self,
+        store: &mut StoreClient,
+        grants: &mut Grants,
+    ) -> Result<(), NetError> {
+        let _ = ev::close(self.port);
+        let old = self
+            .ring_refs
+            .into_iter()
+            .chain(self.tx_pages.iter().map(|p| p.0))
+            .chain(self.rx_pages.iter().map(|p| p.0));
+        for r in old {
+            if !super::revoke_waiting(grants, r, 1_000_000_000) {
+                return Err(NetError::Resources);
+            }
+        }
+        let l = handshake(
+            store,
+            grants,
+            &self.dir,
+            &mut self.tx_pages,
+            &mut self.rx_pages,
+        )?;
+        self.tx = l.tx;
+        self.rx = l.rx;
+        self.port = l.port;
+        self.ring_refs = l.ring_refs;
+        self.raw.clear();
+        if l.mac != self.mac {
+            return Err(NetError::Resources);
+        }
+        Ok(())
     }
 
     fn reap_tx(&mut self) -> Result<(), NetError> {
