@@ -50,6 +50,11 @@ pub const ENOSYS_CHECKS: &[Check] = &[
         run: hvc_wrong_immediate,
         expect: &[ENOSYS],
     },
+    Check {
+        name: "hvm_op_unknown_subop",
+        run: hvm_op_unknown_subop,
+        expect: &[ENOSYS],
+    },
 ];
 
 /// `test=efault`: buffers the monitor cannot access.
@@ -74,6 +79,11 @@ pub const EFAULT_CHECKS: &[Check] = &[
         run: sched_shutdown_outside_ram,
         expect: &[EFAULT],
     },
+    Check {
+        name: "hvm_get_param_outside_ram",
+        run: hvm_get_param_outside_ram,
+        expect: &[EFAULT],
+    },
 ];
 
 /// `test=einval`: invalid arguments.
@@ -93,7 +103,56 @@ pub const EINVAL_CHECKS: &[Check] = &[
         run: console_io_bad_command,
         expect: &[ENOSYS, EINVAL],
     },
+    Check {
+        name: "hvm_get_param_unknown_index",
+        run: hvm_get_param_unknown_index,
+        expect: &[EINVAL],
+    },
 ];
+
+fn hvm_op_unknown_subop(_: &BootInfo) -> i64 {
+    let mut p = hypercall_abi::hvm::HvmParam::default();
+    // SAFETY: `p` is a live 16-byte struct; an unknown sub-operation
+    // touches nothing.
+    unsafe {
+        raw(
+            nr::HVM_OP,
+            [99, core::ptr::from_mut(&mut p) as u64, 0, 0, 0],
+        )
+    }
+}
+
+fn hvm_get_param_outside_ram(_: &BootInfo) -> i64 {
+    // SAFETY: the monitor must refuse the address, not write there.
+    unsafe {
+        raw(
+            nr::HVM_OP,
+            [hypercall_abi::hvm::HVMOP_GET_PARAM, OUTSIDE_RAM, 0, 0, 0],
+        )
+    }
+}
+
+fn hvm_get_param_unknown_index(_: &BootInfo) -> i64 {
+    let mut p = hypercall_abi::hvm::HvmParam {
+        domid: hypercall_abi::event_channel::DOMID_SELF,
+        index: hypercall_abi::hvm::HVM_PARAM_STORE_PFN,
+        ..Default::default()
+    };
+    // SAFETY: `p` is a live, writable 16-byte struct (written back only
+    // on success).
+    unsafe {
+        raw(
+            nr::HVM_OP,
+            [
+                hypercall_abi::hvm::HVMOP_GET_PARAM,
+                core::ptr::from_mut(&mut p) as u64,
+                0,
+                0,
+                0,
+            ],
+        )
+    }
+}
 
 fn hypercall_99(_: &BootInfo) -> i64 {
     // SAFETY: an unknown hypercall has no effect.

@@ -28,6 +28,13 @@
 //! The privileged domain is, unless the boot configuration marks another
 //! with `priv`, the first configured domain.
 //!
+//! New domains get ids in increasing order, the next free one after the
+//! last given out, wrapping from 63 back to 1 (as Xen's, which wraps at
+//! `DOMID_FIRST_RESERVED`): a domain just destroyed does not lend its id
+//! to the next one at once. Creating a driver domain
+//! ([`DOMCTL_CDF_DRIVER`]) starts a new generation of
+//! [`crate::hvm::HVM_PARAM_DRIVER_DOMAIN`].
+//!
 //! # Example: list all domains
 //!
 //! ```
