@@ -73,8 +73,8 @@ enum End {
 
 /// SGI that asks another CPU to run its scheduler.
 const SGI_KICK: u32 = 1;
-/// Largest domain id given out: the shared-info table (`pv::SHARED_PA`)
-/// has an entry per id up to here.
+/// Largest domain id given out (ids wrap back to 1 after it); the
+/// shared-info table (`pv::SHARED_PA`) has an entry per id up to here.
 const MAX_DOMID: u16 = 63;
 
 pub(crate) struct Domain {

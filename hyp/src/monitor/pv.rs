@@ -80,7 +80,8 @@ static STATE: spin::Mutex<Option<State>> = spin::Mutex::new(None);
 
 /// Shared-info page of each domain id (0: none), for the virtual IRQ line
 /// on the exception-return path without taking this module's lock.
-static SHARED_PA: [AtomicU64; 64] = [const { AtomicU64::new(0) }; 64];
+static SHARED_PA: [AtomicU64; super::MAX_DOMID as usize + 1] =
+    [const { AtomicU64::new(0) }; super::MAX_DOMID as usize + 1];
 
 /// Whether vCPU `v`'s `evtchn_upcall_pending` is set: its virtual IRQ line
 /// (the monitor re-evaluates it on every return to the guest).
