@@ -326,13 +326,20 @@ pub fn reconnect(info: &BootInfo) -> ! {
     let persist = opt(info, "persist") == Some(1);
     let limit = crate::time::now_ns() + opt(info, "limit").unwrap_or(30_000) * 1_000_000;
     let first = s.backend;
+    println!(
+        "guest: blk: vbd connected through dom{first} at {} ms",
+        crate::time::now_ns() / 1_000_000
+    );
     let (errs, bad) = rec_write_check(&mut b, 1, REC_SECTOR);
     t.check(
         "before: write, flush, read back",
         errs == 0 && bad == 0,
         format_args!("{REC_BYTES} bytes at sector {REC_SECTOR} through dom{first}, {errs} errors, {bad} differ"),
     );
-    println!("guest: blk: reading until the back end goes away");
+    println!(
+        "guest: blk: reading until the back end goes away (from {} ms)",
+        crate::time::now_ns() / 1_000_000
+    );
     let (mut ios, mut differ) = (0u64, 0usize);
     let err = loop {
         if crate::time::now_ns() > limit {

@@ -51,7 +51,7 @@ def scenarios(out_dir, banner, clean_end, never, same_free_memory):
         append='semihosting dom=drv,driver,mem=64,args="driver disk=1" '
                'dom=srv,args="net=serve ip=10.0.2.15 requests=2 reconnect=1" '
                'dom=cli,args="net=ping ip=10.0.2.16 peer=10.0.2.15 count=3 reconnect=1" '
-               'dom=mgr,priv,args="kill=drv@8000 respawn=drv2@8500 drvargs=disk=1"',
+               'dom=mgr,priv,args="kill=drv@12000 respawn=drv2@12500 drvargs=disk=1"',
         expect=banner + [
             ("any", r"^\[drv\] \[cli\] guest: net ping: 3/3 checked replies, 0 lost ok"),
             ("any", r"^\[drv\] \[cli\] guest: net http get: status Some\(200\) ok"),

@@ -374,7 +374,7 @@ def scenarios():
         name="raspi4b/blk-reconnect", board="raspi4b",
         append='semihosting dom=drv,driver,mem=64,args="driver" '
                'dom=g1,args="blk=reconnect" '
-               'dom=mgr,priv,args="kill=drv@6000 respawn=drv2@6500"',
+               'dom=mgr,priv,args="kill=drv@15000 respawn=drv2@15500"',
         expect=BANNER + [
             ("any", r"^\[drv\] driver: dom2 \(g1\): store connected \(port \d+\), console connected, vbd 51712: 16384 sectors on the RAM disk"),
             ("any", rf"^\[drv\] \[g1\] guest: blk before: write, flush, read back: {rec} 8192 through dom1, 0 errors, 0 differ ok"),

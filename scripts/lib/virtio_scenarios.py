@@ -186,7 +186,7 @@ def scenarios(out_dir, banner, clean_end, never):
         qemu_extra=["-drive", f"file={recdisk},if=none,format=raw,id=d0", "-device", "virtio-blk-device,drive=d0"],
         append='semihosting dom=drv,driver,mem=64,args="driver disk=virtio" '
                'dom=g1,args="blk=reconnect persist=1" '
-               'dom=mgr,priv,args="kill=drv@6000 respawn=drv2@6500 drvargs=disk=virtio"',
+               'dom=mgr,priv,args="kill=drv@10000 respawn=drv2@10500 drvargs=disk=virtio"',
         expect=banner + [
             r"hyp: dom1 \(drv\): driver domain: 1 device\(s\), DMA window",
             ("any", r"^\[drv\] driver: dom2 \(g1\): store connected \(port \d+\), console connected, vbd 51712: 16384 sectors on the virtio-blk"),
