@@ -174,9 +174,11 @@ impl BlockFront {
         self.gone = true;
         let _ = self.book.fail_all();
         let _ = ev::close(self.port);
+        // The pages hold the latest references (a failed attempt may have
+        // granted some anew); revoking one that is not granted is a no-op.
         let old = [self.ring_ref]
             .into_iter()
-            .chain(self.grefs.iter().copied());
+            .chain(self.pages.iter().map(|p| p.0));
         for r in old {
             if !super::revoke_waiting(grants, r, 1_000_000_000) {
                 return Err(BlockError::Resources);

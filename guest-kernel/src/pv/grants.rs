@@ -2,9 +2,12 @@
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
+use core::sync::atomic::Ordering;
 use hypercall_abi::errno::Errno;
 use hypercall_abi::gnttab_guest as gt;
-use hypercall_abi::grant_table::{GrantFrameV1, GrantRef, ENTRIES_PER_FRAME, NR_RESERVED_ENTRIES};
+use hypercall_abi::grant_table::{
+    GrantFrameV1, GrantRef, ENTRIES_PER_FRAME, GTF_INVALID, GTF_TYPE_MASK, NR_RESERVED_ENTRIES,
+};
 use hypercall_abi::memory::GUEST_GNTTAB_BASE;
 
 /// A value on its own 4 KiB page (what can be granted).
@@ -50,8 +53,16 @@ impl Grants {
     }
 
     /// Revokes `r` (false while the peer still has it mapped: try later).
+    /// A reference that is not granted (never, or already revoked) is
+    /// left as it is: revoking twice frees it once.
     pub fn revoke(&mut self, r: GrantRef) -> bool {
-        let ok = self.table.get(r as usize).is_some_and(|e| e.try_revoke());
+        let Some(e) = self.table.get(r as usize) else {
+            return false;
+        };
+        if e.flags.load(Ordering::Acquire) & GTF_TYPE_MASK == GTF_INVALID {
+            return true;
+        }
+        let ok = e.try_revoke();
         if ok && r >= NR_RESERVED_ENTRIES {
             self.free.push(r);
         }
