@@ -125,6 +125,7 @@ mod tests {
             hvm_op(&mut g, 7, DRV, HVMOP_GET_PARAM, B),
             Err(Errno::EPERM)
         );
+        assert_eq!(g.mem, before);
         // Parameters this monitor does not provide (Xen's included).
         for index in [0, 1, 2, 17, 18, 40, 0xff, 0x101, u32::MAX] {
             put(&mut g, B, DOMID_SELF, index);
@@ -136,7 +137,6 @@ mod tests {
             );
             assert_eq!(g.mem, before);
         }
-        let _ = before;
     }
 
     #[test]
