@@ -1508,20 +1508,24 @@ extern "C" fn rust_guest_exception(regs: *mut VcpuRegs, kind: u64) {
     if kind == ExceptionKind::Sync as u64 {
         match fast::guest_sync(regs) {
             fast::After::Done => {}
-            after => locked(ExceptionKind::Sync, after),
+            after => locked(regs, ExceptionKind::Sync, after),
         }
     } else {
-        locked(ExceptionKind::from_raw(kind), fast::After::Unhandled)
+        locked(regs, ExceptionKind::from_raw(kind), fast::After::Unhandled)
     }
 }
 
 /// The rest of `rust_guest_exception`, under the monitor lock.
 #[inline(never)]
-fn locked(kind: ExceptionKind, after: fast::After) {
+fn locked(regs: *mut VcpuRegs, kind: ExceptionKind, after: fast::After) {
     let mut g = MONITOR.lock();
     let Some(m) = g.as_mut() else { return };
-    let c = m.this_cpu();
-    if let Some(cur) = m.cpus[c].loaded {
+    // This CPU's index, as recorded in the frame of the vCPU loaded here
+    // when it was loaded (cheaper than `this_cpu`, the same value).
+    // SAFETY: `regs` is that vCPU's register frame, which only this CPU
+    // accesses while the vCPU is loaded (see `fast::guest_sync`).
+    let c = unsafe { (*regs).cpu } as usize;
+    if let Some(cur) = m.cpus.get(c).and_then(|p| p.loaded) {
         match (after, kind) {
             (fast::After::Done, _) => {}
             (
