@@ -1212,6 +1212,7 @@ impl Monitor {
         psci::SUCCESS
     }
 
+    #[inline(always)]
     fn guest_sync(&mut self, c: usize, cur: VcpuId) {
         let esr = Esr(mrs!("esr_el2"));
         match esr.ec() {
