@@ -109,8 +109,8 @@ struct PerCpu {
     until: u64,
     /// The scheduler must run before returning to a guest.
     resched: bool,
-    /// (HCR_EL2 as last written, and whether the loaded vCPU's MMU is off,
-    /// are in `fast::FAST`: the fast path needs them.)
+    // HCR_EL2 as last written, and whether the loaded vCPU's MMU is off,
+    // are in `fast::FAST`: the fast path needs them.
     /// The timer deadline this CPU's timer is armed for (system time, ns;
     /// `u64::MAX`: off), and the `timers_gen` it was computed at.
     armed: (u64, u64),
