@@ -92,12 +92,7 @@ impl DomainMemory {
     /// Machine address of guest RAM address `ipa`, without a table walk:
     /// RAM is mapped chunk after chunk, each but the last 2 MiB.
     pub fn ram_pa(&self, ipa: u64) -> Option<u64> {
-        let off = ipa.checked_sub(self.ram.0).filter(|o| *o < self.ram.1)?;
-        let (pa, n) = *self
-            .chunks
-            .get((off / (CHUNK_FRAMES * PAGE_SIZE)) as usize)?;
-        let o = off % (CHUNK_FRAMES * PAGE_SIZE);
-        (o < n * PAGE_SIZE).then_some(pa + o)
+        ram_pa(self.ram, &self.chunks, ipa)
     }
 
     /// Frames owned, tables and DMA window included.
@@ -106,6 +101,17 @@ impl DomainMemory {
             + self.tables.len() as u64
             + self.dma.map_or(0, |d| d.1)
     }
+}
+
+/// Machine address of guest RAM address `ipa` of a domain whose RAM is
+/// `ram` (guest-physical base, size), made of `chunks` (as
+/// [`DomainMemory::chunks`]).
+#[inline(always)]
+pub fn ram_pa(ram: (u64, u64), chunks: &[(u64, u64)], ipa: u64) -> Option<u64> {
+    let off = ipa.checked_sub(ram.0).filter(|o| *o < ram.1)?;
+    let (pa, n) = *chunks.get((off / (CHUNK_FRAMES * PAGE_SIZE)) as usize)?;
+    let o = off % (CHUNK_FRAMES * PAGE_SIZE);
+    (o < n * PAGE_SIZE).then_some(pa + o)
 }
 
 /// Tables allocated from the frame allocator.

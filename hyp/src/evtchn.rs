@@ -109,6 +109,7 @@ impl<P> Default for EventChannels<P> {
 struct Doms<T>(Vec<Option<T>>);
 
 impl<T> Doms<T> {
+    #[inline(always)]
     fn get(&self, id: &DomId) -> Option<&T> {
         self.0.get(*id as usize)?.as_ref()
     }
@@ -209,6 +210,7 @@ impl<P: Deref<Target = SharedInfo>> EventChannels<P> {
             .is_some_and(|d| d.page.vcpu_info[0].upcall_pending())
     }
 
+    #[inline(always)]
     fn dom(&self, dom: DomId) -> Result<&DomainEvents<P>, Errno> {
         self.doms.get(&dom).ok_or(Errno::ESRCH)
     }
@@ -218,6 +220,7 @@ impl<P: Deref<Target = SharedInfo>> EventChannels<P> {
     }
 
     /// The bound (non-free) port `port` of `dom`: `EINVAL` otherwise.
+    #[inline(always)]
     fn bound(&self, dom: DomId, port: Port) -> Result<PortEntry, Errno> {
         let d = self.dom(dom)?;
         match d.ports.get(port as usize) {
@@ -248,6 +251,7 @@ impl<P: Deref<Target = SharedInfo>> EventChannels<P> {
         }
     }
 
+    #[inline(always)]
     fn mark(&self, dom: DomId, port: Port) -> Option<Upcall> {
         let d = self.doms.get(&dom)?;
         let vcpu = d.ports.get(port as usize)?.vcpu;
@@ -387,7 +391,10 @@ impl<P: Deref<Target = SharedInfo>> EventChannels<P> {
         Ok(())
     }
 
-    /// `EVTCHNOP_send`: marks the other end pending.
+    /// `EVTCHNOP_send`: marks the other end pending (on a port already
+    /// pending, that changes nothing: no upcall). `ESRCH` only if `caller`
+    /// is not registered.
+    #[inline(always)]
     pub fn send(&mut self, caller: DomId, port: Port) -> Result<Option<Upcall>, Errno> {
         match self.bound(caller, port)?.state {
             PortState::Interdomain { remote, port } => Ok(self.mark(remote, port)),

@@ -157,10 +157,20 @@ fn dispatch_other(g: &mut impl Guest, nr: u64, a: [u64; 5]) -> Action {
 /// `xen_version(cmd, arg)`.
 #[inline(always)]
 pub fn xen_version(g: &mut impl Guest, cmd: u64, arg: u64) -> Result<u64, Errno> {
+    match xen_version_value(cmd) {
+        Some(v) => Ok(v),
+        None => xen_version_other(g, cmd, arg),
+    }
+}
+
+/// The `xen_version` answers that need no guest memory (the trap fast
+/// path gives them without the monitor lock).
+#[inline(always)]
+pub fn xen_version_value(cmd: u64) -> Option<u64> {
     match cmd {
-        // The common question, answered without touching guest memory.
-        ver::XENVER_VERSION => Ok(VERSION as u64),
-        _ => xen_version_other(g, cmd, arg),
+        ver::XENVER_VERSION => Some(VERSION as u64),
+        ver::XENVER_PAGESIZE => Some(ver::XEN_PAGE_SIZE),
+        _ => None,
     }
 }
 
@@ -182,7 +192,6 @@ fn xen_version_other(g: &mut impl Guest, cmd: u64, arg: u64) -> Result<u64, Errn
             ver::XEN_CHANGESET_LEN,
         )
         .map(|_| 0),
-        ver::XENVER_PAGESIZE => Ok(ver::XEN_PAGE_SIZE),
         ver::XENVER_GET_FEATURES => {
             let mut b = [0u8; 8];
             g.read(arg, &mut b)?;

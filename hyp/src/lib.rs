@@ -12,6 +12,7 @@ pub mod console;
 pub mod domctl;
 pub mod esr;
 pub mod evtchn;
+pub mod fastpath;
 pub mod frames;
 pub mod grant;
 pub mod hvm;

@@ -13,6 +13,7 @@ use crate::pagetable::{TableMemory, PAGE_SIZE};
 use crate::vcpu::{Vcpu, VcpuRegs};
 use crate::{mrs, msr, println};
 mod devices;
+mod fast;
 mod guest_mem;
 mod manage;
 mod smp;
@@ -111,11 +112,8 @@ struct PerCpu {
     until: u64,
     /// The scheduler must run before returning to a guest.
     resched: bool,
-    /// HCR_EL2 as last written.
-    hcr: u64,
-    /// The loaded vCPU runs with its stage-1 MMU off: its memory is made
-    /// cacheable by HCR_EL2.DC.
-    dc: bool,
+    // HCR_EL2 as last written, and whether the loaded vCPU's MMU is off,
+    // are in `fast::FAST`: the fast path needs them.
     /// The timer deadline this CPU's timer is armed for (system time, ns;
     /// `u64::MAX`: off), and the `timers_gen` it was computed at.
     armed: (u64, u64),
@@ -136,10 +134,9 @@ pub(crate) struct Monitor {
     sched: Scheduler,
     vmids: VmidPool,
     timers: Timers,
-    /// `SCHEDOP_poll` timeouts.
+    /// `SCHEDOP_poll` timeouts (the number of vCPUs polling is
+    /// `pv::POLLERS`).
     poll_timers: Timers,
-    /// vCPUs sleeping in `SCHEDOP_poll`.
-    pollers: u32,
     privileged: u16,
     /// Devices for the driver domain (present virtio-mmio transports).
     devices: Vec<devices::Device>,
@@ -149,9 +146,6 @@ pub(crate) struct Monitor {
     driver_generation: u32,
     /// The last domain id given out (ids go up, wrapping).
     last_domid: u16,
-    /// Domains were created since the event-channel state last registered
-    /// every domain.
-    pv_new_domains: bool,
     freq: u64,
     /// ns per counter tick, 32.32 fixed point.
     ns_per_tick_32: u64,
@@ -512,8 +506,6 @@ fn start(dtb_at: Range, info: &MachineInfo) -> Result<(), &'static str> {
             loaded_ptr: core::ptr::null_mut(),
             until: u64::MAX,
             resched: true,
-            hcr: 0,
-            dc: true,
             armed: (u64::MAX, u64::MAX),
         });
     }
@@ -545,9 +537,7 @@ fn start(dtb_at: Range, info: &MachineInfo) -> Result<(), &'static str> {
         vmids: VmidPool::default(),
         timers: Timers::new(),
         poll_timers: Timers::new(),
-        pollers: 0,
         privileged: 0,
-        pv_new_domains: true,
         devices: Vec::new(),
         driver: None,
         driver_generation: 0,
@@ -728,7 +718,7 @@ impl Monitor {
             cpu_ns: 0,
             pvmmu: None,
         });
-        self.pv_new_domains = true;
+        pv::NEW_DOMAINS.store(true, Ordering::Relaxed);
         let now = self.now();
         if let Ok(Some(c)) = self.sched.wake(VcpuId::new(id, 0), now) {
             self.kick(c);
@@ -784,6 +774,7 @@ impl Monitor {
             }
             self.cpus[c].loaded = None;
             self.cpus[c].loaded_ptr = core::ptr::null_mut();
+            fast::FAST[c].load(None);
             msr!("tpidr_el2", 0);
             if let Some(i) = self.dom_index(p.dom) {
                 if self.domains[i].ended.is_some() {
@@ -796,19 +787,18 @@ impl Monitor {
                 return;
             };
             let d = &mut self.domains[i];
-            let (root, vmid) = match d.mem.as_ref() {
-                Some(m) => (m.p2m.root, d.vmid),
-                None => return,
-            };
-            let Some(v) = d.vcpus.get_mut(n.vcpu as usize) else {
+            let (Some(mem), Some(v)) = (d.mem.as_ref(), d.vcpus.get_mut(n.vcpu as usize)) else {
                 return;
             };
             el1::restore(&v.el1);
             fp::restore(&v.fp);
-            self.cpus[c].dc = v.el1.sctlr() & 1 == 0;
-            stage2::activate(root, vmid);
+            let f = &fast::FAST[c];
+            f.dc.store(v.el1.sctlr() & 1 == 0, Ordering::Relaxed);
+            f.load(Some((n, mem)));
+            stage2::activate(mem.p2m.root, d.vmid);
             el1::set_vmpidr(v.id);
             v.regs.host_sp = arch::stack_top(c);
+            v.regs.cpu = c as u64;
             v.on_cpu = Some(c);
             if !v.ran {
                 v.ran = true;
@@ -833,11 +823,16 @@ impl Monitor {
         // The common case: same vCPU, same IRQ line, timer already armed.
         let cpu = &self.cpus[c];
         if !cpu.resched && cpu.armed == (cpu.until, self.timers_gen) {
-            let hcr = cpu.hcr;
-            let dc = cpu.dc;
             let id = cpu.loaded;
+            let f = &fast::FAST[c];
             if let (Some(v), Some(id)) = (self.loaded(c), id) {
-                if hcr_for(dc, v.irq_line() || pv::upcall_pending(id)) == hcr {
+                let timer = v.irq_line();
+                f.timer_seen.store(timer, Ordering::Relaxed);
+                let hcr = hcr_for(
+                    f.dc.load(Ordering::Relaxed),
+                    timer || pv::upcall_pending(id),
+                );
+                if hcr == f.hcr.load(Ordering::Relaxed) {
                     return true;
                 }
             }
@@ -851,15 +846,18 @@ impl Monitor {
             self.reschedule(c);
         }
         let id = self.cpus[c].loaded;
-        let line = self
-            .loaded(c)
-            .map(|v| v.irq_line() || id.is_some_and(pv::upcall_pending));
+        let f = &fast::FAST[c];
+        let line = self.loaded(c).map(|v| {
+            let timer = v.irq_line();
+            f.timer_seen.store(timer, Ordering::Relaxed);
+            timer || id.is_some_and(pv::upcall_pending)
+        });
         let running = line.is_some();
-        let hcr = hcr_for(self.cpus[c].dc, line == Some(true));
-        if running && self.cpus[c].hcr != hcr {
+        let hcr = hcr_for(f.dc.load(Ordering::Relaxed), line == Some(true));
+        if running && f.hcr.load(Ordering::Relaxed) != hcr {
             msr!("hcr_el2", hcr);
             arch::isb();
-            self.cpus[c].hcr = hcr;
+            f.hcr.store(hcr, Ordering::Relaxed);
         }
         self.arm_timer(c);
         running
@@ -928,7 +926,7 @@ impl Monitor {
             }
         }
         if polled {
-            self.pollers -= 1;
+            pv::poll_ended();
             self.poll_timers.cancel(id);
             self.timers_gen += 1;
         }
@@ -1146,16 +1144,24 @@ impl Monitor {
         let list = b
             .chunks_exact(4)
             .map(|p| u32::from_le_bytes(p.try_into().unwrap()));
-        if pv::any_pending(cur.dom, list) || (timeout != 0 && timeout <= now) {
+        if timeout != 0 && timeout <= now {
             return;
         }
-        let Some(v) = self.vcpu_mut(cur) else { return };
+        // Checked and counted under the event-channel lock: a send on
+        // another CPU that takes the fast path sees this poller counted.
+        if !pv::poll_started(cur.dom, list) {
+            return;
+        }
+        let Some(v) = self.vcpu_mut(cur) else {
+            pv::poll_ended();
+            return;
+        };
         if v.irq_line() || pv::upcall_pending(cur) {
+            pv::poll_ended();
             return;
         }
         v.blocked = true;
         v.polling = true;
-        self.pollers += 1;
         if timeout != 0 {
             self.poll_timers.set(cur, timeout);
             self.timers_gen += 1;
@@ -1220,6 +1226,7 @@ impl Monitor {
         psci::SUCCESS
     }
 
+    #[inline(always)]
     fn guest_sync(&mut self, c: usize, cur: VcpuId) {
         let esr = Esr(mrs!("esr_el2"));
         match esr.ec() {
@@ -1381,7 +1388,7 @@ impl Monitor {
         for v in d.vcpus.iter_mut() {
             v.power = Power::Down;
             if core::mem::take(&mut v.polling) {
-                self.pollers -= 1;
+                pv::poll_ended();
             }
         }
         self.poll_timers.cancel_domain(id);
@@ -1514,17 +1521,50 @@ fn power_off(p: PowerOff) -> ! {
     hang()
 }
 
-/// Called by vectors.S for every exception from a guest.
+/// Called by vectors.S for every exception from a guest, with the
+/// register frame of the vCPU loaded on this CPU.
 #[no_mangle]
-extern "C" fn rust_guest_exception(_regs: *mut VcpuRegs, kind: u64) {
+extern "C" fn rust_guest_exception(regs: *mut VcpuRegs, kind: u64) {
+    if kind == ExceptionKind::Sync as u64 {
+        match fast::guest_sync(regs) {
+            fast::After::Done => {}
+            after => locked(regs, ExceptionKind::Sync, after),
+        }
+    } else {
+        locked(regs, ExceptionKind::from_raw(kind), fast::After::Unhandled)
+    }
+}
+
+/// The rest of `rust_guest_exception`, under the monitor lock.
+#[inline(never)]
+fn locked(regs: *mut VcpuRegs, kind: ExceptionKind, after: fast::After) {
     let mut g = MONITOR.lock();
     let Some(m) = g.as_mut() else { return };
-    let c = m.this_cpu();
-    if let Some(cur) = m.cpus[c].loaded {
-        match ExceptionKind::from_raw(kind) {
-            ExceptionKind::Sync => m.guest_sync(c, cur),
-            ExceptionKind::Irq => m.irq(c),
-            k @ (ExceptionKind::Fiq | ExceptionKind::SError) => {
+    // This CPU's index, as recorded in the frame of the vCPU loaded here
+    // when it was loaded (cheaper than `this_cpu`, the same value).
+    // SAFETY: `regs` is that vCPU's register frame, which only this CPU
+    // accesses while the vCPU is loaded (see `fast::guest_sync`).
+    let c = unsafe { (*regs).cpu } as usize;
+    if let Some(cur) = m.cpus.get(c).and_then(|p| p.loaded) {
+        match (after, kind) {
+            (fast::After::Done, _) => {}
+            (
+                fast::After::Resume {
+                    notify,
+                    wake_pollers,
+                },
+                _,
+            ) => {
+                if wake_pollers {
+                    m.wake_pollers();
+                }
+                if let Some(v) = notify {
+                    m.notify(v);
+                }
+            }
+            (fast::After::Unhandled, ExceptionKind::Sync) => m.guest_sync(c, cur),
+            (fast::After::Unhandled, ExceptionKind::Irq) => m.irq(c),
+            (fast::After::Unhandled, k @ (ExceptionKind::Fiq | ExceptionKind::SError)) => {
                 m.report(c, cur, k, Esr(mrs!("esr_el2")));
                 m.end_domain(cur.dom, End::Fault);
             }

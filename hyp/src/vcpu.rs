@@ -16,6 +16,8 @@ pub struct VcpuRegs {
     pub spsr: u64,
     /// Top of the EL2 stack of the CPU this vCPU runs on.
     pub host_sp: u64,
+    /// Index of that CPU (for the monitor's trap fast path).
+    pub cpu: u64,
 }
 
 const _: () = {
@@ -158,12 +160,13 @@ impl Vcpu {
     /// Puts the vCPU back at `entry` with `x0 = arg`, as PSCI `CPU_ON` and
     /// `VCPUOP_initialise` do: clean registers, MMU off, interrupts masked.
     pub fn reset(&mut self, entry: u64, arg: u64) {
-        let host_sp = self.regs.host_sp;
+        let (host_sp, cpu) = (self.regs.host_sp, self.regs.cpu);
         self.regs = VcpuRegs::default();
         self.regs.x[0] = arg;
         self.regs.elr = entry;
         self.regs.spsr = SPSR_EL1H_MASKED;
         self.regs.host_sp = host_sp;
+        self.regs.cpu = cpu;
         self.el1 = El1State::reset();
         self.fp = FpState::default();
         self.timer_pending = false;
@@ -197,6 +200,7 @@ mod tests {
     fn reset_clears_state_but_keeps_the_host_stack() {
         let mut v = Vcpu::new(1, 0x4008_0000, 0);
         v.regs.host_sp = 0x1234_0000;
+        v.regs.cpu = 3;
         v.regs.x[5] = 9;
         v.fp.q[3] = 7;
         v.el1.r[2] = 0x4444_0000;
@@ -206,6 +210,7 @@ mod tests {
         assert_eq!(v.regs.x[5], 0);
         assert_eq!(v.regs.elr, 0x4010_0000);
         assert_eq!(v.regs.host_sp, 0x1234_0000);
+        assert_eq!(v.regs.cpu, 3);
         assert_eq!(v.fp, FpState::default());
         assert_eq!(v.el1, El1State::reset());
         assert!(!v.irq_line());

@@ -108,6 +108,7 @@ impl VcpuInfo {
         }
     }
     /// Whether `evtchn_upcall_pending` is set.
+    #[inline]
     pub fn upcall_pending(&self) -> bool {
         self.evtchn_upcall_pending.load(Ordering::Acquire) != 0
     }
@@ -215,6 +216,7 @@ impl SharedInfo {
     /// port is unmasked, the selector bit and `evtchn_upcall_pending`.
     /// Returns whether `evtchn_upcall_pending` went from 0 to 1 (the
     /// upcall must be raised).
+    #[inline(always)]
     pub fn mark_pending(&self, port: u32) -> bool {
         if port >= BITS_PER_WORD * EVTCHN_WORDS as u32 {
             return false;
@@ -240,6 +242,7 @@ impl SharedInfo {
         self.deliver(w, b)
     }
 
+    #[inline(always)]
     fn deliver(&self, w: usize, b: u64) -> bool {
         if self.evtchn_mask[w].load(Ordering::Acquire) & b != 0 {
             return false;

@@ -181,7 +181,9 @@ impl Monitor {
         cpu::write_el1(reg, val);
         if reg == Reg::Sctlr {
             // HCR_EL2.DC follows (written before the guest resumes).
-            self.cpus[c].dc = !sysreg::mmu_on(val);
+            super::fast::FAST[c]
+                .dc
+                .store(!sysreg::mmu_on(val), core::sync::atomic::Ordering::Relaxed);
         }
         Ok(())
     }

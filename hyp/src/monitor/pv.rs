@@ -23,7 +23,7 @@ use crate::sched::VcpuId;
 use alloc::vec::Vec;
 use core::marker::PhantomData;
 use core::ops::Deref;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use hypercall_abi::errno::Errno;
 use hypercall_abi::event_channel::DomId;
 use hypercall_abi::grant_table::*;
@@ -77,6 +77,16 @@ struct State {
 }
 
 static STATE: spin::Mutex<Option<State>> = spin::Mutex::new(None);
+
+/// Domains were created since the event-channel state last registered
+/// every domain (set under the monitor lock; the fast path only reads it).
+pub(super) static NEW_DOMAINS: AtomicBool = AtomicBool::new(true);
+
+/// vCPUs sleeping in `SCHEDOP_poll`. Incremented only under `STATE`'s lock
+/// ([`poll_started`]), read under it by [`send_fast`]: a send either finds
+/// the poller counted (and wakes it) or happened before the poller looked
+/// at its ports.
+pub(super) static POLLERS: AtomicU32 = AtomicU32::new(0);
 
 /// Shared-info page of each domain id (0: none), for the virtual IRQ line
 /// on the exception-return path without taking this module's lock.
@@ -166,9 +176,9 @@ pub(super) fn hypercall(
         deferred: Vec::new(),
     });
     let id = cur.dom;
-    if st.pv.ev.domain(id).is_none() || m.pv_new_domains {
+    if st.pv.ev.domain(id).is_none() || NEW_DOMAINS.load(Ordering::Relaxed) {
         register_all(st, m);
-        m.pv_new_domains = false;
+        NEW_DOMAINS.store(false, Ordering::Relaxed);
     }
     let Some(mem) = m.domains[i].mem.as_ref() else {
         return Some(Action::Return(Errno::EFAULT.to_raw()));
@@ -212,7 +222,7 @@ pub(super) fn hypercall(
         _ => st.pv.memory_op(&mut g, &mut env, id, a[0], a[1]),
     };
     drop(guard);
-    if upcall.is_none() && nr == nr::EVENT_CHANNEL_OP && m.pollers > 0 {
+    if upcall.is_none() && nr == nr::EVENT_CHANNEL_OP && POLLERS.load(Ordering::Relaxed) > 0 {
         // An event on a masked port raises no upcall but ends a poll.
         m.wake_pollers();
     }
@@ -222,6 +232,56 @@ pub(super) fn hypercall(
         m.notify(VcpuId::new(u.dom, u.vcpu as u16));
     }
     Some(Action::Return(hypercall_abi::result_to_raw(r)))
+}
+
+/// `EVTCHNOP_send` on `port` from domain `dom` without the monitor lock
+/// (the trap fast path), once the caller has read the port from its
+/// argument. Returns the value for x0, the vCPU whose line went up (to be
+/// notified under the monitor lock), and whether pollers must be woken;
+/// `None` if the caller has no event-channel state yet or domains wait to
+/// be registered (the locked path does that first).
+///
+/// Safe without the monitor lock: the port tables are read under
+/// `STATE`'s lock, as every change to them is made; the pending bits are
+/// atomic; a domain's shared-info page is freed only under `STATE`'s lock
+/// after its removal from the tables. Waking the target needs the monitor
+/// lock: the caller takes it after this returns (a vCPU about to block
+/// checks `evtchn_upcall_pending` under the monitor lock, and the bit is
+/// set before that lock is taken here, so the wake-up cannot be lost).
+#[inline(always)]
+pub(super) fn send_fast(dom: u16, port: u32) -> Option<(u64, Option<VcpuId>, bool)> {
+    if NEW_DOMAINS.load(Ordering::Relaxed) {
+        return None;
+    }
+    let mut guard = STATE.lock();
+    let st = guard.as_mut()?;
+    let r = st.pv.ev.send(dom, port);
+    let pollers = POLLERS.load(Ordering::Relaxed) > 0;
+    drop(guard);
+    let (r, up) = match r {
+        Ok(up) => (Ok(0), up.map(|u| VcpuId::new(u.dom, u.vcpu as u16))),
+        // The caller is not registered yet: the locked path does that.
+        Err(Errno::ESRCH) => return None,
+        Err(e) => (Err(e), None),
+    };
+    let x0 = hypercall_abi::result_to_raw(r) as u64;
+    Some((x0, up, up.is_none() && pollers))
+}
+
+/// A vCPU of `dom` starts `SCHEDOP_poll` on `ports` unless one of them is
+/// pending: returns whether it does (and counts it in [`POLLERS`]).
+pub(super) fn poll_started(dom: u16, ports: impl Iterator<Item = u32>) -> bool {
+    let _guard = STATE.lock();
+    if any_pending(dom, ports) {
+        return false;
+    }
+    POLLERS.fetch_add(1, Ordering::Relaxed);
+    true
+}
+
+/// A vCPU counted by [`poll_started`] polls no more.
+pub(super) fn poll_ended() {
+    POLLERS.fetch_sub(1, Ordering::Relaxed);
 }
 
 /// Raises `virq` for domain `dom` (if it bound it); the vCPU whose line
