@@ -779,14 +779,16 @@ impl Scheduler {
     /// Whether queued vCPU `i` of priority `p` goes before the current
     /// best `b` (of priority `bp`): higher priority first; among `Under`
     /// vCPUs the one with the most credit (so that credit is used before
-    /// the period ends); otherwise first come, first served.
+    /// the period ends), among `Over` ones the one with the least debt (so
+    /// that time beyond the credit handed out is not shared per vCPU
+    /// regardless of weight); otherwise first come, first served.
     fn better(&self, i: usize, p: Priority, b: Option<(usize, Priority)>) -> bool {
         match b {
             None => true,
             Some((bi, bp)) => {
                 p > bp
                     || (p == bp
-                        && p == Priority::Under
+                        && p != Priority::Boost
                         && self.vcpus[i].credit > self.vcpus[bi].credit)
             }
         }
