@@ -49,6 +49,7 @@ impl Command {
             "ring=front" => Command::Run(crate::ring_test::front),
             "ring=back" => Command::Run(crate::ring_test::back),
             "test=pvio" => Command::Run(crate::pv_checks::run),
+            "test=vcpu-restart" => Command::Run(crate::smp::restart_checks),
             "bench=pv" => Command::Run(crate::pv_bench::run),
             "driver" => Command::Run(crate::driver::run),
             "blk=rw" => Command::Run(crate::blk_test::rw),

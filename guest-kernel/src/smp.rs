@@ -102,3 +102,77 @@ extern "C" fn secondary_main(idx: usize) -> ! {
         core::hint::spin_loop();
     }
 }
+
+/// Round the boot vCPU is in (`test=vcpu-restart`).
+static ROUND: AtomicUsize = AtomicUsize::new(0);
+/// Last round vCPU 1 saw at its entry.
+static SEEN: AtomicUsize = AtomicUsize::new(0);
+
+/// vCPU 1's work in `test=vcpu-restart`: say which round started it, then
+/// spin until taken down from outside.
+fn restart_spinner(_idx: usize) {
+    SEEN.store(ROUND.load(Ordering::SeqCst), Ordering::SeqCst);
+    loop {
+        core::hint::spin_loop();
+    }
+}
+
+/// `test=vcpu-restart [rounds=N]`: the boot vCPU takes vCPU 1 down with
+/// `VCPUOP_down` while it spins (on another CPU when there is one) and at
+/// once starts it again with PSCI `CPU_ON`, N times. Each restart must
+/// begin at the entry with the new round's state, not resume where the
+/// vCPU was taken down (its registers may still be in the other CPU when
+/// `CPU_ON` comes).
+pub fn restart_checks(info: &crate::dt::BootInfo) -> ! {
+    extern "C" {
+        fn secondary_vcpu_entry();
+    }
+    let rounds: usize = info
+        .bootargs
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("rounds="))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    let mut t = crate::tally::Tally::new("vcpu-restart");
+    ENTRY.store(restart_spinner as usize, Ordering::SeqCst);
+    let entry = secondary_vcpu_entry as *const () as u64;
+    let (mut started, mut on_errors, mut down_errors) = (0usize, 0usize, 0usize);
+    for r in 1..=rounds {
+        if r > 1 && guest::vcpu_op(hypercall_abi::vcpu::VCPUOP_DOWN, 1).is_err() {
+            down_errors += 1;
+        }
+        ROUND.store(r, Ordering::SeqCst);
+        // SAFETY: the entry sets up vCPU 1's own stack and vectors.
+        let rc = unsafe { guest::psci_cpu_on(1, entry, 1) };
+        if rc != psci::SUCCESS {
+            on_errors += 1;
+            continue;
+        }
+        // Wait (system time, up to 2 s) for vCPU 1 to report this round.
+        let until = crate::time::now_ns() + 2_000_000_000;
+        while SEEN.load(Ordering::SeqCst) != r && crate::time::now_ns() < until {
+            let _ = guest::sched_yield();
+        }
+        if SEEN.load(Ordering::SeqCst) == r {
+            started += 1;
+        }
+    }
+    t.check(
+        "down",
+        down_errors == 0,
+        format_args!("{down_errors} VCPUOP_down refused"),
+    );
+    t.check(
+        "cpu_on",
+        on_errors == 0,
+        format_args!("{on_errors} CPU_ON refused"),
+    );
+    t.check(
+        "restarts",
+        started == rounds,
+        format_args!("{started}/{rounds} began at the entry with their round"),
+    );
+    let _ = guest::vcpu_op(hypercall_abi::vcpu::VCPUOP_DOWN, 1);
+    crate::console::println!("guest: vcpu-restart checks passed {}/{}", t.ok, t.all);
+    guest::poweroff()
+}

@@ -1004,6 +1004,9 @@ impl Monitor {
                 entry,
                 context,
             } => {
+                if self.retry_while_loaded(c, cur.dom, target) {
+                    return;
+                }
                 let r = self.cpu_on(cur.dom, target, entry, context);
                 self.regs(c).x[0] = psci::status_to_x0(r) as u64;
             }
@@ -1020,6 +1023,11 @@ impl Monitor {
             | Action::VcpuDown(_)
             | Action::VcpuIsUp(_)
             | Action::SingleShot { .. }) => {
+                if let Action::VcpuInitialise { vcpu, .. } = a {
+                    if self.retry_while_loaded(c, cur.dom, vcpu) {
+                        return;
+                    }
+                }
                 let r = self.vcpu_op(cur, a);
                 self.regs(c).x[0] = r as u64;
                 // VCPUOP_down of itself: it leaves the CPU.
@@ -1195,6 +1203,29 @@ impl Monitor {
         v.blocked = true;
         let _ = self.sched.block(cur, now);
         self.cpus[c].resched = true;
+    }
+
+    /// A vCPU that was just taken down may still be loaded on another CPU
+    /// until that CPU next schedules: its registers are then still in that
+    /// CPU, which would save them over a reset. If vCPU `target` of `dom`
+    /// is loaded on a CPU other than `c`, kicks that CPU and rewinds the
+    /// caller onto its `hvc` (x0-x3 unchanged), so the call runs again
+    /// once the vCPU is off that CPU (as Xen pauses the target vCPU
+    /// synchronously first). Returns whether it did.
+    fn retry_while_loaded(&mut self, c: usize, dom: u16, target: u64) -> bool {
+        let on = self
+            .dom_index(dom)
+            .and_then(|i| self.domains[i].vcpus.get(usize::try_from(target).ok()?))
+            .and_then(|v| v.on_cpu)
+            .filter(|&o| o != c);
+        match on {
+            Some(o) => {
+                self.kick(o);
+                self.regs(c).elr -= 4;
+                true
+            }
+            None => false,
+        }
     }
 
     /// PSCI CPU_ON for vCPU `target` of domain `dom`.

@@ -435,6 +435,15 @@ def scenarios():
             expect=BANNER + [("any", r"^\[t\] guest: timer checks passed 8/8"),
                              ("any", r"^\[u\] guest: timer checks passed 8/8")] + CLEAN_END,
             never=NEVER, exit_code=0))
+        # A vCPU taken down while it runs on another CPU and started again
+        # at once begins at its new entry (its registers are off that CPU
+        # first).
+        out.append(dict(
+            name=f"{b}/vcpu-restart", board=b, smp=2,
+            append='semihosting dom=r,vcpus=2,args="test=vcpu-restart rounds=200"',
+            expect=BANNER + [("any", r"^\[r\] guest: vcpu-restart restarts: 200/200 began at the entry with their round ok"),
+                             ("any", r"^\[r\] guest: vcpu-restart checks passed 3/3")] + CLEAN_END,
+            never=NEVER, exit_code=0))
         # Domain management from the privileged (first) domain: create and
         # destroy in a loop gives back every frame; refusals for bad input
         # and for an unprivileged caller.
