@@ -7,8 +7,12 @@
 //!   answered and (with `stream`) a checked stream of BYTES arrived on
 //!   port 5001, then powers off.
 //! * `net=ping peer=P` (`count=N`, default 5; `fetch=0|1`, default 1;
-//!   `stream=BYTES`, default 0): pings P N times, fetches its page, sends
-//!   it BYTES of the checked stream (`BENCH net_stream_ticks` line).
+//!   `stream=BYTES`, default 0; `port=`, default 5001; `spin=1`): pings P
+//!   N times, fetches its page, sends it BYTES of the checked stream on
+//!   `port` (`BENCH net_stream_ticks` line). With `spin=1` it waits by
+//!   yielding instead of sleeping on a timer: a peer outside the machine
+//!   (the host, through the uplink) answers in host time, and under
+//!   `-icount` a sleeping machine's clock jumps to its next timer.
 //! * `net=bad peer=P`: malformed tx requests (offsets, sizes, fragment
 //!   chains, extra info, grant references it never gave), each answered
 //!   `NETIF_RSP_ERROR`, then pings P and fetches its page: the vif still
@@ -29,6 +33,8 @@ use netsvc::{Blaster, HttpGet, HttpServer, Ipv4Config, Pinger, Sink, Stack};
 pub const BODY: &[u8] = b"hello from a pvh guest over netif\n";
 /// The stream's port.
 const STREAM_PORT: u16 = 5001;
+/// `spin=1`: [`run_until`] yields instead of sleeping.
+static SPIN: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
 
 fn fail(what: &str) -> ! {
     println!("guest: net: FAIL: {what}");
@@ -92,7 +98,9 @@ fn run_until(
         }
         if !busy && !stack.dev.io.rx_pending() {
             let d = stack.poll_delay_ms(now).unwrap_or(10).min(10);
-            if d > 0 {
+            if SPIN.load(core::sync::atomic::Ordering::Relaxed) {
+                crate::events::yield_with_irqs();
+            } else if d > 0 {
                 crate::events::sleep(d * 1_000_000);
             }
         }
@@ -170,13 +178,20 @@ pub fn ping_mode(info: &BootInfo) -> ! {
     };
     let count = opt(info, "count").unwrap_or(5) as u16;
     let stream = opt(info, "stream").unwrap_or(0);
-    let mut t = Tally::new("net");
-    let (replies, lost) = ping(&mut stack, peer, count);
-    t.check(
-        "ping",
-        replies == count,
-        format_args!("{replies}/{count} checked replies, {lost} lost"),
+    let port = opt(info, "port").unwrap_or(STREAM_PORT as u64) as u16;
+    SPIN.store(
+        opt(info, "spin") == Some(1),
+        core::sync::atomic::Ordering::Relaxed,
     );
+    let mut t = Tally::new("net");
+    if count > 0 {
+        let (replies, lost) = ping(&mut stack, peer, count);
+        t.check(
+            "ping",
+            replies == count,
+            format_args!("{replies}/{count} checked replies, {lost} lost"),
+        );
+    }
     if opt(info, "fetch").unwrap_or(1) != 0 {
         let r = fetch(&mut stack, peer, 42000);
         t.check(
@@ -186,7 +201,7 @@ pub fn ping_mode(info: &BootInfo) -> ! {
         );
     }
     if stream > 0 {
-        let mut b = Blaster::new(&mut stack, peer, STREAM_PORT, stream);
+        let mut b = Blaster::new(&mut stack, peer, port, stream);
         let t0 = counter();
         let done = run_until(&mut stack, 50_000, |st, _| b.poll(st));
         let dt = counter() - t0;

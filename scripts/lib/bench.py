@@ -146,6 +146,39 @@ def net_benchmarks(results):
     results["net_throughput"] = (round(rate / 2**20, 2), "MiB per virtual second (TCP, guest to guest through the bridge)")
 
 
+def net_uplink_benchmarks(results):
+    """The same checked TCP stream (4 MiB of netsvc's pattern, which the
+    host's sink checks) to a sink on the host through QEMU's user network:
+    sent by the driver domain itself on virtio-net (`virtio=direct
+    stream=`), and by a guest through netfront -> vif -> bridge -> the same
+    virtio-net (`net=ping peer=10.0.2.2 spin=1`), one CPU: bytes per
+    virtual second, median of VIRTIO_RUNS boots each, and PV / direct."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import virtio_scenarios
+    n = 4 << 20
+    nic = ["-netdev", "user,id=n0", "-device", "virtio-net-device,netdev=n0"]
+
+    def rate(append, name):
+        rates = []
+        for _ in range(VIRTIO_RUNS):
+            sink = virtio_scenarios.StreamSink()
+            sink.start()
+            text = boot(append(sink.port), nic)
+            problems = sink.check(n)
+            if problems:
+                sys.exit("uplink stream: " + "; ".join(problems) + "\n" + text)
+            rates.append(bytes_per_second(text, name))
+        return median(rates)
+    direct = rate(lambda p: f'semihosting dom=drv,driver,mem=32,args="virtio=direct requests=0 stream={n} port={p}"',
+                  "net_uplink_direct")
+    pv = rate(lambda p: 'semihosting dom=drv,driver,mem=64,args="driver uplink disk=1" '
+                        f'dom=cli,args="net=ping backend=1 ip=10.0.2.15 peer=10.0.2.2 count=0 fetch=0 '
+                        f'stream={n} port={p} spin=1"', "net_stream")
+    results["net_throughput_uplink"] = (round(pv / 2**20, 2), "MiB per virtual second (TCP, guest to host through bridge and virtio-net)")
+    results["net_throughput_uplink_direct"] = (round(direct / 2**20, 2), "MiB per virtual second (TCP, driver domain to host on virtio-net)")
+    results["net_throughput_uplink_ratio"] = (round(pv / direct, 3), "PV / direct")
+
+
 def blk_virtio_benchmarks(results):
     """The paravirtual path on the virtio disk (driver `disk=virtio`, guest
     `blk=bench rand=0`: the whole 8 MiB disk read, then written, in 512 KiB
@@ -186,6 +219,7 @@ def main():
     blk_benchmarks(results)
     virtio_benchmarks(results)
     net_benchmarks(results)
+    net_uplink_benchmarks(results)
     blk_virtio_benchmarks(results)
     for k, (v, unit) in results.items():
         print(f"BENCH {k} {v} {unit}")
