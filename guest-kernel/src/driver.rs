@@ -169,6 +169,10 @@ impl Access<'_> {
 }
 
 impl GrantAccess for Access<'_> {
+    fn check(&mut self, gref: GrantRef, to_page: bool) -> Result<(), GrantError> {
+        self.get(gref, to_page).map(|_| ())
+    }
+
     fn read(&mut self, gref: GrantRef, offset: usize, out: &mut [u8]) -> Result<(), GrantError> {
         if offset.checked_add(out.len()).map_or(true, |e| e > 4096) {
             return Err(GrantError { gref });

@@ -46,8 +46,9 @@ impl Run {
             write: req.operation == BLKIF_OP_WRITE,
             sector: req.sector_number,
             bytes: 0,
-            members: Vec::new(),
-            segs: Vec::new(),
+            members: Vec::with_capacity(16),
+            // A front end's largest I/O is typically 128 pages.
+            segs: Vec::with_capacity(128),
         };
         r.push(index, req);
         r
