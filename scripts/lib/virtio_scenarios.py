@@ -26,8 +26,8 @@ def guest_pattern(i):
     return ((i * 13) ^ (i >> 7) ^ 0x5a) & 0xff
 
 
-def make_image(path):
-    d = bytearray(DISK_BYTES)
+def make_image(path, size=DISK_BYTES):
+    d = bytearray(size)
     d[:len(HOST_MAGIC)] = HOST_MAGIC
     d[HOST_SECTOR * 512:HOST_SECTOR * 512 + HOST_BYTES] = bytes(host_pattern(i) for i in range(HOST_BYTES))
     with open(path, "wb") as f:

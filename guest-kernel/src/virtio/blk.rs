@@ -28,7 +28,7 @@ pub const CHUNK: usize = 128 * 1024;
 /// virtio requests in flight per transfer.
 pub const IN_FLIGHT: usize = 4;
 /// Device register reads before waiting for the interrupt.
-pub const POLLS: usize = 4096;
+pub const POLLS: usize = 1 << 16;
 /// Largest run of adjacent blkif requests the back end merges.
 pub const MERGE_LIMIT: usize = 1 << 20;
 
