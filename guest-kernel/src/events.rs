@@ -186,17 +186,8 @@ pub fn sleep(timeout_ns: u64) {
         yield_with_irqs();
         return;
     }
-    // An event already waiting (e.g. a device's interrupt for a completion
-    // that was polled for): take it without arming the timer and blocking.
-    let pending = shared().is_some_and(|s| {
-        s.vcpu_info
-            .get(crate::smp::vcpu_index())
-            .is_some_and(|v| v.upcall_pending())
-    });
-    if !pending {
-        let _ = crate::time::set_timer(crate::time::now_ns() + timeout_ns);
-        let _ = guest::sched_block();
-    }
+    let _ = crate::time::set_timer(crate::time::now_ns() + timeout_ns);
+    let _ = guest::sched_block();
     // SAFETY: unmasking IRQs lets `irq_entry` take the pending upcall; it
     // preserves all registers the interrupted code uses.
     unsafe { core::arch::asm!("msr daifclr, #2", "isb", options(nostack)) };
