@@ -172,6 +172,10 @@ impl Access<'_> {
 }
 
 impl GrantAccess for Access<'_> {
+    fn check(&mut self, gref: GrantRef, to_page: bool) -> Result<(), GrantError> {
+        self.get(gref, to_page).map(|_| ())
+    }
+
     fn read(&mut self, gref: GrantRef, offset: usize, out: &mut [u8]) -> Result<(), GrantError> {
         if offset.checked_add(out.len()).map_or(true, |e| e > 4096) {
             return Err(GrantError { gref });
@@ -552,19 +556,28 @@ impl Driver {
         slots: &mut Slots,
     ) -> Result<bool, ()> {
         let mut n = 0;
+        let mut reqs = Vec::new();
         loop {
-            while n < BATCH {
+            // What is on the ring, executed as one batch (adjacent reads or
+            // writes merged into one disk I/O where the disk gains by it).
+            reqs.clear();
+            while n + reqs.len() < BATCH {
                 let Some(req) = c.ring.take_request().map_err(|_| ())? else {
                     break;
                 };
+                reqs.push(req);
+            }
+            if !reqs.is_empty() {
                 let mut a = Access {
                     g: &mut c.grants,
                     slots,
                 };
-                let rsp = back.execute(&req, &mut a);
+                let rsps = back.execute_batch(&reqs, &mut a);
                 a.end();
-                c.ring.push_response(&rsp).map_err(|_| ())?;
-                n += 1;
+                for rsp in &rsps {
+                    c.ring.push_response(rsp).map_err(|_| ())?;
+                }
+                n += reqs.len();
             }
             if c.ring.push_responses() {
                 let _ = ev::send(c.port);

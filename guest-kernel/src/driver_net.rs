@@ -72,6 +72,8 @@ pub(super) struct Net {
     buf: Vec<u8>,
     /// Frames the bridge dropped.
     dropped: u64,
+    /// The store's generation when the vif links last looked at it.
+    links_seen: u64,
 }
 
 impl Net {
@@ -102,6 +104,7 @@ impl Net {
             vifs: BTreeMap::new(),
             buf: vec![0; netsvc::FRAME_MAX],
             dropped: 0,
+            links_seen: u64::MAX,
         }
     }
 
@@ -166,8 +169,15 @@ impl Net {
         let me = d.me;
         let mut did = false;
         let mut frames: Vec<(Port, Vec<u8>)> = Vec::new();
+        // The front ends' states are read only when the store changed.
+        let stale = d.store.generation() != self.links_seen;
+        self.links_seen = d.store.generation();
         for (&g, v) in self.vifs.iter_mut() {
-            match v.link.poll(&mut d.store, me) {
+            match if stale {
+                v.link.poll(&mut d.store, me)
+            } else {
+                Action::None
+            } {
                 Action::Connect => {
                     did = true;
                     if let Some(c) = v.conn.take() {

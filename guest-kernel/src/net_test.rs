@@ -7,8 +7,12 @@
 //!   answered and (with `stream`) a checked stream of BYTES arrived on
 //!   port 5001, then powers off.
 //! * `net=ping peer=P` (`count=N`, default 5; `fetch=0|1`, default 1;
-//!   `stream=BYTES`, default 0): pings P N times, fetches its page, sends
-//!   it BYTES of the checked stream (`BENCH net_stream_ticks` line).
+//!   `stream=BYTES`, default 0; `port=`, default 5001; `spin=1`): pings P
+//!   N times, fetches its page, sends it BYTES of the checked stream on
+//!   `port` (`BENCH net_stream_ticks` line). With `spin=1` it waits by
+//!   yielding instead of sleeping on a timer: a peer outside the machine
+//!   (the host, through the uplink) answers in host time, and under
+//!   `-icount` a sleeping machine's clock jumps to its next timer.
 //! * `reconnect=1` (`net=serve`, `net=ping`): survive the driver domain's
 //!   death: when its ports go unbound, wait for a new driver domain and
 //!   reconnect the session and the vif (`pv::Session::reconnect`,
@@ -34,6 +38,8 @@ use netsvc::{Blaster, HttpGet, HttpServer, Ipv4Config, Pinger, Sink, Stack};
 pub const BODY: &[u8] = b"hello from a pvh guest over netif\n";
 /// The stream's port.
 const STREAM_PORT: u16 = 5001;
+/// `spin=1`: [`run_until`] yields instead of sleeping.
+static SPIN: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
 
 fn fail(what: &str) -> ! {
     println!("guest: net: FAIL: {what}");
@@ -98,7 +104,9 @@ fn run_until(
         }
         if !busy && !stack.dev.io.rx_pending() {
             let d = stack.poll_delay_ms(now).unwrap_or(10).min(10);
-            if d > 0 {
+            if SPIN.load(core::sync::atomic::Ordering::Relaxed) {
+                crate::events::yield_with_irqs();
+            } else if d > 0 {
                 crate::events::sleep(d * 1_000_000);
             }
         }
@@ -214,13 +222,20 @@ pub fn ping_mode(info: &BootInfo) -> ! {
     };
     let count = opt(info, "count").unwrap_or(5) as u16;
     let stream = opt(info, "stream").unwrap_or(0);
-    let mut t = Tally::new("net");
-    let (replies, lost) = ping(&mut stack, peer, count);
-    t.check(
-        "ping",
-        replies == count,
-        format_args!("{replies}/{count} checked replies, {lost} lost"),
+    let port = opt(info, "port").unwrap_or(STREAM_PORT as u64) as u16;
+    SPIN.store(
+        opt(info, "spin") == Some(1),
+        core::sync::atomic::Ordering::Relaxed,
     );
+    let mut t = Tally::new("net");
+    if count > 0 {
+        let (replies, lost) = ping(&mut stack, peer, count);
+        t.check(
+            "ping",
+            replies == count,
+            format_args!("{replies}/{count} checked replies, {lost} lost"),
+        );
+    }
     if opt(info, "fetch").unwrap_or(1) != 0 {
         let r = fetch(&mut stack, peer, 42000);
         t.check(
@@ -264,7 +279,7 @@ pub fn ping_mode(info: &BootInfo) -> ! {
         );
     }
     if stream > 0 {
-        let mut b = Blaster::new(&mut stack, peer, STREAM_PORT, stream);
+        let mut b = Blaster::new(&mut stack, peer, port, stream);
         let t0 = counter();
         let done = run_until(&mut stack, 50_000, |st, _| b.poll(st));
         let dt = counter() - t0;

@@ -1,8 +1,11 @@
 //! `virtio=direct`: the driver domain uses its passed-through devices
 //! itself (no front ends): it checks the disk image the host prepared,
-//! writes its own pattern for the host to check after QEMU exits, and
-//! serves HTTP with smoltcp on virtio-net until it has answered
-//! `requests=N` (default 3) requests, then powers the machine off.
+//! writes its own pattern for the host to check after QEMU exits, with
+//! `stream=BYTES port=P` sends BYTES of `netsvc`'s checked stream to a
+//! sink on the host (10.0.2.2:P through QEMU's user network; `BENCH
+//! net_uplink_direct_ticks`), and serves HTTP with smoltcp on virtio-net
+//! until it has answered `requests=N` (default 3) requests, then powers
+//! the machine off.
 //!
 //! Disk layout shared with the scenario (`scripts/lib/scenarios.py`):
 //! sector 0 starts with [`HOST_MAGIC`]; sectors [`HOST_SECTOR`].. hold
@@ -15,7 +18,7 @@ use crate::virtio::{self, blk::VirtioDisk, hal, net::VirtioNic, Irq};
 use alloc::vec;
 use core::ptr::NonNull;
 use hypercall_abi::guest;
-use netsvc::{HttpServer, Ipv4Config, Stack};
+use netsvc::{Blaster, HttpServer, Ipv4Config, Stack};
 use pvdev::blkback::Disk;
 use pvdev::dma::MmioDevice;
 use virtio_drivers::device::blk::VirtIOBlk;
@@ -167,18 +170,51 @@ fn now_ms() -> i64 {
     (crate::time::now_ns() / 1_000_000) as i64
 }
 
-/// Serves HTTP on the NIC until `requests` have been answered.
-pub fn serve_http(nic: VirtioNic, requests: u32) {
-    let mac = nic.mac();
-    let mut stack = Stack::new(nic, mac, Ipv4Config::SLIRP, now_ms());
-    let mut http = HttpServer::new(&mut stack, 80, b"hello from the pvh driver domain\n");
+/// The host as QEMU's user network shows it (its gateway).
+pub const HOST: [u8; 4] = [10, 0, 2, 2];
+
+/// Sends `bytes` of the checked stream to the host's sink on `port` and
+/// waits until all is acknowledged: `BENCH net_uplink_direct_ticks <counter
+/// ticks> <bytes>` (the host checks the bytes).
+fn stream_to_host(stack: &mut Stack<VirtioNic>, port: u16, bytes: u64) {
+    println!("guest: cntfrq {}", crate::time::frequency());
+    let mut b = Blaster::new(stack, HOST, port, bytes);
+    let end = now_ms() + 60_000;
+    let t0 = crate::time::counter();
+    loop {
+        let seen = stack.dev.io.irq.seen();
+        let mut busy = stack.poll(now_ms());
+        let done = b.poll(stack);
+        busy |= stack.poll(now_ms());
+        stack.dev.io.ack();
+        if done {
+            break;
+        }
+        if now_ms() > end {
+            fail("stream to the host not acknowledged within 60 s");
+        }
+        if !busy {
+            stack.dev.io.irq.wait(seen);
+        }
+    }
+    let dt = crate::time::counter() - t0;
+    println!("BENCH net_uplink_direct_ticks {dt} {bytes}");
+    println!(
+        "guest: net: stream of {bytes} bytes to {}.{}.{}.{}:{port} sent and acknowledged",
+        HOST[0], HOST[1], HOST[2], HOST[3]
+    );
+}
+
+/// Serves HTTP on the stack until `requests` have been answered.
+pub fn serve_http(stack: &mut Stack<VirtioNic>, requests: u32) {
+    let mut http = HttpServer::new(stack, 80, b"hello from the pvh driver domain\n");
     println!("guest: http: listening on 10.0.2.15:80, {requests} request(s) to serve");
     let mut served = 0;
     let mut done_at = None;
     loop {
         let seen = stack.dev.io.irq.seen();
         let busy = stack.poll(now_ms());
-        http.poll(&mut stack);
+        http.poll(stack);
         stack.dev.io.ack();
         if http.served != served {
             served = http.served;
@@ -200,31 +236,36 @@ pub fn serve_http(nic: VirtioNic, requests: u32) {
     );
 }
 
-/// Sequential reads, then writes, of `mib` MiB in 64 KiB requests from
-/// [`GUEST_SECTOR`]: `BENCH blk_{read,write}_throughput_direct_ticks
-/// <counter ticks> <bytes>` (benchmarks, not checks).
+/// Sequential reads, then writes, of `mib` MiB (0: the whole disk) from
+/// sector 0 in 512 KiB I/Os, the size of a guest's `blk=bench` I/Os (each
+/// split by [`VirtioDisk`] into requests in flight, copied between the DMA
+/// buffers and this kernel's buffer): `BENCH
+/// blk_{read,write}_throughput_direct_ticks <counter ticks> <bytes>`
+/// (benchmarks, not checks). The writes are flushed after the clock stops
+/// (as `blk=bench`, which does not flush).
 fn blk_bench(disk: &mut VirtioDisk, mib: u64) {
-    const CHUNK: usize = 64 * 1024;
-    let total = (mib << 20).min((disk.sectors() - GUEST_SECTOR) * 512);
-    let mut buf = vec![0u8; CHUNK];
+    const IO: usize = 512 * 1024;
+    let all = disk.sectors() * 512;
+    let total = if mib == 0 { all } else { (mib << 20).min(all) };
+    let mut buf = vec![0u8; IO];
     println!("guest: cntfrq {}", crate::time::frequency());
     for write in [false, true] {
         let t0 = crate::time::counter();
         let mut done = 0u64;
-        while done + CHUNK as u64 <= total {
-            let sector = GUEST_SECTOR + done / 512;
+        while done + IO as u64 <= total {
+            let sector = done / 512;
             let r = if write {
                 disk.write(sector, &buf)
             } else {
                 disk.read(sector, &mut buf)
             };
             r.unwrap_or_else(|_| fail("benchmark I/O"));
-            done += CHUNK as u64;
+            done += IO as u64;
         }
+        let dt = crate::time::counter() - t0;
         if write {
             disk.flush().unwrap_or_else(|_| fail("flush"));
         }
-        let dt = crate::time::counter() - t0;
         let name = if write { "write" } else { "read" };
         println!("BENCH blk_{name}_throughput_direct_ticks {dt} {done}");
         buf.iter_mut()
@@ -252,10 +293,17 @@ pub fn run(info: &BootInfo) -> ! {
         }
     }
     if let Some(n) = devs.nic {
+        let mac = n.mac();
+        let mut stack = Stack::new(n, mac, Ipv4Config::SLIRP, now_ms());
+        let stream = arg(info, "stream").and_then(|b| b.parse::<u64>().ok());
+        let port = arg(info, "port").and_then(|p| p.parse::<u16>().ok());
+        if let (Some(bytes @ 1..), Some(port)) = (stream, port) {
+            stream_to_host(&mut stack, port, bytes);
+        }
         let requests = arg(info, "requests")
             .and_then(|r| r.parse().ok())
             .unwrap_or(3);
-        serve_http(n, requests);
+        serve_http(&mut stack, requests);
     }
     println!(
         "guest: virtio: done ({} DMA pages free), powering off",

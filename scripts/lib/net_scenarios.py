@@ -123,4 +123,24 @@ def scenarios(out_dir, banner, clean_end, never, same_free_memory):
             ("any", r"hyp: 1 device\(s\) of the driver domain reset"),
         ] + clean_end,
         never=never + [r"PHYSDEVOP_eoi\(\d+\) refused"], exit_code=0))
+    # (c) To the host: a guest sends a checked 1 MiB stream through netif ->
+    # bridge -> virtio-net -> slirp to a sink on the host (10.0.2.2:PORT),
+    # which checks every byte.
+    sink = virtio_scenarios.StreamSink()
+    out.append(dict(
+        name="virt/net-uplink-stream", board="virt", smp=2, timeout=90,
+        setup=sink.start,
+        qemu_extra=["-netdev", "user,id=n0", "-device", "virtio-net-device,netdev=n0"],
+        append='semihosting dom=drv,driver,mem=64,args="driver uplink disk=1" '
+               f'dom=cli,args="net=ping backend=1 ip=10.0.2.15 peer=10.0.2.2 count=0 fetch=0 '
+               f'stream={STREAM} port={sink.port} spin=1"',
+        expect=banner + [
+            ("any", r"^\[drv\] driver: net: bridge up, uplink virtio-net 52:54:00:12:34:56"),
+            ("any", rf"^\[drv\] \[cli\] guest: net stream sent: {STREAM} of {STREAM} bytes acknowledged ok"),
+            ("any", r"^(?:\[drv\] )?\[cli\] guest: net checks passed 1/1"),
+            ("any", r"^\[drv\] driver: dom2 \(cli\) gone: vif 0 tx \d+ packets, 0 refused; rx \d+ delivered, 0 errors"),
+            ("any", r"^\[drv\] driver: every guest is gone; powering off"),
+        ] + clean_end,
+        post=lambda text: sink.check(STREAM),
+        never=never + [r"PHYSDEVOP_eoi\(\d+\) refused"], exit_code=0))
     return out

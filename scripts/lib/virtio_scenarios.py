@@ -10,6 +10,7 @@ guest's page through the forwarded port (the `during` hook of run()).
 import os
 import re
 import socket
+import threading
 import urllib.request
 
 HOST_MAGIC = b"PVH-DISK-IMAGE-1"
@@ -26,8 +27,8 @@ def guest_pattern(i):
     return ((i * 13) ^ (i >> 7) ^ 0x5a) & 0xff
 
 
-def make_image(path):
-    d = bytearray(DISK_BYTES)
+def make_image(path, size=DISK_BYTES):
+    d = bytearray(size)
     d[:len(HOST_MAGIC)] = HOST_MAGIC
     d[HOST_SECTOR * 512:HOST_SECTOR * 512 + HOST_BYTES] = bytes(host_pattern(i) for i in range(HOST_BYTES))
     with open(path, "wb") as f:
@@ -117,18 +118,85 @@ def fetch(port, n, expect_body):
     return problems
 
 
+def stream_pattern(n):
+    """The first n bytes of netsvc's stream pattern: byte i is
+    (31 i) ^ (i >> 8) mod 256 (netsvc::services::pattern)."""
+    blocks = [bytes(((i * 31) & 0xff) ^ b for i in range(256)) for b in range(256)]
+    whole = b"".join(blocks[b & 0xff] for b in range(n // 256 + 1))
+    return whole[:n]
+
+
+class StreamSink:
+    """A TCP sink on 127.0.0.1 (a free port): accepts one connection (a
+    guest's netsvc Blaster, through QEMU's user network: the guest connects
+    to 10.0.2.2:port) and reads until the sender closes."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.data = bytearray()
+        self.error = None
+        self.thread = None
+
+    def start(self):
+        self.data = bytearray()
+        self.error = None
+        self.sock.listen(1)
+        self.sock.settimeout(120)
+
+        def run():
+            try:
+                c, _ = self.sock.accept()
+                c.settimeout(120)
+                with c:
+                    while True:
+                        b = c.recv(1 << 20)
+                        if not b:
+                            break
+                        self.data += b
+            except OSError as e:
+                self.error = e
+        self.thread = threading.Thread(target=run, daemon=True)
+        self.thread.start()
+
+    def check(self, n):
+        """Problems, if the stream was not exactly n bytes of the pattern."""
+        if self.thread:
+            self.thread.join(10)
+        problems = []
+        if self.error:
+            problems.append(f"host sink: {self.error}")
+        if len(self.data) != n:
+            problems.append(f"host sink got {len(self.data)} bytes, expected {n}")
+        elif bytes(self.data) != stream_pattern(n):
+            bad = next(i for i, (a, b) in enumerate(zip(self.data, stream_pattern(n))) if a != b)
+            problems.append(f"host sink: stream differs from the pattern at byte {bad}")
+        print(f"        host sink: {len(self.data)} of {n} bytes, pattern "
+              f"{'checked' if not problems else 'BAD'}")
+        return problems
+
+
 def scenarios(out_dir, banner, clean_end, never):
     out = []
     disk = os.path.join(out_dir, "virtio-direct.img")
     port = free_port()
     requests = 3
+    # Before serving HTTP, the driver domain sends a checked stream to a
+    # sink on the host (10.0.2.2:PORT through slirp).
+    sink, stream = StreamSink(), 1 << 20
+
+    def setup():
+        make_image(disk)
+        sink.start()
     out.append(dict(
         name="virt/virtio-direct", board="virt", smp=2, timeout=60,
-        setup=lambda: make_image(disk),
+        setup=setup,
         qemu_extra=["-drive", f"file={disk},if=none,format=raw,id=d0", "-device", "virtio-blk-device,drive=d0",
                     "-netdev", f"user,id=n0,hostfwd=tcp:127.0.0.1:{port}-10.0.2.15:80",
                     "-device", "virtio-net-device,netdev=n0"],
-        append=f'semihosting dom=drv,driver,mem=32,args="virtio=direct requests={requests}"',
+        append=f'semihosting dom=drv,driver,mem=32,args="virtio=direct requests={requests} stream={stream} port={sink.port}"',
         during=(r"\[drv\] guest: http: listening on 10\.0\.2\.15:80",
                 lambda: fetch(port, requests, b"hello from the pvh driver domain\n")),
         expect=banner + [
@@ -137,12 +205,13 @@ def scenarios(out_dir, banner, clean_end, never):
             ("any", r"^\[drv\] guest: virtio-blk at 0xa003e00, virq 17: 16384 sectors"),
             ("any", r"^\[drv\] guest: virtio-blk: host header and 65536 bytes at sector 2048 read back correctly"),
             ("any", r"^\[drv\] guest: virtio-blk: wrote 65536 bytes at sector 4096, flushed, read back"),
+            ("any", rf"^\[drv\] guest: net: stream of {stream} bytes to 10\.0\.2\.2:{sink.port} sent and acknowledged"),
             ("any", rf"^\[drv\] guest: http: served request {requests}$"),
             ("any", rf"^\[drv\] guest: http: {requests} request\(s\) served, 0 refused"),
             ("any", r"^\[drv\] guest: virtio: done"),
             ("any", r"hyp: 2 device\(s\) of the driver domain reset"),
         ] + clean_end,
-        post=lambda text: check_image(disk),
+        post=lambda text: check_image(disk) + sink.check(stream),
         never=never + [r"PHYSDEVOP_eoi\(\d+\) refused"], exit_code=0))
     # The same image served to a guest as its vbd through the PV path
     # (driver domain `disk=virtio`): the guest reads the host's data and

@@ -21,7 +21,10 @@
 //! straight to or from the granted pages, with no bounce buffer.
 //!
 //! Ordering: requests are executed one at a time in ring order, each
-//! completing before the next starts. `BLKIF_OP_WRITE_BARRIER` flushes
+//! completing before the next starts. [`BlkBack::execute_batch`] takes
+//! several at once and merges adjacent reads (or writes) of consecutive
+//! sectors into one disk I/O (up to [`Disk::merge_limit`]), with the same
+//! results as executing them one by one. `BLKIF_OP_WRITE_BARRIER` flushes
 //! before and after its write (everything earlier is durable before it,
 //! it is durable before anything later); `BLKIF_OP_FLUSH_DISKCACHE`
 //! writes its segments, if any, then flushes.
@@ -72,6 +75,43 @@ pub trait Disk {
     /// Like [`slice`](Self::slice), writable (never for a read-only disk).
     fn slice_mut(&mut self, _sector: u64, _len: usize) -> Option<&mut [u8]> {
         None
+    }
+    /// The largest run of adjacent reads (or writes) that
+    /// [`BlkBack::execute_batch`] merges into one I/O on this disk, in
+    /// bytes (0, the default: none; a disk in memory gains nothing).
+    fn merge_limit(&self) -> usize {
+        0
+    }
+    /// Reads `len` bytes (a multiple of 512) at `sector` and hands them to
+    /// `out(offset, bytes)` in pieces that cover `0..len` once each, in any
+    /// order: a disk that stages data in its own (DMA) buffers lets the
+    /// caller copy straight out of them. Default: one piece, through
+    /// [`read`](Self::read) into a temporary buffer.
+    fn read_pieces(
+        &mut self,
+        sector: u64,
+        len: usize,
+        out: &mut dyn FnMut(usize, &[u8]),
+    ) -> Result<(), DiskError> {
+        let mut buf = vec![0; len];
+        self.read(sector, &mut buf)?;
+        out(0, &buf);
+        Ok(())
+    }
+    /// Writes `len` bytes (a multiple of 512) at `sector`, asking
+    /// `fill(offset, buf)` to fill each piece (pieces cover `0..len`, in
+    /// order); a failed `fill` stops the write with an error (pieces
+    /// already filled may have been written). Default: one piece, through
+    /// [`write`](Self::write).
+    fn write_pieces(
+        &mut self,
+        sector: u64,
+        len: usize,
+        fill: &mut dyn FnMut(usize, &mut [u8]) -> Result<(), ()>,
+    ) -> Result<(), DiskError> {
+        let mut buf = vec![0; len];
+        fill(0, &mut buf).map_err(|_| DiskError)?;
+        self.write(sector, &buf)
     }
 }
 
@@ -465,6 +505,7 @@ impl<D: Disk> BlkBack<D> {
 }
 
 mod cache;
+mod merge;
 pub use cache::GrantCache;
 
 #[cfg(test)]
