@@ -22,6 +22,28 @@ fn uart() -> Option<Pl011> {
     }
 }
 
+/// Turns on the UART's receive interrupt (see [`crate::console_in`]).
+pub fn enable_input() {
+    if let Some(u) = uart() {
+        u.enable_rx_interrupt();
+    }
+}
+
+/// Hands the bytes waiting in the UART's receive FIFO (at most 256: if
+/// more keep coming, the interrupt stays pending and comes back) to `f`,
+/// then clears the receive interrupt. Never waits.
+pub fn drain_input(mut f: impl FnMut(u8)) {
+    if let Some(u) = uart() {
+        for _ in 0..256 {
+            match u.read_byte() {
+                Some(b) => f(b),
+                None => break,
+            }
+        }
+        u.clear_rx_interrupt();
+    }
+}
+
 /// Writes formatted text under the console lock.
 pub fn write_fmt(args: core::fmt::Arguments) {
     if let Some(mut u) = uart() {

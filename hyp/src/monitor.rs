@@ -12,6 +12,7 @@ use crate::memmap::{self, Range};
 use crate::pagetable::{TableMemory, PAGE_SIZE};
 use crate::vcpu::{Vcpu, VcpuRegs};
 use crate::{mrs, msr, println};
+mod console_rx;
 mod devices;
 mod guest_mem;
 mod manage;
@@ -142,6 +143,8 @@ pub(crate) struct Monitor {
     devices: Vec<devices::Device>,
     /// The driver domain, while it lives.
     driver: Option<u16>,
+    /// The UART's receive interrupt, once taken (`console_rx`).
+    uart_intid: Option<u32>,
     /// Domains were created since the event-channel state last registered
     /// every domain.
     pv_new_domains: bool,
@@ -214,6 +217,13 @@ impl Guest for LiveGuest<'_> {
     fn console(&mut self, bytes: &[u8]) {
         let name = &self.dom.name;
         self.dom.line.push(bytes, |l| console::domain_line(name, l));
+    }
+    fn console_read(&mut self, count: u64, gva: u64) -> Result<u64, Errno> {
+        if crate::console_in::owner() != Some(self.dom.id) {
+            return Err(Errno::EPERM);
+        }
+        let mut input = crate::console_in::INPUT.lock();
+        crate::console_in::read_call(Some(&mut input), count, |d| self.write(gva, d))
     }
     fn handle(&self) -> [u8; 16] {
         let mut h = [0u8; 16];
@@ -543,6 +553,7 @@ fn start(dtb_at: Range, info: &MachineInfo) -> Result<(), &'static str> {
         pv_new_domains: true,
         devices: Vec::new(),
         driver: None,
+        uart_intid: None,
         freq,
         ns_per_tick_32: ((1_000_000_000u128 << 32) / freq.max(1) as u128) as u64,
         timers_gen: 0,
@@ -573,6 +584,7 @@ fn start(dtb_at: Range, info: &MachineInfo) -> Result<(), &'static str> {
     if m.domains.is_empty() {
         return Err("no domain could be built");
     }
+    m.console_rx_start(uart.intid);
     println!(
         "hyp: starting {} domain(s) on {} cpu(s); time slice {} ms",
         m.domains.len(),
@@ -671,6 +683,7 @@ impl Monitor {
         let _ = self.sched.add_domain(id, weight, cap);
         if let Some((pa, _)) = pass.dma {
             self.driver = Some(id);
+            self.console_owner_changed();
             for dev in &self.devices {
                 self.gic.enable(dev.intid);
             }
@@ -1293,7 +1306,7 @@ impl Monitor {
                 }
             } else if irq.intid == SGI_KICK {
                 self.cpus[c].resched = true;
-            } else if self.device_irq(irq.intid) {
+            } else if self.device_irq(irq.intid) || self.console_irq(irq.intid) {
             } else {
                 log::warn!("unexpected interrupt {}", irq.intid);
                 self.gic.disable(irq.intid);

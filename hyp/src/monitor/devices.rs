@@ -169,5 +169,6 @@ impl Monitor {
             );
         }
         self.driver = None;
+        self.console_owner_changed();
     }
 }
