@@ -51,6 +51,7 @@ impl Command {
             "test=pvio" => Command::Run(crate::pv_checks::run),
             "bench=pv" => Command::Run(crate::pv_bench::run),
             "driver" => Command::Run(crate::driver::run),
+            "echo" => Command::Run(crate::echo::run),
             "blk=rw" => Command::Run(crate::blk_test::rw),
             "blk=bad" => Command::Run(crate::blk_test::bad),
             "blk=bench" => Command::Run(crate::blk_test::bench),

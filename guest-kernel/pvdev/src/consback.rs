@@ -257,6 +257,55 @@ impl ConsoleMux {
     }
 }
 
+/// The guest side of console input: collects typed bytes into lines.
+/// A line ends at carriage return or newline (so `\r\n` is one end, and
+/// empty lines are skipped); backspace and delete remove the last byte;
+/// a line longer than [`LINE_MAX`] is cut and handed over as it is.
+///
+/// ```
+/// use pvdev::consback::LineReader;
+/// let mut r = LineReader::new();
+/// let mut lines = Vec::new();
+/// r.push(b"hel", |l| lines.push(l.to_vec()));
+/// r.push(b"lo\r\nquix\x7ft\n", |l| lines.push(l.to_vec()));
+/// assert_eq!(lines, [b"hello".to_vec(), b"quit".to_vec()]);
+/// ```
+#[derive(Default)]
+pub struct LineReader {
+    line: Vec<u8>,
+}
+
+impl LineReader {
+    /// Nothing typed yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Takes typed bytes; calls `line` for each complete line.
+    pub fn push(&mut self, bytes: &[u8], mut line: impl FnMut(&[u8])) {
+        for &b in bytes {
+            match b {
+                b'\r' | b'\n' => {
+                    if !self.line.is_empty() {
+                        line(&self.line);
+                        self.line.clear();
+                    }
+                }
+                0x08 | 0x7f => {
+                    self.line.pop();
+                }
+                _ => {
+                    self.line.push(b);
+                    if self.line.len() >= LINE_MAX {
+                        line(&self.line);
+                        self.line.clear();
+                    }
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -331,6 +380,18 @@ mod tests {
             vec![(a, vec![b'k'])]
         );
         assert_eq!(m.focus(), Some(a));
+    }
+
+    #[test]
+    fn typed_lines() {
+        let mut r = LineReader::new();
+        let mut lines: Vec<Vec<u8>> = Vec::new();
+        r.push(b"\r\n\nab\x08\x08\x08c\r", |l| lines.push(l.to_vec()));
+        assert_eq!(lines, vec![b"c".to_vec()]);
+        lines.clear();
+        r.push(&[b'x'; LINE_MAX + 3], |l| lines.push(l.to_vec()));
+        r.push(b"\n", |l| lines.push(l.to_vec()));
+        assert_eq!(lines, vec![vec![b'x'; LINE_MAX], b"xxx".to_vec()]);
     }
 
     #[test]

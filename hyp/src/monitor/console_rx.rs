@@ -22,6 +22,9 @@ impl Monitor {
         console::enable_input();
         self.gic.enable(intid);
         self.console_owner_changed();
+        // Bytes that came before the interrupt was on (the receive
+        // interrupt fires when the FIFO reaches its level, not above it).
+        self.console_irq(intid);
     }
 
     /// The owner of console input may have changed (a driver domain came
