@@ -363,6 +363,7 @@ def scenarios():
             expect=BANNER + [
                 rf"hyp: console input: UART INTID {intid} -> dom1 \(drv\), VIRQ_CONSOLE and CONSOLEIO_read",
                 ("any", r"^\[drv\] driver: console input: Ctrl-\] then a domain id"),
+                r"^\[drv\] \[console\] input to g1 \(dom2\)$",
                 r"^\[drv\] \[g1\] echo: hello from one$",
                 r"^\[drv\] \[console\] input to g2 \(dom3\)$",
                 r"^\[drv\] \[g2\] echo: hello from two$",
@@ -501,6 +502,10 @@ def console_input_script(con):
     """Types to the console-input scenario's guests (see there)."""
     for g in ("g1", "g2"):
         con.wait(rf"^\[drv\] \[{g}\] guest: echo: ready")
+    # The input starts with the first console the driver domain connected:
+    # pick g1 explicitly.
+    con.send(b"\x1d2")
+    con.wait(r"input to g1 \(dom2\)")
     con.send(b"hello from one\r")
     con.wait(r"^\[drv\] \[g1\] echo: hello from one")
     con.send(b"\x1d3")
