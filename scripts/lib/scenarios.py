@@ -383,6 +383,23 @@ def scenarios():
             never=NEVER + [r"\[g2\] echo: hello from one", r"\[g1\] echo: hello from two",
                            r"\[g2\] echo: back to one", r"echo: .*\^\]"],
             exit_code=0))
+    # Without a driver domain the privileged domain owns the serial input
+    # (as Xen's dom0): `echo` without a back end reads it with
+    # CONSOLEIO_read on VIRQ_CONSOLE; another domain gets EPERM.
+    out.append(dict(
+        name="virt/console-input-privileged", board="virt",
+        append='semihosting dom=p,args="echo" dom=q,args="echo"',
+        interact=console_input_privileged_script,
+        expect=BANNER + [
+            r"hyp: console input: UART INTID 33 -> dom1 \(p\), VIRQ_CONSOLE and CONSOLEIO_read",
+            ("any", r"^\[q\] guest: echo: the serial line's input is not mine \(EPERM\)$"),
+            ("any", r"hyp: dom2 \(q\): shut down \(poweroff\)"),
+            r"^\[p\] guest: echo: ready, reading lines from the serial line",
+            r"^\[p\] echo: typed to the privileged domain$",
+            r"^\[p\] echo: quit$",
+            r"^\[p\] guest: echo: bye after 2 line\(s\)$",
+        ] + CLEAN_END,
+        never=NEVER, exit_code=0))
     # Back-end death: an unprivileged driver domain destroyed by the
     # manager while a guest reads; the guest gets an error, not a hang,
     # and shuts down cleanly, its console back on console_io.
@@ -524,6 +541,15 @@ def console_input_script(con):
     con.send(b"quit\r")
     con.wait(r"input to nobody \(g1 is gone\)")
     con.send(b"\x1d3quit\r")
+    return con.problems
+
+
+def console_input_privileged_script(con):
+    """Types to the privileged domain's `echo` (see its scenario)."""
+    con.wait(r"^\[p\] guest: echo: ready")
+    con.send(b"typed to the privileged domain\r")
+    con.wait(r"^\[p\] echo: typed")
+    con.send(b"quit\r")
     return con.problems
 
 
