@@ -683,7 +683,6 @@ impl Monitor {
         let _ = self.sched.add_domain(id, weight, cap);
         if let Some((pa, _)) = pass.dma {
             self.driver = Some(id);
-            self.console_owner_changed();
             for dev in &self.devices {
                 self.gic.enable(dev.intid);
             }
@@ -731,6 +730,8 @@ impl Monitor {
             pvmmu: None,
         });
         self.pv_new_domains = true;
+        // A new driver domain takes the serial input.
+        self.console_owner_changed();
         let now = self.now();
         if let Ok(Some(c)) = self.sched.wake(VcpuId::new(id, 0), now) {
             self.kick(c);

@@ -100,14 +100,16 @@ impl Pl011 {
         }
     }
 
-    /// Interrupts on received bytes (receive and receive timeout, so that
-    /// a byte below the FIFO's level is not left waiting), with the
-    /// receiver on; clears what was pending before.
+    /// Interrupts on received bytes and on nothing else (receive and
+    /// receive timeout, so that a byte below the FIFO's level is not left
+    /// waiting), with the receiver on; clears what was pending before.
     pub fn enable_rx_interrupt(&self) {
         self.regs()
             .icr
             .write(INT::RX::SET + INT::RT::SET + INT::ERRORS.val(0xf));
-        self.regs().imsc.modify(INT::RX::SET + INT::RT::SET);
+        // Only these: a loader may have left others (transmit) unmasked,
+        // which the monitor would never clear.
+        self.regs().imsc.write(INT::RX::SET + INT::RT::SET);
         self.regs().cr.modify(CR::UARTEN::SET + CR::RXE::SET);
     }
 

@@ -400,6 +400,19 @@ def scenarios():
             r"^\[p\] guest: echo: bye after 2 line\(s\)$",
         ] + CLEAN_END,
         never=NEVER, exit_code=0))
+    # Input nobody reads (the default configuration's case: the privileged
+    # domain has no console reader): the monitor keeps 1024 bytes, then
+    # drops and counts, and says so once; the domains are not disturbed.
+    out.append(dict(
+        name="virt/console-input-unread", board="virt",
+        append='semihosting dom=mgr,priv,args="kill=w@5000" dom=w,args="idle"',
+        interact=console_input_unread_script,
+        expect=BANNER + [
+            r"hyp: console input: UART INTID 33 -> dom1 \(mgr\), VIRQ_CONSOLE and CONSOLEIO_read",
+            r"hyp: console input: buffer full \(1024 bytes\), dropping input until dom1 reads it \(\d+ dropped so far\)",
+            ("any", r"^\[mgr\] guest: kill: destroyed dom2 \(w\) at \d+ ms: Ok\(\(\)\)"),
+        ] + CLEAN_END,
+        never=NEVER + [r"(?s)buffer full.*buffer full"], exit_code=0))
     # Back-end death: an unprivileged driver domain destroyed by the
     # manager while a guest reads; the guest gets an error, not a hang,
     # and shuts down cleanly, its console back on console_io.
@@ -550,6 +563,14 @@ def console_input_privileged_script(con):
     con.send(b"typed to the privileged domain\r")
     con.wait(r"^\[p\] echo: typed")
     con.send(b"quit\r")
+    return con.problems
+
+
+def console_input_unread_script(con):
+    """Types more than the monitor keeps while nobody reads."""
+    con.wait(r"^\[mgr\] guest: command line")
+    con.send(b"x" * 1500)
+    con.wait(r"hyp: console input: buffer full")
     return con.problems
 
 
