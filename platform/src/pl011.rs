@@ -113,8 +113,9 @@ impl Pl011 {
         self.regs().cr.modify(CR::UARTEN::SET + CR::RXE::SET);
     }
 
-    /// Clears the receive interrupts after the FIFO was drained (and any
-    /// error condition, whose bytes were read and are gone).
+    /// Clears the receive interrupts (and any error condition); call it
+    /// before draining the FIFO, so that a byte arriving after the last
+    /// read raises the interrupt again.
     pub fn clear_rx_interrupt(&self) {
         self.regs()
             .icr
