@@ -20,6 +20,12 @@
 //! cleaned up (unmapped, unbound, its store entries removed); when the
 //! last guest is gone, the driver domain powers off.
 //!
+//! Serial input (when this domain owns it: the monitor gives it to the
+//! driver domain) arrives as `VIRQ_CONSOLE` and is read with
+//! `CONSOLEIO_read`; the console mux (`pvdev::consback`) picks the guest
+//! that gets it (Ctrl-] then a domain id) and it is written into that
+//! guest's console `in` ring.
+//!
 //! Options: `disk=MIB` (each guest's RAM disk, default 8; prefilled with
 //! `pvdev::blkback::disk_pattern`), `disk=virtio` (the first guest to
 //! connect gets the passed-through virtio-blk disk, all of it, as its vbd;
@@ -238,6 +244,8 @@ struct ConsConn {
     port: u32,
     map: Mapping,
     id: ConsoleId,
+    /// Input bytes that did not fit its `in` ring.
+    input_dropped: u64,
 }
 
 struct Guest {
@@ -253,6 +261,10 @@ struct Driver {
     me: DomId,
     store: Store,
     mux: ConsoleMux,
+    /// The port of `VIRQ_CONSOLE`, if serial input is ours.
+    input_port: Option<u32>,
+    /// Events seen on it.
+    input_seen: u32,
     slots: Slots,
     guests: BTreeMap<DomId, Guest>,
     disk_sectors: u64,
@@ -340,6 +352,9 @@ impl Driver {
                     &mut self.slots,
                 );
             }
+            // A guest with a console was served: once every guest is gone,
+            // the driver domain may end.
+            self.served_any |= g.console.is_some();
         }
     }
 
@@ -364,7 +379,8 @@ impl Driver {
                 page,
                 port: cport,
                 map: cm,
-                id: mux.add(&g.name),
+                id: mux.add(dom, &g.name),
+                input_dropped: 0,
             });
             let _ = devices::create_console(
                 store,
@@ -470,7 +486,9 @@ impl Driver {
                 self.mux.output(c.id, &buf[..n], &mut out);
             }
         }
-        self.mux.flush(&mut out);
+        if let Some(c) = g.console.as_ref() {
+            self.mux.remove(c.id, &mut out);
+        }
         write_serial(&mut out);
         if let Some(mut v) = g.vbd.take() {
             let s = v.back.stats;
@@ -586,6 +604,54 @@ impl Driver {
                 return Ok(n > 0);
             }
         }
+    }
+
+    /// Reads the serial line's input (`CONSOLEIO_read`) when
+    /// `VIRQ_CONSOLE` fired (or `force`), passes it through the mux and
+    /// writes each guest's share into its console's `in` ring (what does
+    /// not fit is dropped and counted). Whether anything was read.
+    fn console_input(&mut self, force: bool) -> bool {
+        let Some(port) = self.input_port else {
+            return false;
+        };
+        let seen = events::count(port);
+        if !force && seen == self.input_seen {
+            return false;
+        }
+        self.input_seen = seen;
+        let mut buf = [0u8; 256];
+        let mut out = Vec::new();
+        let mut any = false;
+        while let Ok(n @ 1..) = guest::console_read(&mut buf) {
+            any = true;
+            for (id, bytes) in self.mux.input(&buf[..n], &mut out) {
+                let Some((dom, g)) = self
+                    .guests
+                    .iter_mut()
+                    .find(|(_, g)| g.console.as_ref().is_some_and(|c| c.id == id))
+                else {
+                    continue;
+                };
+                let Some(c) = g.console.as_mut() else {
+                    continue;
+                };
+                let put = c.page.in_ring().write(&bytes).unwrap_or(0);
+                if put < bytes.len() {
+                    c.input_dropped += (bytes.len() - put) as u64;
+                    println!(
+                        "driver: dom{dom} ({}): console input ring full: {} byte(s) dropped ({} so far)",
+                        g.name,
+                        bytes.len() - put,
+                        c.input_dropped
+                    );
+                }
+                if put > 0 {
+                    let _ = ev::send(c.port);
+                }
+            }
+        }
+        write_serial(&mut out);
+        any
     }
 
     /// One pass over every guest; whether anything happened.
@@ -795,10 +861,30 @@ pub fn run(info: &BootInfo) -> ! {
         "driver: dom{me}: device store up; RAM disks of {mib} MiB per guest; heap grown by {} KiB",
         extra / 1024
     );
+    // Serial input (ours if we own it: the monitor answers EPERM if not).
+    let input_port = match guest::console_read(&mut []) {
+        Ok(_) => match ev::bind_virq(hypercall_abi::event_channel::VIRQ_CONSOLE, 0) {
+            Ok(p) => {
+                let _ = ev::unmask(p);
+                println!("driver: console input: Ctrl-] then a domain id (1-9) picks the domain that gets it, Ctrl-] 0 nobody, Ctrl-] ? lists");
+                Some(p)
+            }
+            Err(e) => {
+                println!("driver: console input: cannot bind VIRQ_CONSOLE: {e:?}");
+                None
+            }
+        },
+        Err(e) => {
+            println!("driver: console input: not ours ({e:?})");
+            None
+        }
+    };
     let mut d = Driver {
         me,
         store,
         mux: ConsoleMux::new(),
+        input_port,
+        input_seen: 0,
         slots: Slots::new(),
         guests: BTreeMap::new(),
         disk_sectors: mib * 2048,
@@ -809,6 +895,9 @@ pub fn run(info: &BootInfo) -> ! {
     if dom_info(0) == Err(hypercall_abi::Errno::EPERM) {
         fail("not allowed to list domains (configure the driver domain `driver` or `priv`)");
     }
+    // Whatever was typed before VIRQ_CONSOLE was bound (no console has
+    // the input yet: it is discarded).
+    d.console_input(true);
     let mut net = net::Net::new(info);
     let mut next_scan = 0;
     loop {
@@ -821,7 +910,8 @@ pub fn run(info: &BootInfo) -> ! {
                 guest::poweroff();
             }
         }
-        let busy = d.service();
+        let typed = d.console_input(false);
+        let busy = d.service() | typed;
         if !net.service(&mut d) && !busy {
             events::sleep(next_scan.saturating_sub(now_ns()).max(1_000_000));
         }

@@ -52,6 +52,7 @@ impl Command {
             "test=vcpu-restart" => Command::Run(crate::smp::restart_checks),
             "bench=pv" => Command::Run(crate::pv_bench::run),
             "driver" => Command::Run(crate::driver::run),
+            "echo" => Command::Run(crate::echo::run),
             "blk=rw" => Command::Run(crate::blk_test::rw),
             "blk=bad" => Command::Run(crate::blk_test::bad),
             "blk=bench" => Command::Run(crate::blk_test::bench),

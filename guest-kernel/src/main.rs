@@ -21,6 +21,8 @@ mod blk_test;
 #[cfg(target_os = "none")]
 mod driver;
 #[cfg(target_os = "none")]
+mod echo;
+#[cfg(target_os = "none")]
 #[allow(dead_code)]
 mod pv;
 

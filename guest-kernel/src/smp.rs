@@ -134,7 +134,7 @@ pub fn restart_checks(info: &crate::dt::BootInfo) -> ! {
         .and_then(|v| v.parse().ok())
         .unwrap_or(200);
     let mut t = crate::tally::Tally::new("vcpu-restart");
-    ENTRY.store(restart_spinner as usize, Ordering::SeqCst);
+    ENTRY.store(restart_spinner as fn(usize) as usize, Ordering::SeqCst);
     let entry = secondary_vcpu_entry as *const () as u64;
     let (mut started, mut on_errors, mut down_errors) = (0usize, 0usize, 0usize);
     for r in 1..=rounds {

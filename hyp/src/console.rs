@@ -22,6 +22,33 @@ fn uart() -> Option<Pl011> {
     }
 }
 
+/// Turns on the UART's receive interrupt (see [`crate::console_in`]).
+pub fn enable_input() {
+    if let Some(u) = uart() {
+        u.enable_rx_interrupt();
+    }
+}
+
+/// Clears the receive interrupt, then hands the bytes waiting in the
+/// UART's receive FIFO (at most 256; if more keep coming, the interrupt is
+/// raised again) to `f`. Never waits.
+///
+/// The order matters: a byte that arrives after the FIFO was found empty
+/// raises the interrupt anew. Clearing after draining could erase the
+/// interrupt of such a byte, and the receive interrupt, raised when the
+/// FIFO reaches its level, would then never come again.
+pub fn drain_input(mut f: impl FnMut(u8)) {
+    if let Some(u) = uart() {
+        u.clear_rx_interrupt();
+        for _ in 0..256 {
+            match u.read_byte() {
+                Some(b) => f(b),
+                None => break,
+            }
+        }
+    }
+}
+
 /// Writes formatted text under the console lock.
 pub fn write_fmt(args: core::fmt::Arguments) {
     if let Some(mut u) = uart() {

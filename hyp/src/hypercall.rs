@@ -21,6 +21,13 @@ pub trait Guest {
     fn write(&mut self, gva: u64, data: &[u8]) -> Result<(), Errno>;
     /// Appends bytes to the domain's console.
     fn console(&mut self, bytes: &[u8]);
+    /// `CONSOLEIO_read` of `count` bytes into guest memory at `gva`
+    /// ([`crate::console_in::read_call`]); `EPERM` unless the domain owns
+    /// console input.
+    fn console_read(&mut self, count: u64, gva: u64) -> Result<u64, Errno> {
+        let _ = (count, gva);
+        Err(Errno::EPERM)
+    }
     /// The domain's handle (UUID).
     fn handle(&self) -> [u8; 16];
     /// Runs `f` on the domain's PV MMU state and the machine hooks it
@@ -233,8 +240,8 @@ pub fn console_io(g: &mut impl Guest, cmd: u64, count: u64, buf: u64) -> Result<
             g.console(&tmp[..n]);
             Ok(0)
         }
-        // No console input is routed to guests yet.
-        CONSOLEIO_READ => Err(Errno::EPERM),
+        // Serial input, for the domain that owns it (`crate::console_in`).
+        CONSOLEIO_READ => g.console_read(count, buf),
         _ => Err(Errno::ENOSYS),
     }
 }
@@ -390,6 +397,8 @@ pub mod sim {
         pub mem: Vec<u8>,
         /// Console output.
         pub out: Vec<u8>,
+        /// Serial input, if this guest owns it.
+        pub input: Option<crate::console_in::InputBuffer<64>>,
     }
 
     impl SimGuest {
@@ -399,6 +408,7 @@ pub mod sim {
                 base,
                 mem: vec![0; size],
                 out: Vec::new(),
+                input: None,
             }
         }
         fn range(&self, gva: u64, len: usize) -> Result<core::ops::Range<usize>, Errno> {
@@ -424,6 +434,12 @@ pub mod sim {
         }
         fn console(&mut self, bytes: &[u8]) {
             self.out.extend_from_slice(bytes);
+        }
+        fn console_read(&mut self, count: u64, gva: u64) -> Result<u64, Errno> {
+            let mut input = self.input.take();
+            let r = crate::console_in::read_call(input.as_mut(), count, |d| self.write(gva, d));
+            self.input = input;
+            r
         }
         fn handle(&self) -> [u8; 16] {
             [7; 16]
@@ -576,6 +592,36 @@ mod tests {
             )),
             -14
         );
+    }
+
+    #[test]
+    fn console_read_is_for_the_input_owner_only() {
+        let io = |g: &mut SimGuest, count: u64, buf: u64| {
+            raw(dispatch(
+                g,
+                nr::CONSOLE_IO,
+                [CONSOLEIO_READ, count, buf, 0, 0],
+            ))
+        };
+        // A domain that does not own console input: EPERM.
+        let mut g = SimGuest::new(B, 8192);
+        assert_eq!(io(&mut g, 16, B), -1);
+        // The owner: the count read, bytes in its buffer, in order.
+        let mut input = crate::console_in::InputBuffer::<64>::new();
+        for c in b"ls -l\r" {
+            input.push(*c);
+        }
+        g.input = Some(input);
+        assert_eq!(io(&mut g, 4097, B), -22, "count over CONSOLE_IO_MAX");
+        assert_eq!(io(&mut g, 4, B + 8190), -14, "buffer runs off its memory");
+        assert_eq!(io(&mut g, 4, u64::MAX - 1), -14, "buffer wraps around");
+        assert_eq!(g.input.as_ref().unwrap().pending(), 6, "nothing lost");
+        assert_eq!(io(&mut g, 4, B + 100), 4);
+        assert_eq!(&g.mem[100..104], b"ls -");
+        assert_eq!(io(&mut g, 4096, B + 200), 2);
+        assert_eq!(&g.mem[200..202], b"l\r");
+        assert_eq!(io(&mut g, 4096, B + 300), 0, "nothing pending");
+        assert_eq!(io(&mut g, 0, 0), 0);
     }
 
     #[test]

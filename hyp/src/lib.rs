@@ -9,6 +9,7 @@ extern crate alloc;
 pub mod builder;
 pub mod config;
 pub mod console;
+pub mod console_in;
 pub mod domctl;
 pub mod esr;
 pub mod evtchn;

@@ -12,6 +12,7 @@ use crate::memmap::{self, Range};
 use crate::pagetable::{TableMemory, PAGE_SIZE};
 use crate::vcpu::{Vcpu, VcpuRegs};
 use crate::{mrs, msr, println};
+mod console_rx;
 mod devices;
 mod fast;
 mod guest_mem;
@@ -146,6 +147,8 @@ pub(crate) struct Monitor {
     driver_generation: u32,
     /// The last domain id given out (ids go up, wrapping).
     last_domid: u16,
+    /// The UART's receive interrupt, once taken (`console_rx`).
+    uart_intid: Option<u32>,
     freq: u64,
     /// ns per counter tick, 32.32 fixed point.
     ns_per_tick_32: u64,
@@ -215,6 +218,13 @@ impl Guest for LiveGuest<'_> {
     fn console(&mut self, bytes: &[u8]) {
         let name = &self.dom.name;
         self.dom.line.push(bytes, |l| console::domain_line(name, l));
+    }
+    fn console_read(&mut self, count: u64, gva: u64) -> Result<u64, Errno> {
+        if crate::console_in::owner() != Some(self.dom.id) {
+            return Err(Errno::EPERM);
+        }
+        let mut input = crate::console_in::INPUT.lock();
+        crate::console_in::read_call(Some(&mut input), count, |d| self.write(gva, d))
     }
     fn handle(&self) -> [u8; 16] {
         let mut h = [0u8; 16];
@@ -542,6 +552,7 @@ fn start(dtb_at: Range, info: &MachineInfo) -> Result<(), &'static str> {
         driver: None,
         driver_generation: 0,
         last_domid: 0,
+        uart_intid: None,
         freq,
         ns_per_tick_32: ((1_000_000_000u128 << 32) / freq.max(1) as u128) as u64,
         timers_gen: 0,
@@ -572,6 +583,7 @@ fn start(dtb_at: Range, info: &MachineInfo) -> Result<(), &'static str> {
     if m.domains.is_empty() {
         return Err("no domain could be built");
     }
+    m.console_rx_start(uart.intid);
     println!(
         "hyp: starting {} domain(s) on {} cpu(s); time slice {} ms",
         m.domains.len(),
@@ -719,6 +731,8 @@ impl Monitor {
             pvmmu: None,
         });
         pv::NEW_DOMAINS.store(true, Ordering::Relaxed);
+        // A new driver domain takes the serial input.
+        self.console_owner_changed();
         let now = self.now();
         if let Ok(Some(c)) = self.sched.wake(VcpuId::new(id, 0), now) {
             self.kick(c);
@@ -1350,7 +1364,7 @@ impl Monitor {
                 }
             } else if irq.intid == SGI_KICK {
                 self.cpus[c].resched = true;
-            } else if self.device_irq(irq.intid) {
+            } else if self.device_irq(irq.intid) || self.console_irq(irq.intid) {
             } else {
                 log::warn!("unexpected interrupt {}", irq.intid);
                 self.gic.disable(irq.intid);

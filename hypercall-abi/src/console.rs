@@ -26,11 +26,18 @@
 //!
 //! # `CONSOLEIO_READ`
 //!
-//! Reads up to `count` bytes of pending console input into the buffer and
-//! returns the number of bytes read (0 if none is pending). The same
-//! `-EINVAL`/`-EFAULT` rules apply. A monitor that gives this guest no
-//! console input returns `-EPERM` (Xen allows reads only for privileged
-//! domains) or `-ENOSYS`.
+//! Reads up to `count` bytes of pending console input (what was typed on
+//! the machine's serial line) into the buffer and returns the number of
+//! bytes read (0 if none is pending); the caller loops until 0. The same
+//! `-EINVAL`/`-EFAULT` rules apply, and on an error nothing is consumed.
+//!
+//! Only one domain owns the serial input: the driver domain while there is
+//! one, else the privileged domain (Xen gives it to dom0). The monitor
+//! raises the global [`VIRQ_CONSOLE`](crate::event_channel::VIRQ_CONSOLE)
+//! for it when bytes arrive (bind it with `EVTCHNOP_bind_virq`, then read
+//! once, since bytes may have come before). Every other domain gets
+//! `-EPERM`. The monitor keeps a bounded amount of unread input and drops
+//! (and counts) what does not fit.
 //!
 //! Any other command returns `-ENOSYS`.
 

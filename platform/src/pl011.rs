@@ -1,9 +1,9 @@
-//! Arm PL011 UART: polled transmit and receive, nothing more.
+//! Arm PL011 UART: polled transmit; receive polled or by interrupt.
 
 use tock_registers::{
-    interfaces::{Readable, Writeable},
+    interfaces::{ReadWriteable, Readable, Writeable},
     register_bitfields, register_structs,
-    registers::{ReadOnly, ReadWrite},
+    registers::{ReadOnly, ReadWrite, WriteOnly},
 };
 
 register_bitfields! [u32,
@@ -15,6 +15,21 @@ register_bitfields! [u32,
         /// UART busy transmitting.
         BUSY OFFSET(3) NUMBITS(1) [],
     ],
+    CR [
+        /// Receive enable.
+        RXE OFFSET(9) NUMBITS(1) [],
+        /// UART enable.
+        UARTEN OFFSET(0) NUMBITS(1) [],
+    ],
+    /// IMSC (mask: 1 = enabled), RIS, MIS and ICR share this layout.
+    INT [
+        /// Overrun, break, parity and framing errors.
+        ERRORS OFFSET(7) NUMBITS(4) [],
+        /// Receive timeout (bytes waiting below the FIFO level).
+        RT OFFSET(6) NUMBITS(1) [],
+        /// Receive (FIFO at its level, or a byte without the FIFO).
+        RX OFFSET(4) NUMBITS(1) [],
+    ],
 ];
 
 register_structs! {
@@ -22,7 +37,14 @@ register_structs! {
         (0x00 => dr: ReadWrite<u32>),
         (0x04 => _reserved0),
         (0x18 => fr: ReadOnly<u32, FR::Register>),
-        (0x1c => @END),
+        (0x1c => _reserved1),
+        (0x30 => cr: ReadWrite<u32, CR::Register>),
+        (0x34 => _ifls),
+        (0x38 => imsc: ReadWrite<u32, INT::Register>),
+        (0x3c => _ris),
+        (0x40 => _mis),
+        (0x44 => icr: WriteOnly<u32, INT::Register>),
+        (0x48 => @END),
     }
 }
 
@@ -76,6 +98,28 @@ impl Pl011 {
         } else {
             Some(self.regs().dr.get() as u8)
         }
+    }
+
+    /// Interrupts on received bytes and on nothing else (receive and
+    /// receive timeout, so that a byte below the FIFO's level is not left
+    /// waiting), with the receiver on; clears what was pending before.
+    pub fn enable_rx_interrupt(&self) {
+        self.regs()
+            .icr
+            .write(INT::RX::SET + INT::RT::SET + INT::ERRORS.val(0xf));
+        // Only these: a loader may have left others (transmit) unmasked,
+        // which the monitor would never clear.
+        self.regs().imsc.write(INT::RX::SET + INT::RT::SET);
+        self.regs().cr.modify(CR::UARTEN::SET + CR::RXE::SET);
+    }
+
+    /// Clears the receive interrupts (and any error condition); call it
+    /// before draining the FIFO, so that a byte arriving after the last
+    /// read raises the interrupt again.
+    pub fn clear_rx_interrupt(&self) {
+        self.regs()
+            .icr
+            .write(INT::RX::SET + INT::RT::SET + INT::ERRORS.val(0xf));
     }
 
     /// Waits until everything written has left the UART.

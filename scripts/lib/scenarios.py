@@ -348,6 +348,71 @@ def scenarios():
             ] + CLEAN_END,
             post=same_free_memory,
             never=NEVER, exit_code=0))
+    # Console input: the serial line's input goes to the driver domain
+    # (VIRQ_CONSOLE, CONSOLEIO_read), whose console mux sends it to one
+    # guest at a time (Ctrl-] then a domain id switches); the guests echo
+    # the lines they read from their console's `in` ring. On virt the
+    # driver domain is configured `driver`, on raspi4b `priv` (input goes
+    # to the driver domain if there is one, else the privileged domain).
+    for b, intid, role in [("virt", 33, "driver"), ("virt-gicv2", 33, "driver"), ("raspi4b", 153, "priv")]:
+        out.append(dict(
+            name=f"{b}/console-input", board=b, smp=2,
+            append=f'semihosting dom=drv,{role},mem=64,args="driver" '
+                   'dom=g1,args="echo backend=1" dom=g2,args="echo backend=1"',
+            interact=console_input_script,
+            expect=BANNER + [
+                rf"hyp: console input: UART INTID {intid} -> dom1 \(drv\), VIRQ_CONSOLE and CONSOLEIO_read",
+                ("any", r"^\[drv\] driver: console input: Ctrl-\] then a domain id"),
+                r"^\[drv\] \[console\] input to g1 \(dom2\)$",
+                r"^\[drv\] \[g1\] echo: hello from one$",
+                r"^\[drv\] \[console\] input to g2 \(dom3\)$",
+                r"^\[drv\] \[g2\] echo: hello from two$",
+                r"^\[drv\] \[console\] \*dom3 g2$",
+                r"^\[drv\] \[console\] no console for dom7$",
+                r"^\[drv\] \[console\] input to g1 \(dom2\)$",
+                r"^\[drv\] \[g1\] echo: back to one$",
+                r"^\[drv\] \[g1\] echo: quit$",
+                r"^\[drv\] \[g1\] guest: echo: bye after 3 line\(s\)$",
+                r"^\[drv\] \[console\] input to nobody \(g1 is gone\)$",
+                r"^\[drv\] \[console\] input to g2 \(dom3\)$",
+                r"^\[drv\] \[g2\] echo: quit$",
+                r"^\[drv\] \[g2\] guest: echo: bye after 2 line\(s\)$",
+                ("any", r"^\[drv\] driver: every guest is gone; powering off"),
+            ] + CLEAN_END,
+            # Each line reaches the guest that had the input, and only it.
+            never=NEVER + [r"\[g2\] echo: hello from one", r"\[g1\] echo: hello from two",
+                           r"\[g2\] echo: back to one", r"echo: .*\^\]"],
+            exit_code=0))
+    # Without a driver domain the privileged domain owns the serial input
+    # (as Xen's dom0): `echo` without a back end reads it with
+    # CONSOLEIO_read on VIRQ_CONSOLE; another domain gets EPERM.
+    out.append(dict(
+        name="virt/console-input-privileged", board="virt",
+        append='semihosting dom=p,args="echo" dom=q,args="echo"',
+        interact=console_input_privileged_script,
+        expect=BANNER + [
+            r"hyp: console input: UART INTID 33 -> dom1 \(p\), VIRQ_CONSOLE and CONSOLEIO_read",
+            ("any", r"^\[q\] guest: echo: the serial line's input is not mine \(EPERM\)$"),
+            ("any", r"hyp: dom2 \(q\): shut down \(poweroff\)"),
+            r"^\[p\] guest: echo: ready, reading lines from the serial line",
+            r"^\[p\] echo: typed to the privileged domain$",
+            r"^\[p\] echo: quit$",
+            r"^\[p\] guest: echo: bye after 2 line\(s\)$",
+        ] + CLEAN_END,
+        never=NEVER, exit_code=0))
+    # Input nobody reads (the default configuration's case: the privileged
+    # domain has no console reader): the monitor keeps 1024 bytes, then
+    # drops and counts, and says so once; the domains are not disturbed.
+    out.append(dict(
+        name="virt/console-input-unread", board="virt",
+        append='semihosting dom=mgr,priv,args="kill=w@5000" dom=w,args="idle"',
+        interact=console_input_unread_script,
+        expect=BANNER + [
+            r"hyp: console input: UART INTID 33 -> dom1 \(mgr\), VIRQ_CONSOLE and CONSOLEIO_read",
+            r"hyp: console input: buffer full \(1024 bytes\), dropping input until dom1 reads it \(\d+ dropped so far\)",
+            ("any", r"^\[mgr\] guest: kill: destroyed dom2 \(w\) at \d+ ms: Ok\(\(\)\)"),
+        ] + CLEAN_END,
+        never=NEVER + [r"(?s)buffer full.*buffer full"], exit_code=0))
     # Back-end death: an unprivileged driver domain destroyed by the
     # manager while a guest reads; the guest gets an error, not a hang,
     # and shuts down cleanly, its console back on console_io.
@@ -500,6 +565,118 @@ def scenarios():
     return out
 
 
+def console_input_script(con):
+    """Types to the console-input scenario's guests (see there)."""
+    for g in ("g1", "g2"):
+        con.wait(rf"^\[drv\] \[{g}\] guest: echo: ready")
+    # The input starts with the first console the driver domain connected:
+    # pick g1 explicitly.
+    con.send(b"\x1d2")
+    con.wait(r"input to g1 \(dom2\)")
+    con.send(b"hello from one\r")
+    con.wait(r"^\[drv\] \[g1\] echo: hello from one")
+    con.send(b"\x1d3")
+    con.wait(r"input to g2 \(dom3\)")
+    # Not seen by g1 (the input is g2's now).
+    con.send(b"hello from two\r")
+    con.wait(r"^\[drv\] \[g2\] echo: hello from two")
+    con.send(b"\x1d?")
+    con.wait(r"\[console\] \*dom3 g2")
+    con.send(b"\x1d7")
+    con.wait(r"no console for dom7")
+    con.send(b"\x1d2")
+    con.wait(r"input to g1 \(dom2\)")
+    con.send(b"back to one\r")
+    con.wait(r"^\[drv\] \[g1\] echo: back to one")
+    con.send(b"quit\r")
+    con.wait(r"input to nobody \(g1 is gone\)")
+    con.send(b"\x1d3quit\r")
+    return con.problems
+
+
+def console_input_privileged_script(con):
+    """Types to the privileged domain's `echo` (see its scenario)."""
+    con.wait(r"^\[p\] guest: echo: ready")
+    con.send(b"typed to the privileged domain\r")
+    con.wait(r"^\[p\] echo: typed")
+    con.send(b"quit\r")
+    return con.problems
+
+
+def console_input_unread_script(con):
+    """Types more than the monitor keeps while nobody reads."""
+    con.wait(r"^\[mgr\] guest: command line")
+    con.send(b"x" * 1500)
+    con.wait(r"hyp: console input: buffer full")
+    return con.problems
+
+
+class Console:
+    """QEMU's serial line for a scenario's `interact` script: `wait(regex)`
+    waits (up to the scenario's timeout) for a console line to match, from
+    where the previous wait matched on; `send(bytes)` types."""
+
+    def __init__(self, p, lines, cond, timeout):
+        self.p, self.lines, self.cond, self.timeout = p, lines, cond, timeout
+        self.at, self.problems = 0, []
+
+    def wait(self, pattern):
+        if self.problems:
+            return False
+        deadline = time.time() + self.timeout
+        with self.cond:
+            while True:
+                for i in range(self.at, len(self.lines)):
+                    if re.search(pattern, self.lines[i]):
+                        self.at = i + 1
+                        return True
+                self.at = len(self.lines)
+                left = deadline - time.time()
+                if left <= 0 or self.p.poll() is not None:
+                    self.problems.append(f"never saw {pattern!r} while typing")
+                    return False
+                self.cond.wait(min(left, 1.0))
+
+    def send(self, data):
+        if self.problems:
+            return
+        try:
+            self.p.stdin.write(data)
+            self.p.stdin.flush()
+        except OSError as e:
+            self.problems.append(f"cannot type {data!r}: {e}")
+
+
+def run_interactive(cmd, timeout, script):
+    """Runs QEMU with its serial input on a pipe; `script(Console)` types
+    and returns a list of problems; then waits for QEMU to exit by itself."""
+    p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    chunks, lines, cond = [], [], threading.Condition()
+
+    def reader():
+        for line in iter(p.stdout.readline, b""):
+            chunks.append(line)
+            with cond:
+                lines.append(line.decode("utf-8", "replace").rstrip("\r\n"))
+                cond.notify_all()
+        with cond:
+            cond.notify_all()
+    t = threading.Thread(target=reader, daemon=True)
+    t.start()
+    problems = script(Console(p, lines, cond, timeout))
+    try:
+        rc = p.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        rc = "timeout"
+    t.join(5)
+    try:
+        p.stdin.close()
+    except OSError:
+        pass
+    return b"".join(chunks).decode("utf-8", "replace"), rc, problems
+
+
 def cpu_shares(text, weights, tol):
     """Each domain's CPU time (the monitor's final report) as a share of the
     total, against its weight. Used with several CPUs: QEMU does not run
@@ -572,6 +749,8 @@ def run(s):
     during = []
     if "during" in s:
         text, rc, during = run_with_hook(cmd, s["timeout"] if "timeout" in s else TIMEOUT, *s["during"])
+    elif "interact" in s:
+        text, rc, during = run_interactive(cmd, s.get("timeout", TIMEOUT), s["interact"])
     else:
         try:
             p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,

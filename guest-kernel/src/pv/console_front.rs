@@ -1,5 +1,8 @@
 //! The console front end: the guest's `xencons_interface` page, granted to
 //! the console back end as reference 0, notified on the console port.
+//! Output goes through the `out` ring; input (the serial line's, when the
+//! driver domain's console mux gives it to this domain) comes in the `in`
+//! ring, with an event on the same port ([`read_installed`]).
 
 use super::grants::{gfn_of, leak_page, Grants, Page};
 use hypercall_abi::evtchn_guest as ev;
@@ -45,13 +48,19 @@ impl ConsoleFront {
         done
     }
 
-    /// Reads pending input into `buf`; returns how many bytes.
-    pub fn read(&self, buf: &mut [u8]) -> usize {
-        let n = self.page.0.in_ring().read(buf).unwrap_or(0);
+    /// Reads pending input into `buf`; returns how many bytes, or `None`
+    /// if the back end left indices that cannot be right.
+    pub fn read(&self, buf: &mut [u8]) -> Option<usize> {
+        let n = self.page.0.in_ring().read(buf).ok()?;
         if n > 0 {
             let _ = ev::send(self.port);
         }
-        n
+        Some(n)
+    }
+
+    /// The console's event-channel port.
+    pub fn port(&self) -> u32 {
+        self.port
     }
 }
 
@@ -71,19 +80,35 @@ pub fn uninstall() {
     INSTALLED.store(core::ptr::null_mut(), core::sync::atomic::Ordering::Release);
 }
 
+fn installed() -> Option<&'static ConsoleFront> {
+    let p = INSTALLED.load(core::sync::atomic::Ordering::Acquire);
+    // SAFETY: only `install` stores a non-null pointer, to a leaked box
+    // that lives as long as the kernel and is only read through `&`.
+    (!p.is_null()).then(|| unsafe { &*p })
+}
+
+/// Reads pending console input of the installed front end into `buf`:
+/// how many bytes (0: none yet; wait for an event on [`installed_port`]),
+/// or `None` if no front end is installed (or it was dropped: the back
+/// end is gone) or the `in` ring's indices are corrupt.
+pub fn read_installed(buf: &mut [u8]) -> Option<usize> {
+    installed()?.read(buf)
+}
+
+/// The installed front end's port.
+pub fn installed_port() -> Option<u32> {
+    installed().map(|c| c.port)
+}
+
 /// Writes `bytes` through the installed console front end; false if none
 /// is installed, the back end is gone (the port, once bound, is unbound
 /// again: the driver domain was destroyed or closed it; then the front
 /// end is dropped for good) or took nothing (then use `console_io`).
 pub fn write_installed(bytes: &[u8]) -> bool {
     use hypercall_abi::event_channel::{DOMID_SELF, EVTCHNSTAT_INTERDOMAIN};
-    let p = INSTALLED.load(core::sync::atomic::Ordering::Acquire);
-    if p.is_null() {
+    let Some(c) = installed() else {
         return false;
-    }
-    // SAFETY: only `install` stores a non-null pointer, to a leaked box
-    // that lives as long as the kernel and is only read through `&`.
-    let c = unsafe { &*p };
+    };
     use core::sync::atomic::Ordering::{Acquire, Release};
     if ev::status(DOMID_SELF, c.port).map(|s| s.status) == Ok(EVTCHNSTAT_INTERDOMAIN) {
         c.bound.store(true, Release);

@@ -171,6 +171,7 @@ impl Monitor {
         }
         self.driver = None;
         self.driver_changed();
+        self.console_owner_changed();
     }
 
     /// The driver domain was created or ended: `VIRQ_DOM_EXC` for every
