@@ -913,15 +913,20 @@ impl Monitor {
             self.notify(id);
         }
         for id in self.timers.expire(now) {
-            // Xen's way once the domain uses event channels: VIRQ_TIMER (lost
-            // if unbound); before that, this monitor's own timer line.
-            if pv::has_events(id.dom) {
-                if let Some(v) = pv::virq(id.dom, hypercall_abi::event_channel::VIRQ_TIMER) {
-                    self.notify(v);
+            // Xen's way once the domain bound VIRQ_TIMER: the event; before
+            // that, this monitor's own timer line. (Not "once the domain
+            // has event state": every live domain gets that as soon as any
+            // domain makes an event-channel call, and a domain that never
+            // bound VIRQ_TIMER then lost its timer and slept forever.)
+            match pv::virq_if_bound(id.dom, hypercall_abi::event_channel::VIRQ_TIMER) {
+                Some(Some(v)) => self.notify(v),
+                Some(None) => {}
+                None => {
+                    if let Some(v) = self.vcpu_mut(id) {
+                        v.timer_pending = true;
+                        self.notify(id);
+                    }
                 }
-            } else if let Some(v) = self.vcpu_mut(id) {
-                v.timer_pending = true;
-                self.notify(id);
             }
         }
     }

@@ -124,11 +124,25 @@ pub(super) fn any_pending(dom: u16, ports: impl Iterator<Item = u32>) -> bool {
     ports.into_iter().any(|p| s.is_pending(p))
 }
 
-/// Whether domain `dom` uses event channels (has a shared-info page).
-pub(super) fn has_events(dom: u16) -> bool {
-    SHARED_PA
-        .get(dom as usize)
-        .is_some_and(|a| a.load(Ordering::Relaxed) != 0)
+/// Raises `virq` for domain `dom` if the domain bound it: `Some` of the
+/// vCPU whose line went up, if any; `None` if `virq` is not bound (not the
+/// same as the domain having event state: every live domain is registered
+/// as soon as any domain makes its first event-channel call).
+pub(super) fn virq_if_bound(dom: u16, virq: u32) -> Option<Option<VcpuId>> {
+    let mut guard = STATE.lock();
+    let st = guard.as_mut()?;
+    let bound = st
+        .pv
+        .ev
+        .domain(dom)
+        .and_then(|d| d.virqs().get(virq as usize).copied().flatten())
+        .is_some();
+    bound.then(|| {
+        st.pv
+            .ev
+            .raise_virq(dom, virq)
+            .map(|u| VcpuId::new(u.dom, u.vcpu as u16))
+    })
 }
 
 /// Registers every live domain (shared-info page, empty grant table).
