@@ -34,7 +34,25 @@ pub fn disable() {
 }
 
 /// Waits for an interrupt (the monitor blocks the vCPU until one is due).
+/// Call it with IRQs masked, after checking what the interrupt would
+/// change, then let the interrupt in with [`take`]: `wfi` wakes for a
+/// pending interrupt even while masked, but with IRQs unmasked an
+/// interrupt taken between the check and the `wfi` is handled there, and
+/// the `wfi` then sleeps until an interrupt that may never come.
 pub fn wait() {
     // SAFETY: waiting has no memory effects.
     unsafe { core::arch::asm!("wfi", options(nomem, nostack)) };
+}
+
+/// Lets a pending interrupt be taken (unmask, then mask again).
+pub fn take() {
+    // SAFETY: unmasking then masking IRQs; the vector table is installed.
+    unsafe {
+        core::arch::asm!(
+            "msr daifclr, #2",
+            "isb",
+            "msr daifset, #2",
+            options(nomem, nostack)
+        )
+    };
 }

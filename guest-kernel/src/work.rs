@@ -130,12 +130,12 @@ pub fn timer() -> ! {
             continue;
         }
         let mut waits = 0;
-        irq::enable();
+        // Check, then wait, with IRQs masked; take the interrupt after.
         while irq::TIMER_IRQS[0].load(Ordering::SeqCst) == before && waits < 1000 {
             irq::wait();
+            irq::take();
             waits += 1;
         }
-        irq::disable();
         let woke = time::now_ns();
         let got = irq::TIMER_IRQS[0].load(Ordering::SeqCst) - before;
         if got == 1 && woke >= deadline {
