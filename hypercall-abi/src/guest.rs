@@ -345,7 +345,24 @@ pub fn vcpu_op(op: u64, vcpu: u32) -> Result<u64, Errno> {
 }
 
 /// `set_timer_op`: raise this vCPU's timer interrupt at `deadline_ns` of
-/// system time (0 cancels).
+/// system time (0 cancels). The interrupt is `VIRQ_TIMER` once the domain
+/// has bound it, else the vCPU's own virtual IRQ line, acknowledged by the
+/// next `set_timer_op`.
+///
+/// To sleep until it fires, check what the interrupt will change and run
+/// `wfi` with IRQs masked (the monitor wakes the vCPU when its line is up,
+/// masked or not), then unmask to take it. With IRQs unmasked, an
+/// interrupt taken between the check and the `wfi` leaves the `wfi`
+/// asleep:
+///
+/// ```ignore
+/// // IRQs masked (DAIF.I set)
+/// set_timer(deadline)?;
+/// while !fired() {
+///     wfi();          // returns once the line is up
+///     unmask_then_mask_irqs(); // the handler runs here
+/// }
+/// ```
 pub fn set_timer(deadline_ns: u64) -> Result<(), Errno> {
     // SAFETY: set_timer_op takes no memory argument.
     let ret = unsafe { hvc::hypercall1(nr::SET_TIMER_OP, deadline_ns) };
