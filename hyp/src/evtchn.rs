@@ -471,8 +471,15 @@ impl<P: Deref<Target = SharedInfo>> EventChannels<P> {
 
     /// Raises `virq` for `dom` if it is bound (the monitor's side).
     pub fn raise_virq(&mut self, dom: DomId, virq: u32) -> Option<Upcall> {
+        self.raise_virq_if_bound(dom, virq).flatten()
+    }
+
+    /// Raises `virq` for `dom`: `None` if `dom` did not bind it (the
+    /// caller may deliver it some other way), else `Some` of the upcall it
+    /// raised, if any (none when the port was already pending or masked).
+    pub fn raise_virq_if_bound(&mut self, dom: DomId, virq: u32) -> Option<Option<Upcall>> {
         let p = (*self.doms.get(&dom)?.virqs.get(virq as usize)?)?;
-        self.mark(dom, p)
+        Some(self.mark(dom, p))
     }
 
     /// Raises `virq` for every domain that bound it.

@@ -199,6 +199,11 @@ fn virqs_and_ipis() {
     );
     assert_eq!(ev.raise_virq(1, VIRQ_DEBUG), None, "not bound");
     assert_eq!(ev.raise_virq(1, 999), None);
+    // Bound but already pending: no new upcall, yet not "unbound".
+    assert_eq!(ev.raise_virq_if_bound(1, VIRQ_TIMER), Some(None));
+    assert_eq!(ev.raise_virq_if_bound(1, VIRQ_DEBUG), None, "not bound");
+    assert_eq!(ev.raise_virq_if_bound(1, 999), None);
+    assert_eq!(ev.raise_virq_if_bound(2, VIRQ_TIMER), None, "other domain");
     ev.page(1).unwrap().take_pending(0, |_| {});
     ev.raise_virq_all(VIRQ_TIMER);
     assert!(ev.page(1).unwrap().is_pending(t) && ev.upcall_pending(1));

@@ -130,19 +130,8 @@ pub(super) fn any_pending(dom: u16, ports: impl Iterator<Item = u32>) -> bool {
 /// as soon as any domain makes its first event-channel call).
 pub(super) fn virq_if_bound(dom: u16, virq: u32) -> Option<Option<VcpuId>> {
     let mut guard = STATE.lock();
-    let st = guard.as_mut()?;
-    let bound = st
-        .pv
-        .ev
-        .domain(dom)
-        .and_then(|d| d.virqs().get(virq as usize).copied().flatten())
-        .is_some();
-    bound.then(|| {
-        st.pv
-            .ev
-            .raise_virq(dom, virq)
-            .map(|u| VcpuId::new(u.dom, u.vcpu as u16))
-    })
+    let r = guard.as_mut()?.pv.ev.raise_virq_if_bound(dom, virq)?;
+    Some(r.map(|u| VcpuId::new(u.dom, u.vcpu as u16)))
 }
 
 /// Registers every live domain (shared-info page, empty grant table).
