@@ -797,10 +797,10 @@ fn bench_direct(sectors: u64) {
     let t = counter();
     let mut x = 1u64;
     for _ in 0..n {
-        x = x
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        let _ = disk.read((x >> 33) % pages * 8, &mut buf[..4096]);
+        let _ = disk.read(
+            crate::blk_test::random_page(&mut x, pages),
+            &mut buf[..4096],
+        );
     }
     println!(
         "BENCH blk_direct_rand_read_ticks {} {}",
@@ -809,10 +809,7 @@ fn bench_direct(sectors: u64) {
     );
     let t = counter();
     for _ in 0..n {
-        x = x
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        let _ = disk.write((x >> 33) % pages * 8, &buf[..4096]);
+        let _ = disk.write(crate::blk_test::random_page(&mut x, pages), &buf[..4096]);
     }
     println!(
         "BENCH blk_direct_rand_write_ticks {} {}",

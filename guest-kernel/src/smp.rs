@@ -69,17 +69,10 @@ pub fn enable_fp() {
 /// Starts vCPUs `1..n` running `f(index)`; each stops (PSCI `CPU_OFF`) when
 /// `f` returns. Returns how many started.
 pub fn start(n: usize, f: fn(usize)) -> usize {
-    extern "C" {
-        fn secondary_vcpu_entry();
-    }
     ENTRY.store(f as usize, Ordering::SeqCst);
     let mut started = 0;
     for i in 1..n.min(MAX_VCPUS) {
-        // SAFETY: the entry sets up its own stack (one per index) and
-        // vectors; it runs with the MMU off like the boot vCPU did.
-        let r = unsafe {
-            guest::psci_cpu_on(i as u64, secondary_vcpu_entry as *const () as u64, i as u64)
-        };
+        let r = cpu_on(i);
         if r == psci::SUCCESS {
             started += 1;
         } else {
@@ -87,6 +80,17 @@ pub fn start(n: usize, f: fn(usize)) -> usize {
         }
     }
     started
+}
+
+/// PSCI `CPU_ON` of vCPU `i` (`1..MAX_VCPUS`) at the secondary entry,
+/// which runs what [`ENTRY`] holds.
+fn cpu_on(i: usize) -> i32 {
+    extern "C" {
+        fn secondary_vcpu_entry();
+    }
+    // SAFETY: the entry sets up its own stack (one per index) and vectors;
+    // it runs with the MMU off like the boot vCPU did.
+    unsafe { guest::psci_cpu_on(i as u64, secondary_vcpu_entry as *const () as u64, i as u64) }
 }
 
 #[no_mangle]
@@ -124,9 +128,6 @@ fn restart_spinner(_idx: usize) {
 /// vCPU was taken down (its registers may still be in the other CPU when
 /// `CPU_ON` comes).
 pub fn restart_checks(info: &crate::dt::BootInfo) -> ! {
-    extern "C" {
-        fn secondary_vcpu_entry();
-    }
     let rounds: usize = info
         .bootargs
         .split_whitespace()
@@ -135,16 +136,13 @@ pub fn restart_checks(info: &crate::dt::BootInfo) -> ! {
         .unwrap_or(200);
     let mut t = crate::tally::Tally::new("vcpu-restart");
     ENTRY.store(restart_spinner as fn(usize) as usize, Ordering::SeqCst);
-    let entry = secondary_vcpu_entry as *const () as u64;
     let (mut started, mut on_errors, mut down_errors) = (0usize, 0usize, 0usize);
     for r in 1..=rounds {
         if r > 1 && guest::vcpu_op(hypercall_abi::vcpu::VCPUOP_DOWN, 1).is_err() {
             down_errors += 1;
         }
         ROUND.store(r, Ordering::SeqCst);
-        // SAFETY: the entry sets up vCPU 1's own stack and vectors.
-        let rc = unsafe { guest::psci_cpu_on(1, entry, 1) };
-        if rc != psci::SUCCESS {
+        if cpu_on(1) != psci::SUCCESS {
             on_errors += 1;
             continue;
         }
